@@ -1,0 +1,3 @@
+from stack_tui.cli import main
+
+raise SystemExit(main())

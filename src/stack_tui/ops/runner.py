@@ -1,0 +1,74 @@
+"""What every mutating operation shares: the lock, the guard, the event log, the audit line.
+
+`locked(...)` wraps an operation's body (a generator of events): it refuses to
+start when a forbidden variable is set or the environment is busy, writes
+each event to `data/logs/{env}_{operation}_{time}.jsonl` for other processes
+to follow, turns a StackError into a failed Result, and always leaves an audit
+line, also when the operator presses Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from stack_tui.core import audit, guard, locks
+from stack_tui.core.environments import Environment, Platform
+from stack_tui.core.errors import StackError
+from stack_tui.ops.events import Event, Result
+
+Body = Callable[[], Iterator[Event]]
+
+
+def log_path(platform: Platform, env: Environment, operation: str) -> Path:
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    return platform.logs_dir / f"{env.name}_{operation}_{stamp}_{os.getpid()}.jsonl"
+
+
+def locked(
+    platform: Platform,
+    env: Environment,
+    operation: str,
+    arguments: dict[str, Any],
+    body: Body,
+) -> Iterator[Event]:
+    """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result."""
+    started = time.time()
+    outcome = "interrupted"
+    detail = ""
+    try:
+        guard.check(env.env_file)
+        log = log_path(platform, env, operation)
+        with locks.hold(platform.locks_dir, env.project, env.name, operation, log):
+            with _open_log(log) as sink:
+                for event in _body_or_failure(env, operation, body):
+                    sink.write(event.to_json() + "\n")
+                    sink.flush()
+                    if isinstance(event, Result):
+                        outcome = "ok" if event.ok else "failed"
+                        detail = event.summary
+                    yield event
+    except StackError as err:
+        outcome, detail = "refused", err.message
+        yield Result(env.name, operation=operation, ok=False, summary=err.message,
+                     details=[err.hint] if err.hint else [])
+    finally:
+        audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
+                     result=outcome, started=started, detail=detail)
+
+
+def _body_or_failure(env: Environment, operation: str, body: Body) -> Iterator[Event]:
+    try:
+        yield from body()
+    except StackError as err:
+        yield Result(env.name, operation=operation, ok=False, summary=err.message,
+                     details=[err.hint] if err.hint else [])
+
+
+def _open_log(path: Path) -> TextIO:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")

@@ -1,0 +1,147 @@
+"""A snapshot of one environment: services, volumes, backups, lock holder.
+
+Read-only and lock-free, so it can run at any time (the TUI calls it on every
+Docker event for the environment). Built from the engine and the config
+Compose renders, never by parsing `docker ps` text.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+
+from stack_tui.core import backups, compose, engine, locks
+from stack_tui.core.environments import Environment, Platform
+from stack_tui.core.errors import StackError
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    state: str  # running, exited, restarting, created, missing, ...
+    health: str  # healthy, unhealthy, starting, "" when the service has no healthcheck
+    image: str
+    started: float | None  # epoch seconds; None when not running
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "running" and self.health in ("healthy", "")
+
+    def uptime(self, now: float | None = None) -> str:
+        if self.started is None or self.state != "running":
+            return ""
+        return human_duration((now or time.time()) - self.started)
+
+
+@dataclass(frozen=True)
+class VolumeStatus:
+    name: str
+    present: bool
+    project_label: str  # the compose project label on the volume, "" if none / missing
+
+    @property
+    def foreign(self) -> bool:
+        """Present but labelled as another project's: Compose would reuse it silently."""
+        return self.present and bool(self.project_label) and not self.name.startswith(
+            self.project_label + "_"
+        )
+
+
+@dataclass(frozen=True)
+class EnvStatus:
+    env: str
+    project: str
+    domain: str
+    services: tuple[ServiceStatus, ...] = ()
+    volumes: tuple[VolumeStatus, ...] = ()
+    backups: tuple[backups.BackupInfo, ...] = ()
+    holder: locks.Holder | None = None
+    error: str = ""  # engine unreachable, bad compose file, ...
+    hint: str = ""
+    taken: float = field(default_factory=time.time)
+
+    @property
+    def missing_volumes(self) -> list[str]:
+        return [v.name for v in self.volumes if not v.present]
+
+
+def human_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def _domain(env: Environment) -> str:
+    from stack_tui.core import dotenv
+
+    try:
+        return dotenv.parse(env.env_file).get(env.domain_var, "")
+    except StackError:
+        return ""
+
+
+def status(
+    platform: Platform,
+    env: Environment,
+    client: docker.DockerClient | None = None,
+    services: list[str] | None = None,
+) -> EnvStatus:
+    """The environment as it is now. Errors become `error`, never an exception."""
+    base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": _domain(env)}
+    found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
+    holder = locks.holder(platform.locks_dir, env.project)
+    base.update(backups=found_backups, holder=holder)
+    try:
+        names = services if services is not None else compose.service_names(env)
+        client = client or engine.client()
+        containers = engine.project_containers(client, env.project)
+        volumes = tuple(_volume(client, name) for name in env.expected_volumes)
+    except StackError as err:
+        return EnvStatus(**base, error=err.message, hint=err.hint)
+    by_service: dict[str, Any] = {}
+    for container in containers:
+        by_service.setdefault(container.labels.get(engine.SERVICE_LABEL, "?"), container)
+    rows = [_service(name, by_service.get(name)) for name in names]
+    rows += [_service(name, c) for name, c in sorted(by_service.items()) if name not in names]
+    return EnvStatus(**base, services=tuple(rows), volumes=volumes)
+
+
+def _volume(client: docker.DockerClient, name: str) -> VolumeStatus:
+    with engine.translated():
+        try:
+            volume = client.volumes.get(name)
+        except docker.errors.NotFound:
+            return VolumeStatus(name, present=False, project_label="")
+    labels = volume.attrs.get("Labels") or {}
+    return VolumeStatus(name, present=True, project_label=labels.get(engine.PROJECT_LABEL, ""))
+
+
+def _service(name: str, container: Any | None) -> ServiceStatus:
+    if container is None:
+        return ServiceStatus(name, "missing", "", "", None)
+    attrs = container.attrs
+    state = attrs.get("State", {})
+    health = (state.get("Health") or {}).get("Status", "")
+    image = attrs.get("Config", {}).get("Image", "")
+    started = _parse_time(state.get("StartedAt", "")) if state.get("Running") else None
+    return ServiceStatus(name, state.get("Status", "unknown"), health, image, started)
+
+
+def _parse_time(value: str) -> float | None:
+    from datetime import datetime
+
+    if not value or value.startswith("0001"):
+        return None
+    trimmed = value.rstrip("Z").split(".")[0]
+    try:
+        return datetime.fromisoformat(trimmed + "+00:00").timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from support import destroy, engine_or_skip, make_platform  # noqa: E402
+
+from stack_tui.core.environments import Platform  # noqa: E402
+
+
+@pytest.fixture
+def engine_client():  # type: ignore[no-untyped-def]
+    return engine_or_skip()
+
+
+@pytest.fixture
+def platform(tmp_path: Path, engine_client) -> Iterator[Platform]:  # type: ignore[no-untyped-def]
+    """A fresh, empty test platform on the real engine, destroyed afterwards."""
+    made = make_platform(tmp_path)
+    try:
+        yield made
+    finally:
+        destroy(made)

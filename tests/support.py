@@ -1,0 +1,143 @@
+"""Shared test helpers: an isolated platform on the real engine, and ways to query it.
+
+Every engine test gets its own project names (`stt-<id>-dev/prod`), its own
+data directory and `.env`, and removes everything labelled with those names
+afterwards, so the suite is safe on a host running the real platform.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from stack_tui.core import compose, engine
+from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Platform
+from stack_tui.core.errors import StackError
+
+REPO = Path(__file__).resolve().parents[1]
+
+TEST_IMAGES = {
+    "POSTGRES_IMAGE": "stack-tui-test/postgres:15",
+    "QDRANT_IMAGE": "stack-tui-test/qdrant:1",
+    "OPENWEBUI_IMAGE": "stack-tui-test/openwebui:1",
+    "AGENT_IMAGE": "stack-tui-test/agent:1",
+    "TRAEFIK_IMAGE": "stack-tui-test/traefik:1",
+}
+
+TEST_SECRETS = {
+    "POSTGRES_PASSWORD": "pg-secret-8c1f2a",
+    "QDRANT_API_KEY": "qdrant-secret-77ab",
+    "WEBUI_SECRET_KEY": "webui-secret-19e3",
+    "OPENAI_API_KEY": "sk-test-secret-5d0c",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_env_file(path: Path, **overrides: str) -> Path:
+    values = {
+        "DOMAIN": "agent.test.invalid",
+        "DOMAIN_DEV": "agent-dev.test.invalid",
+        "ACME_EMAIL": "ops@test.invalid",
+        "POSTGRES_USER": "agent",
+        **TEST_SECRETS,
+        **TEST_IMAGES,
+        "TRAEFIK_HTTP_PORT": str(free_port()),
+        "TRAEFIK_HTTPS_PORT": str(free_port()),
+        **overrides,
+    }
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+def make_platform(base: Path, compose_dir: Path | None = None, **env_overrides: str) -> Platform:
+    """A platform with unique project names, rooted in `base` (data/ and .env inside it)."""
+    run_id = uuid.uuid4().hex[:8]
+    data = base / "data"
+    for sub in ("backups", "logs", "locks"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    platform = Platform(
+        root=REPO,
+        dev_project=f"stt-{run_id}-dev",
+        prod_project=f"stt-{run_id}-prod",
+        data_dir=data,
+        env_file=write_env_file(base / ".env", **env_overrides),
+        compose_dir=compose_dir or REPO / "compose",
+    )
+    assert {platform.dev_project, platform.prod_project}.isdisjoint(
+        {DEV_PROJECT_NAME, PROD_PROJECT_NAME}
+    )
+    return platform
+
+
+def engine_or_skip() -> docker.DockerClient:
+    """The engine; in CI its absence fails the test, elsewhere it skips with the fix."""
+    try:
+        return engine.client(timeout=60)
+    except StackError as err:
+        reason = (
+            f"needs a Docker engine: {err.message} Run scripts/test, which installs and "
+            "starts dockerd, Compose v2 and the test images."
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+        raise  # unreachable; for type checkers
+
+
+def destroy(platform: Platform) -> None:
+    """Remove every container, volume and network of the platform's two test projects."""
+    client = docker.from_env(timeout=120)
+    for env in (platform.dev, platform.prod):
+        assert env.project.startswith("stt-"), env.project
+        subprocess.run(
+            compose.command(env, "down", "-v", "--remove-orphans", "-t", "1"),
+            env=compose.process_env(env), capture_output=True, check=False, timeout=180,
+        )
+        label = f"{engine.PROJECT_LABEL}={env.project}"
+        for container in client.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True, v=True)
+        for volume in client.volumes.list(filters={"label": label}):
+            volume.remove(force=True)
+        for name in (env.postgres_volume,):
+            try:
+                client.volumes.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        for network in client.networks.list(filters={"label": label}):
+            network.remove()
+
+
+def psql(platform: Platform, env_name: str, sql: str) -> str:
+    """Run SQL in the environment's Postgres (as the test user) and return psql's output."""
+    env = platform.env(env_name)
+    client = docker.from_env()
+    container = engine.service_container(client, env.project, "postgres")
+    assert container is not None, f"no postgres container in {env.project}"
+    result = container.exec_run(
+        ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", "agent",
+         "-d", env.db_name, "-c", sql]
+    )
+    out = result.output.decode()
+    assert result.exit_code == 0, out
+    return out.strip()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2) -> None:  # type: ignore[no-untyped-def]
+    """Poll an external condition we cannot subscribe to (e.g. a database accepting queries)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(interval)
