@@ -53,6 +53,7 @@ def write_env_file(path: Path, **overrides: str) -> Path:
         "POSTGRES_USER": "agent",
         **TEST_SECRETS,
         **TEST_IMAGES,
+        "HEALTHCHECK_INTERVAL": "1s",
         "TRAEFIK_HTTP_PORT": str(free_port()),
         "TRAEFIK_HTTPS_PORT": str(free_port()),
         **overrides,
@@ -99,7 +100,8 @@ def engine_or_skip() -> docker.DockerClient:
 def destroy(platform: Platform) -> None:
     """Remove every container, volume and network of the platform's two test projects."""
     client = docker.from_env(timeout=120)
-    for env in (platform.dev, platform.prod):
+    # prod first: its Traefik may be attached to the dev network, which blocks removing it.
+    for env in (platform.prod, platform.dev):
         assert env.project.startswith("stt-"), env.project
         subprocess.run(
             compose.command(env, "down", "-v", "--remove-orphans", "-t", "1"),

@@ -103,7 +103,7 @@ def compose_error(env: Environment, args: Sequence[str], stderr: str) -> StackEr
     message = dotenv.redact(stderr.strip(), secrets(env)) or "(no output)"
     hint = "Fix the compose files or .env as the message says."
     if "Cannot connect to the Docker daemon" in message or "docker.sock" in message:
-        hint = "The Docker engine is unreachable: start it (systemctl start docker) or set DOCKER_HOST."
+        hint = "The Docker engine is unreachable: start it or set DOCKER_HOST."
     return StackError(
         f"docker compose {' '.join(args[:1])} failed for {env.name} ({env.project}):\n{message}",
         hint,

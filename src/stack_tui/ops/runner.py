@@ -42,19 +42,20 @@ def locked(
     try:
         guard.check(env.env_file)
         log = log_path(platform, env, operation)
-        with locks.hold(platform.locks_dir, env.project, env.name, operation, log):
-            with _open_log(log) as sink:
-                for event in _body_or_failure(env, operation, body):
-                    sink.write(event.to_json() + "\n")
-                    sink.flush()
-                    if isinstance(event, Result):
-                        outcome = "ok" if event.ok else "failed"
-                        detail = event.summary
-                    yield event
+        with (
+            locks.hold(platform.locks_dir, env.project, env.name, operation, log),
+            _open_log(log) as sink,
+        ):
+            for event in _body_or_failure(env, operation, body):
+                sink.write(event.to_json() + "\n")
+                sink.flush()
+                if isinstance(event, Result):
+                    outcome = "ok" if event.ok else "failed"
+                    detail = event.summary
+                yield event
     except StackError as err:
         outcome, detail = "refused", err.message
-        yield Result(env.name, operation=operation, ok=False, summary=err.message,
-                     details=[err.hint] if err.hint else [])
+        yield failure(env, operation, err)
     finally:
         audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
                      result=outcome, started=started, detail=detail)
@@ -64,8 +65,13 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Iterator[E
     try:
         yield from body()
     except StackError as err:
-        yield Result(env.name, operation=operation, ok=False, summary=err.message,
-                     details=[err.hint] if err.hint else [])
+        yield failure(env, operation, err)
+
+
+def failure(env: Environment, operation: str, err: StackError) -> Result:
+    """The Result for an error; `data["error"]` names its kind (the CLI maps it to an exit code)."""
+    return Result(env.name, operation=operation, ok=False, summary=err.message,
+                  details=[err.hint] if err.hint else [], data={"error": type(err).__name__})
 
 
 def _open_log(path: Path) -> TextIO:
