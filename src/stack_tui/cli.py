@@ -158,7 +158,8 @@ def split_environment(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     return None, args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, platform: Platform | None = None) -> int:
+    """The console script. Tests pass their own `platform` (own project names and data)."""
     leading_env, args = split_environment(sys.argv[1:] if argv is None else argv)
     first = next((a for a in args if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS:
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     env_name = leading_env or flag_env or "prod"
     try:
-        return dispatch(options, env_name, Platform())
+        return dispatch(options, env_name, platform or Platform())
     except KeyboardInterrupt:
         err.print("\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
                   "released. Run './stack status' to see what state the services are in.")

@@ -78,7 +78,7 @@ def test_failing_service_fails_the_deploy_with_its_logs(
     overlay = broken / "docker-compose.dev.yml"
     overlay.write_text(overlay.read_text().replace(
         "  agent:\n",
-        "  agent:\n    command: [\"sh\", \"-c\", \"echo agent crashed: no model configured >&2; "
+        "  agent:\n    entrypoint: [\"sh\", \"-c\", \"echo agent crashed: no model configured >&2; "
         "exit 3\"]\n", 1))
     platform = make_platform(tmp_path, compose_dir=broken)
     try:
