@@ -22,7 +22,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
-  $pg pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w -s start
+  # The set-up server listens only on a private socket, so nobody (pg_isready
+  # in a healthcheck included) sees it as ready before the set-up is done.
+  export PGHOST; PGHOST=$(mktemp -d); chown postgres "$PGHOST"
+  $pg pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$PGHOST" -w -s start
   psql="psql -v ON_ERROR_STOP=1 -q -U $user"
   if [ "$db" != postgres ]; then $psql -d postgres -c "CREATE DATABASE \"$db\""; fi
   for f in /docker-entrypoint-initdb.d/*; do
@@ -32,6 +35,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     esac
   done
   $pg pg_ctl -D "$PGDATA" -m fast -w -s stop
+  rm -rf "$PGHOST"; unset PGHOST
   echo "PostgreSQL init process complete; ready for start up."
 fi
 exec $pg "$@"
