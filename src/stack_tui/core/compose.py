@@ -76,6 +76,13 @@ def secrets(env: Environment) -> list[str]:
         return []
 
 
+def preflight(env: Environment) -> None:
+    """Refuse before Compose runs: a missing `.env` (said plainly, rather than as Compose's
+    "required variable is missing") and the forbidden project-name variables."""
+    dotenv.parse(env.env_file)
+    guard.check(env.env_file)
+
+
 def run(
     env: Environment,
     *args: str,
@@ -83,7 +90,7 @@ def run(
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run compose and capture its output; on failure raise with Compose's own message."""
-    guard.check(env.env_file)
+    preflight(env)
     line = command(env, *args)
     try:
         done = subprocess.run(
@@ -126,7 +133,7 @@ def service_names(env: Environment) -> list[str]:
 
 def stream(env: Environment, *args: str) -> Iterator[str]:
     """Run compose, yielding its merged stdout/stderr lines; raise if it fails."""
-    guard.check(env.env_file)
+    preflight(env)
     with subprocess.Popen(
         command(env, *args),
         env=process_env(env),

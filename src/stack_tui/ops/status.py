@@ -99,8 +99,13 @@ def status(
     found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
     holder = locks.holder(platform.locks_dir, env.project)
     base.update(backups=found_backups, holder=holder)
+    error: StackError | None = None
+    names: list[str] = []
     try:
         names = services if services is not None else compose.service_names(env)
+    except StackError as err:
+        error = err  # still show what runs: containers and volumes need no config
+    try:
         client = client or engine.client()
         containers = engine.project_containers(client, env.project)
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
@@ -111,7 +116,8 @@ def status(
         by_service.setdefault(container.labels.get(engine.SERVICE_LABEL, "?"), container)
     rows = [_service(name, by_service.get(name)) for name in names]
     rows += [_service(name, c) for name, c in sorted(by_service.items()) if name not in names]
-    return EnvStatus(**base, services=tuple(rows), volumes=volumes)
+    return EnvStatus(**base, services=tuple(rows), volumes=volumes,
+                     error=error.message if error else "", hint=error.hint if error else "")
 
 
 def _volume(client: docker.DockerClient, name: str) -> VolumeStatus:
