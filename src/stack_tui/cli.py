@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--accept-new-volumes", action="store_true",
                         help="go on when an expected volume is missing (a new EMPTY volume "
                         "will be created); without it a non-interactive deploy refuses")
-    deploy.add_argument("--wait-timeout", type=int, default=180, metavar="SECONDS",
+    deploy.add_argument("--wait-timeout", type=positive_int, default=180, metavar="SECONDS",
                         help="how long to wait for every service to be healthy (default 180)")
 
     status = commands.add_parser("status", help="services, volumes, backups and lock holder",
@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--read-only", action="store_true", dest="tui_read_only",
                      help="every mutating action removed")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number of seconds")
+    return int(text)
 
 
 def split_environment(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -359,19 +366,35 @@ def show_status(platform: Platform, env: Environment) -> int:
 
 
 def show_backups(platform: Platform, verify: bool) -> int:
-    table = Table("environment", "file", "size", "age", "verified")
+    """Both environments, newest first; file paths never cut (they are pasted into restore)."""
     from stack_tui.ops.status import human_duration
 
-    for env_name in ("prod", "dev"):
-        for info in backups.list_backups(platform.backups_dir, env_name):
-            verified = "-"
-            if verify:
-                check = backups.verify(info.path)
-                verified = "[green]ok[/]" if check.ok else f"[red]{escape(check.reason)}[/]"
-            table.add_row(env_name, str(info.path), backups.human_size(info.size),
-                          human_duration(info.age()), verified)
+    rows = [(env_name, info) for env_name in ("prod", "dev")
+            for info in backups.list_backups(platform.backups_dir, env_name)]
+    paths = [display_path(info.path) for _, info in rows]
+    table = Table("env", "size", "age", "verified")
+    table.add_column("file", no_wrap=True, min_width=max(map(len, paths), default=4))
+    for (env_name, info), path in zip(rows, paths, strict=True):
+        verified = "-"
+        if verify:
+            check = backups.verify(info.path)
+            verified = "[green]ok[/]" if check.ok else f"[red]{escape(check.reason)}[/]"
+        table.add_row(env_name, backups.human_size(info.size), human_duration(info.age()),
+                      verified, escape(path))
+    if not rows:
+        out.print(f"No backups in {display_path(platform.backups_dir)} yet "
+                  "('./stack backup' or './stack backup --dev' takes one).")
+        return EXIT_OK
     out.print(table)
     return EXIT_OK
+
+
+def display_path(path: Path) -> str:
+    """Relative to the working directory when under it: what an operator types next."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def show_check(platform: Platform, as_json: bool) -> int:

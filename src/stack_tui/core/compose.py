@@ -112,9 +112,16 @@ def compose_error(env: Environment, args: Sequence[str], stderr: str) -> StackEr
     if "Cannot connect to the Docker daemon" in message or "docker.sock" in message:
         hint = "The Docker engine is unreachable: start it or set DOCKER_HOST."
     return StackError(
-        f"docker compose {' '.join(args[:1])} failed for {env.name} ({env.project}):\n{message}",
-        hint,
+        f"docker compose {_verb(args)} failed for {env.name} ({env.project}):\n{message}", hint
     )
+
+
+def _verb(args: Sequence[str]) -> str:
+    """The subcommand in `args`, past root flags such as `--progress json`."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] in ("--progress", "--ansi") else rest[1:]
+    return rest[0] if rest else ""
 
 
 def render_config(env: Environment) -> dict[str, Any]:

@@ -37,8 +37,8 @@ def parse(path: Path) -> dict[str, str]:
         match = _LINE.match(line)
         if not match:
             raise Refused(
-                f"{path}, line {number}: expected KEY=VALUE, found {_mask_line(stripped)!r}.",
-                "Fix or remove that line in .env.",
+                f"{path}, line {number}: expected KEY=VALUE, found {_describe_line(stripped)}.",
+                "Fix or remove that line in .env (its content is not shown: it may be a secret).",
             )
         key, value = match.groups()
         values[key] = _unquote(value)
@@ -51,8 +51,14 @@ def _unquote(value: str) -> str:
     return value.split(" #", 1)[0].rstrip()
 
 
-def _mask_line(line: str) -> str:
-    return line.split("=", 1)[0] + "=***" if "=" in line else line[:20]
+def _describe_line(line: str) -> str:
+    """What is wrong with a bad line, without its content (a pasted secret must not leak)."""
+    key = re.match(r"[A-Za-z_][A-Za-z0-9_]*", line)
+    if "=" in line:
+        return "a line whose name is not a valid variable name"
+    if key and len(line) > key.end() and line[key.end()] in " :\t":
+        return f"{key.group(0)!r} followed by {line[key.end()]!r} instead of '='"
+    return "a line without '='"
 
 
 def looks_secret(key: str) -> bool:
@@ -72,7 +78,28 @@ def secret_values(values: dict[str, str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+#: Shortest piece of a secret that is redacted on its own: Compose sometimes quotes a
+#: value cut short (e.g. `parsing "pg-secret-8c1f2"`), so whole-value matching misses it.
+MIN_SECRET_FRAGMENT = 8
+
+
 def redact(text: str, secrets: list[str]) -> str:
+    """Replace every secret, and every run of MIN_SECRET_FRAGMENT+ characters of one, by ***."""
     for secret in secrets:
         text = text.replace(secret, "***")
+    for secret in secrets:
+        if len(secret) < MIN_SECRET_FRAGMENT or not _shares_fragment(text, secret):
+            continue
+        for size in range(len(secret) - 1, MIN_SECRET_FRAGMENT - 1, -1):
+            for start in range(len(secret) - size + 1):
+                fragment = secret[start:start + size]
+                if fragment in text:
+                    text = text.replace(fragment, "***")
     return text
+
+
+def _shares_fragment(text: str, secret: str) -> bool:
+    return any(
+        secret[start:start + MIN_SECRET_FRAGMENT] in text
+        for start in range(len(secret) - MIN_SECRET_FRAGMENT + 1)
+    )

@@ -48,6 +48,10 @@ def translated() -> Iterator[None]:
         yield
     except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as err:
         raise unreachable(err) from None
+    except docker.errors.APIError as err:
+        if err.is_server_error():  # e.g. "database not open" while dockerd shuts down
+            raise unreachable(err) from None
+        raise
     except docker.errors.DockerException as err:
         if "Connection" in str(err) or "connect" in str(err):
             raise unreachable(err) from None

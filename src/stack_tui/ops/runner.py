@@ -50,7 +50,7 @@ def locked(
                 sink.write(event.to_json() + "\n")
                 sink.flush()
                 if isinstance(event, Result):
-                    outcome = "ok" if event.ok else "failed"
+                    outcome = _outcome(event)
                     detail = event.summary
                 yield event
     except StackError as err:
@@ -59,6 +59,12 @@ def locked(
     finally:
         audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
                      result=outcome, started=started, detail=detail)
+
+
+def _outcome(result: Result) -> str:
+    if result.ok:
+        return "ok"
+    return "refused" if result.data.get("error") in ("Refused", "LockHeld") else "failed"
 
 
 def _body_or_failure(env: Environment, operation: str, body: Body) -> Iterator[Event]:

@@ -111,6 +111,9 @@ def status(
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
     except StackError as err:
         return EnvStatus(**base, error=err.message, hint=err.hint)
+    except docker.errors.DockerException as err:  # never raise: the TUI calls this on events
+        return EnvStatus(**base, error=f"The Docker engine answered with an error: {err}",
+                         hint="Check 'docker info'; stack-tui refreshes on the next event.")
     by_service: dict[str, Any] = {}
     for container in containers:
         by_service.setdefault(container.labels.get(engine.SERVICE_LABEL, "?"), container)
