@@ -3,20 +3,47 @@
 A backup is `{env}_{YYYYMMDD_HHMMSS}.sql.gz` in `data/backups/`. Nothing
 else ever carries such a name: a dump is written under a temporary name
 (`.{name}.partial`), verified, then renamed. Files are 0600, the directory 0700.
+
+Verification reads the whole file with bounded memory: the gzip stream must be
+intact (CRC and length checked by zlib at the end of each member) and the SQL
+must end with pg_dump's `-- PostgreSQL database dump complete` trailer, which a
+dump killed half-way lacks even when its gzip stream is well formed.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
-NAME_PATTERN = re.compile(r"^(dev|prod)_(\d{8}_\d{6})\.sql\.gz$")
+from stack_tui.core.errors import Refused
+
+NAME_PATTERN = re.compile(r"(dev|prod)_(\d{8}_\d{6})\.sql\.gz")
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 TRAILER = b"-- PostgreSQL database dump complete"
 DEFAULT_KEEP = 5
+
+GZIP_MAGIC = b"\x1f\x8b"
+GZIP_WBITS = 31  # zlib: a gzip header and trailer around the deflate stream
+READ_SIZE = 1 << 20
+#: The most a single inflate step may produce: a tiny, highly compressed input
+#: must not expand into memory all at once. Small pieces also keep a restore
+#: streaming: psql drains the pipe while the next piece is inflated.
+INFLATE_LIMIT = 256 << 10
+#: How much of the end of the SQL is kept to look for the trailer. pg_dump
+#: writes at most a `\unrestrict` line and comments after it.
+TAIL_SIZE = 64 << 10
+
+
+class InvalidBackup(Refused):
+    """A file that must not be restored: not gzip, damaged, truncated or incomplete."""
 
 
 @dataclass(frozen=True)
@@ -35,13 +62,25 @@ class BackupInfo:
         return (now or time.time()) - self.taken.timestamp()
 
 
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    reason: str  # why not, for a person; "" when ok
+    sql_bytes: int = 0  # uncompressed size of what was read
+
+
 def backup_name(env: str, when: datetime) -> str:
     return f"{env}_{when.strftime(TIMESTAMP_FORMAT)}.sql.gz"
 
 
+def partial_name(name: str) -> str:
+    """The hidden name a backup is written under until it is verified."""
+    return f".{name}.partial"
+
+
 def parse_name(name: str) -> tuple[str, datetime] | None:
     """(env, time) for a backup's file name; None for any other name."""
-    match = NAME_PATTERN.match(name)
+    match = NAME_PATTERN.fullmatch(name)  # `$` alone would accept a trailing newline
     if not match:
         return None
     try:
@@ -51,7 +90,11 @@ def parse_name(name: str) -> tuple[str, datetime] | None:
 
 
 def list_backups(directory: Path, env: str | None = None) -> list[BackupInfo]:
-    """Backups in `directory` (of one env, or all), newest first. Other files are ignored."""
+    """Backups in `directory` (of one env, or all), newest first.
+
+    Only regular files count: a symlink or a directory under a backup's name was
+    not written by us, so it is neither listed nor ever pruned.
+    """
     found: list[BackupInfo] = []
     try:
         entries = list(directory.iterdir())
@@ -62,12 +105,12 @@ def list_backups(directory: Path, env: str | None = None) -> list[BackupInfo]:
         if parsed is None or (env is not None and parsed[0] != env):
             continue
         try:
-            stat = entry.stat()
+            st = entry.lstat()
         except OSError:
             continue
-        if not entry.is_file():
+        if not stat.S_ISREG(st.st_mode):
             continue
-        found.append(BackupInfo(entry, parsed[0], parsed[1], stat.st_size))
+        found.append(BackupInfo(entry, parsed[0], parsed[1], st.st_size))
     return sorted(found, key=lambda b: (b.taken, b.name), reverse=True)
 
 
@@ -77,3 +120,156 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def ensure_private_dir(directory: Path) -> Path:
+    """Create the backups directory 0700, or narrow an existing one to 0700 (whatever the umask)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(directory.stat().st_mode) != 0o700:
+        directory.chmod(0o700)
+    return directory
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+def dump_complete(tail: bytes) -> bool:
+    """Whether SQL ending in `tail` ends with pg_dump's trailer line.
+
+    Recent pg_dump writes `\\unrestrict KEY` after the trailer, so the trailer is
+    searched for; after it only blank lines, comments and `\\unrestrict` may follow.
+    The trailer must be a line of its own: text in a row cannot fake it, as COPY
+    escapes newlines in data.
+    """
+    at = tail.rfind(TRAILER)
+    if at < 0 or (at > 0 and tail[at - 1 : at] != b"\n"):
+        return False
+    rest = tail[at + len(TRAILER) :]
+    if rest and not rest.startswith(b"\n"):
+        return False
+    return all(
+        not line.strip() or line.startswith((b"--", b"\\unrestrict "))
+        for line in rest.split(b"\n")
+    )
+
+
+def inflate(source: BinaryIO) -> Iterator[bytes]:
+    """The SQL in a gzip file, in pieces of at most INFLATE_LIMIT bytes.
+
+    Raises InvalidBackup when the file is not gzip, is damaged or truncated, or
+    when the SQL lacks the dump-complete trailer. The check of the trailer comes
+    after the last piece, so a consumer must not treat the data as complete
+    until the iterator is exhausted without an exception.
+    """
+    head = source.read(len(GZIP_MAGIC))
+    if not head:
+        raise InvalidBackup("the file is empty")
+    if head != GZIP_MAGIC:
+        raise InvalidBackup("not a gzip file")
+    decompressor = zlib.decompressobj(GZIP_WBITS)
+    pending = head
+    draining = False  # the last step filled its limit: zlib may hold more output already
+    tail = b""
+    while True:
+        if not pending and not draining:
+            pending = source.read(READ_SIZE)
+            if not pending:
+                break
+        if decompressor.eof:  # another gzip member follows (`cat a.gz b.gz` is valid gzip)
+            decompressor = zlib.decompressobj(GZIP_WBITS)
+        try:
+            piece = decompressor.decompress(pending, INFLATE_LIMIT)
+        except zlib.error as err:
+            raise InvalidBackup(f"damaged gzip data ({err})") from None
+        draining = len(piece) == INFLATE_LIMIT and not decompressor.eof
+        pending = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
+        if piece:
+            tail = piece[-TAIL_SIZE:] if len(piece) >= TAIL_SIZE else (tail + piece)[-TAIL_SIZE:]
+            yield piece
+    if not decompressor.eof:
+        raise InvalidBackup("the gzip data is truncated")
+    if not dump_complete(tail):
+        raise InvalidBackup(
+            "the dump is incomplete: the '-- PostgreSQL database dump complete' trailer is missing"
+        )
+
+
+def verify_stream(source: BinaryIO) -> Verification:
+    """Read `source` to its end through `inflate`, with constant memory."""
+    size = 0
+    try:
+        for piece in inflate(source):
+            size += len(piece)
+    except InvalidBackup as err:
+        return Verification(False, err.message, size)
+    except OSError as err:
+        return Verification(False, f"cannot read it ({err.strerror or err})", size)
+    return Verification(True, "", size)
+
+
+def verify(path: Path) -> Verification:
+    """Whether `path` is a restorable backup: intact gzip and a complete dump."""
+    try:
+        with path.open("rb") as source:
+            return verify_stream(source)
+    except OSError as err:
+        return Verification(False, f"cannot open it ({err.strerror or err})")
+
+
+_verified: dict[tuple[str, int, int, int], Verification] = {}
+
+
+def verify_cached(path: Path) -> Verification:
+    """`verify`, remembered per (path, inode, size, mtime) so repeated listings stay cheap."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        return Verification(False, f"cannot open it ({err.strerror or err})")
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _verified:
+        _verified[key] = verify(path)
+    return _verified[key]
+
+
+def remember_verified(path: Path, verification: Verification) -> None:
+    """Record the verification of a file just written, so it is not read again to list it."""
+    st = path.stat()
+    _verified[(str(path), st.st_ino, st.st_size, st.st_mtime_ns)] = verification
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def plan_prune(backups: Iterable[BackupInfo], keep: int) -> list[BackupInfo]:
+    """The backups to delete so each env keeps its newest `keep` good ones.
+
+    Good means not known to be bad (`verified` True or None). Everything older
+    than the `keep`-th newest good backup goes; nothing goes while an env has
+    `keep` good backups or fewer, so the last good backup is never deleted. A
+    file whose name is not a backup name is never returned.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
+    by_env: dict[str, list[BackupInfo]] = {}
+    for info in backups:
+        parsed = parse_name(info.path.name)
+        if parsed is not None and parsed[0] == info.env:
+            by_env.setdefault(info.env, []).append(info)
+    doomed: list[BackupInfo] = []
+    for infos in by_env.values():
+        infos.sort(key=lambda b: (b.taken, b.name), reverse=True)
+        good = [b for b in infos if b.verified is not False]
+        if len(good) <= keep:
+            continue
+        oldest_kept = (good[keep - 1].taken, good[keep - 1].name)
+        doomed += [b for b in infos if (b.taken, b.name) < oldest_kept]
+    return doomed
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -46,13 +46,17 @@ def locked(
             locks.hold(platform.locks_dir, env.project, env.name, operation, log),
             _open_log(log) as sink,
         ):
-            for event in _body_or_failure(env, operation, body):
-                sink.write(event.to_json() + "\n")
-                sink.flush()
-                if isinstance(event, Result):
-                    outcome = _outcome(event)
-                    detail = event.summary
-                yield event
+            events = _body_or_failure(env, operation, body)
+            try:
+                for event in events:
+                    sink.write(event.to_json() + "\n")
+                    sink.flush()
+                    if isinstance(event, Result):
+                        outcome = _outcome(event)
+                        detail = event.summary
+                    yield event
+            finally:
+                events.close()  # the body's own cleanup runs while the lock is still held
     except StackError as err:
         outcome, detail = "refused", err.message
         yield failure(env, operation, err)
