@@ -8,9 +8,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import destroy, engine_or_skip, make_platform  # noqa: E402
-
-from stack_tui.core.environments import Platform  # noqa: E402
+from stack_tui.core.environments import Platform
+from support import destroy, engine_or_skip, make_platform
 
 
 @pytest.fixture

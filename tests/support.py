@@ -7,6 +7,7 @@ afterwards, so the suite is safe on a host running the real platform.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -112,11 +113,8 @@ def destroy(platform: Platform) -> None:
             container.remove(force=True, v=True)
         for volume in client.volumes.list(filters={"label": label}):
             volume.remove(force=True)
-        for name in (env.postgres_volume,):
-            try:
-                client.volumes.get(name).remove(force=True)
-            except docker.errors.NotFound:
-                pass
+        with contextlib.suppress(docker.errors.NotFound):
+            client.volumes.get(env.postgres_volume).remove(force=True)
         for network in client.networks.list(filters={"label": label}):
             network.remove()
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import docker
 import pytest
-from support import REPO, destroy, make_platform, psql, wait_for, write_env_file
 
 from stack_tui import cli
 from stack_tui.core import audit, backups, engine, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy, missing_volume_warning
 from stack_tui.ops.events import ConfirmationNeeded, Result, ServiceProgress, Warning
+from support import REPO, destroy, make_platform, psql, wait_for, write_env_file
 
 pytestmark = pytest.mark.engine
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import docker
 import pytest
-from support import psql
 
 from stack_tui.core import engine
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import Result
+from support import psql
 
 pytestmark = pytest.mark.engine
 
@@ -33,7 +33,7 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
 
     deploy_ok(platform, "dev")
     assert engine.volume_exists(engine_client, dev.postgres_volume)
-    assert not engine.volume_exists(engine_client, prod.postgres_volume), "dev created prod's volume"
+    assert not engine.volume_exists(engine_client, prod.postgres_volume), "dev made prod's volume"
     assert engine.project_containers(engine_client, prod.project) == []
 
     result = deploy_ok(platform, "prod")

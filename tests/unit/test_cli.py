@@ -13,7 +13,7 @@ from stack_tui import cli
         (["deploy"], None, ["deploy"]),
         (["dev", "deploy"], "dev", ["deploy"]),
         (["backup", "--dev"], None, ["backup", "--dev"]),
-        (["backup", "restore", "f.sql.gz", "--dev"], None, ["backup", "restore", "f.sql.gz", "--dev"]),
+        (["backup", "restore", "f.gz", "--dev"], None, ["backup", "restore", "f.gz", "--dev"]),
     ],
 )
 def test_leading_environment_word(argv: list[str], env: str | None, command: list[str]) -> None:
@@ -32,7 +32,9 @@ def test_spec_command_lines_parse() -> None:
 
 
 @pytest.mark.parametrize("argv", [["staging", "deploy"], ["deploi"], ["dev", "launch"]])
-def test_unknown_command_or_environment(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_command_or_environment(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(argv) == cli.EXIT_USAGE
     error = capsys.readouterr().err
     assert "Unknown command or environment" in error

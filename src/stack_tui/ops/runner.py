@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -71,7 +71,7 @@ def _outcome(result: Result) -> str:
     return "refused" if result.data.get("error") in ("Refused", "LockHeld") else "failed"
 
 
-def _body_or_failure(env: Environment, operation: str, body: Body) -> Iterator[Event]:
+def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[Event, None, None]:
     try:
         yield from body()
     except StackError as err:
