@@ -1,0 +1,213 @@
+"""Everything the TUI asks of the world, behind one seam.
+
+The screens never touch docker-py, the lock files or the operations directly:
+they call a Backend. `LiveBackend` is the real one; tests and the screenshot
+script pass a fixed one (deterministic statuses, a frozen clock, scripted
+operations), which is what makes snapshot tests possible. Every method may
+block and is called from a thread worker, except `now` and `holder`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from stack_tui.core import backups, compose, dotenv, engine, locks
+from stack_tui.core.environments import Environment, Platform
+from stack_tui.core.errors import StackError
+from stack_tui.ops.events import Event
+from stack_tui.ops.status import EnvStatus, status
+
+if TYPE_CHECKING:
+    from stack_tui.core.parity import CheckReport
+
+
+#: Backups re-read and verified in the background, per environment: the newest ones, which a
+#: pane shows and a restore most likely uses (older ones show "-", not checked).
+VERIFY_NEWEST = 5
+
+
+class LogStream(Protocol):
+    """A followed log: iterate for lines; `close()` from any thread ends the iteration."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    platform: Platform
+    #: False: no engine or data-dir subscriptions (fixed data never changes).
+    live: bool
+
+    def now(self) -> float: ...
+
+    def status(self, env: Environment, *, reload: bool = False) -> EnvStatus: ...
+
+    def prefetched(self, env: Environment) -> EnvStatus | None: ...
+
+    def holder(self, env: Environment) -> locks.Holder | None: ...
+
+    def verify_backups(self, env: Environment) -> bool: ...
+
+    def deploy(self, env: Environment) -> Iterator[Event]: ...
+
+    def backup(self, env: Environment, *, keep: int) -> Iterator[Event]: ...
+
+    def restore(
+        self, env: Environment, file: Path, *, allow_cross_env: bool
+    ) -> Iterator[Event]: ...
+
+    def checks(self) -> CheckReport: ...
+
+    def logs(self, env: Environment, service: str) -> LogStream: ...
+
+
+class DockerLogStream:
+    """docker-py's `logs(stream=True, follow=True)` as text lines, secrets redacted."""
+
+    def __init__(self, stream: Any, hidden: list[str]) -> None:
+        self._stream = stream
+        self._hidden = hidden
+
+    def __iter__(self) -> Iterator[str]:
+        pending = ""
+        try:
+            for chunk in self._stream:
+                pending += chunk.decode("utf-8", "replace")
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    yield dotenv.redact(line, self._hidden)
+        except Exception:  # closed under us, or the engine went away: the follow ends
+            return
+        if pending:
+            yield dotenv.redact(pending, self._hidden)
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class LiveBackend:
+    """The real engine, lock files, backups directory and operations of a Platform."""
+
+    live = True
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._services: dict[str, list[str]] = {}
+        self._client: Any = None  # one client for both (each costs two requests to make)
+        self._client_lock = threading.Lock()
+        self._verified: dict[tuple[str, int, int], bool] = {}
+        self._verify_lock = threading.Lock()
+        self._prefetched: dict[str, Future[EnvStatus]] = {}
+
+    def now(self) -> float:
+        return time.time()
+
+    def prefetch(self) -> None:
+        """Start both first snapshots now, while Textual is still being imported."""
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stack-tui-prefetch")
+        for env in (self.platform.dev, self.platform.prod):
+            self._prefetched[env.name] = pool.submit(self._read, env, True)
+        pool.shutdown(wait=False)
+
+    def prefetched(self, env: Environment) -> EnvStatus | None:
+        """The snapshot `prefetch()` started, if it is ready (never blocks)."""
+        early = self._prefetched.get(env.name)
+        if early is None or not early.done():
+            return None
+        del self._prefetched[env.name]
+        return early.result()
+
+    def status(self, env: Environment, *, reload: bool = False) -> EnvStatus:
+        """A snapshot; the rendered service list is cached (Compose takes ~0.1 s to render it)
+        and re-read on `reload` (start, refresh, after a deploy, engine back)."""
+        early = self._prefetched.pop(env.name, None)
+        if early is not None and not reload:
+            return early.result()
+        return self._read(env, reload)
+
+    def _read(self, env: Environment, reload: bool) -> EnvStatus:
+        names = self._services.get(env.name)
+        if names is None or reload:
+            try:
+                names = compose.service_names(env)
+                self._services[env.name] = names
+            except StackError:
+                names = None  # status() renders it again and reports the error
+        with self._client_lock:
+            if self._client is None:
+                with contextlib.suppress(StackError):  # status() reports it
+                    self._client = engine.client()
+            client = self._client
+        snapshot = status(self.platform, env, client, names)
+        if snapshot.error:
+            self._client = None  # the engine may have restarted: connect afresh next time
+        return self._with_verification(snapshot)
+
+    def _with_verification(self, snapshot: EnvStatus) -> EnvStatus:
+        rows = tuple(
+            dataclasses.replace(info, verified=self._verified.get(_identity(info)))
+            for info in snapshot.backups
+        )
+        return dataclasses.replace(snapshot, backups=rows)
+
+    def verify_backups(self, env: Environment) -> bool:
+        """Verify the newest backups not verified yet; True if any result is new."""
+        found = False
+        for info in backups.list_backups(self.platform.backups_dir, env.name)[:VERIFY_NEWEST]:
+            key = _identity(info)
+            with self._verify_lock:
+                if key in self._verified:
+                    continue
+            ok = backups.verify_cached(info.path).ok  # instant for one we just wrote
+            with self._verify_lock:
+                self._verified[key] = ok
+            found = True
+        return found
+
+    def holder(self, env: Environment) -> locks.Holder | None:
+        return locks.holder(self.platform.locks_dir, env.project)
+
+    def deploy(self, env: Environment) -> Iterator[Event]:
+        from stack_tui.ops.deploy import deploy
+
+        return deploy(self.platform, env)
+
+    def backup(self, env: Environment, *, keep: int) -> Iterator[Event]:
+        from stack_tui.ops.backup import backup
+
+        return backup(self.platform, env, keep=keep)
+
+    def restore(self, env: Environment, file: Path, *, allow_cross_env: bool) -> Iterator[Event]:
+        from stack_tui.ops.restore import restore
+
+        return restore(self.platform, env, file, allow_cross_env=allow_cross_env)
+
+    def checks(self) -> CheckReport:
+        from stack_tui.ops.check import run_checks
+
+        return run_checks(self.platform)
+
+    def logs(self, env: Environment, service: str) -> LogStream:
+        client = engine.client()
+        container = engine.service_container(client, env.project, service)
+        if container is None:
+            raise StackError(f"{service} has no container in {env.project}.",
+                             "Deploy the environment first (d).")
+        stream = engine.call(lambda: container.logs(stream=True, follow=True, tail=200))
+        return DockerLogStream(stream, compose.secrets(env))
+
+
+def _identity(info: backups.BackupInfo) -> tuple[str, int, int]:
+    try:
+        mtime = info.path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return (str(info.path), info.size, mtime)

@@ -1,0 +1,39 @@
+"""What the TUI remembers of an operation: its events, per-service states and result.
+
+Textual-free. One Run per operation, ours or another process's (followed through
+its JSONL log), kept after it finishes so its output stays readable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from stack_tui.ops.events import Event, Result, ServiceProgress
+
+
+@dataclass
+class Run:
+    env: str
+    operation: str
+    started: float = field(default_factory=time.time)
+    #: Who runs it, for another process's operation ("alice from 10.0.0.7 (pid 42)").
+    owner: str = ""
+    events: list[Event] = field(default_factory=list)
+    services: dict[str, str] = field(default_factory=dict)
+    result: Result | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.result is None
+
+    @property
+    def ours(self) -> bool:
+        return not self.owner
+
+    def add(self, event: Event) -> None:
+        self.events.append(event)
+        if isinstance(event, ServiceProgress):
+            self.services[event.service] = event.state
+        elif isinstance(event, Result):
+            self.result = event

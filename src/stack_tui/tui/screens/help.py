@@ -1,0 +1,76 @@
+"""`?`: every key of the screen it was opened from, built from its live bindings
+(so read-only mode lists no mutating key, and the list never drifts from the code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Static
+
+#: Textual's own screen defaults, which say nothing about this app.
+IGNORED = frozenset({"focus_next", "focus_previous", "copy_text", "command_palette"})
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    keys: str
+    description: str
+    tooltip: str
+    action: str
+    node: DOMNode
+
+
+def key_rows(screen: Screen[object]) -> list[KeyRow]:
+    """The screen's and the app's enabled bindings, one row per action ("^r / R  Refresh").
+
+    Widget-level bindings (table and log navigation) are left out: they are the
+    same arrows and page keys everywhere, and the help says so in one line.
+    """
+    grouped: dict[str, KeyRow] = {}
+    for active in screen.active_bindings.values():
+        binding, node = active.binding, active.node
+        action = binding.action.rsplit(".", 1)[-1]
+        if (not binding.description or not active.enabled or action in IGNORED
+                or not isinstance(node, Screen | App)):
+            continue
+        key = screen.app.get_key_display(binding)
+        row = grouped.get(action)
+        if row is None:
+            grouped[action] = KeyRow(key, binding.description, binding.tooltip,
+                                     binding.action, node)
+        elif key not in row.keys.split(" / "):
+            grouped[action] = replace(row, keys=f"{row.keys} / {key}",
+                                      tooltip=row.tooltip or binding.tooltip)
+    return list(grouped.values())
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
+
+    def __init__(self, rows: list[KeyRow], read_only: bool) -> None:
+        super().__init__()
+        self.rows = rows
+        self.read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Keys", id="title")
+            yield DataTable(id="keys", cursor_type="none", show_header=False)
+            note = ("READ-ONLY: deploy, backup and restore are not available." if self.read_only
+                    else "Every action works on the focused pane's environment (tab, 1, 2).")
+            yield Static(note + " Esc closes this help.", id="help-note")
+
+    def on_mount(self) -> None:
+        table: DataTable[str] = self.query_one(DataTable)
+        table.add_columns("key", "action")
+        table.add_rows((row.keys, row.tooltip or row.description) for row in self.rows)
+        table.add_rows([
+            ("^p", "Command palette: every action above, by name"),
+            ("↑ ↓ pgup pgdn home end", "Move in the focused table or log"),
+        ])
+        table.focus()

@@ -1,0 +1,151 @@
+"""One environment at a glance: services, volumes, backups, and what is running on it.
+
+Prod is unmistakable without colour too: a heavy border, a reversed PROD banner,
+and its label in capitals everywhere. Problems are words, not only colours
+(MISSING, UNHEALTHY, EXITED), so they survive NO_COLOR and 16-colour terminals.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from stack_tui.core.environments import Environment
+from stack_tui.core.locks import Holder
+from stack_tui.ops.events import StepStarted
+from stack_tui.ops.status import EnvStatus, human_duration
+from stack_tui.tui.plans import label
+from stack_tui.tui.runs import Run
+from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
+
+
+def clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def describe_holder(holder: Holder, now: float) -> str:
+    """Like Holder.describe(), against the injected clock (snapshots stay deterministic)."""
+    where = f" from {holder.ssh_client}" if holder.ssh_client else ""
+    return (f"{holder.operation} by {holder.user}{where} (pid {holder.pid}) since "
+            f"{clock(holder.started)} ({human_duration(now - holder.started)})")
+
+
+def activity(run: Run | None, other: Holder | None, now: float) -> Text:
+    """The pane's operation line: ours running, another process's, our last one, or none."""
+    if run is not None and run.running:
+        step = next((e.step for e in reversed(run.events) if isinstance(e, StepStarted)), "")
+        where = f"; {step}" if step else ""
+        return Text.assemble(("⟳ ", "bold yellow"), (f"{run.operation} running", "bold yellow"),
+                             f" (you, since {clock(run.started)}{where})", ("  o: watch", "dim"))
+    if other is not None:
+        return Text.assemble(("⟳ ", "bold yellow"), (describe_holder(other, now), "bold yellow"),
+                             ("  o: follow live", "dim"))
+    if run is not None and run.result is not None:
+        ok = run.result.ok
+        return Text.assemble(("✓ " if ok else "✗ ", "green" if ok else "bold red"),
+                             f"{run.operation} at {clock(run.result.at)}: {run.result.summary}",
+                             ("  o: output", "dim"))
+    return Text("No operation running.", style="dim")
+
+
+class EnvPane(VerticalScroll):
+    """Everything shown about one environment; `show()` touches only what changed."""
+
+    can_focus = False
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(id=f"pane-{env.name}", classes="-prod" if env.is_prod else "-dev")
+        self.env = env
+        self.border_title = f"{'2' if env.is_prod else '1'} {label(env)}"
+        self._shown: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="banner", classes="banner")
+        yield Static(id="problem", classes="problem")
+        yield Static("Services", id="services-title", classes="section")
+        yield ServicesTable(id="services")
+        yield Static("Volumes", classes="section")
+        yield Static(id="volumes")
+        yield Static("Backups", id="backups-title", classes="section")
+        backups = BackupsTable(id="backups")
+        backups.can_focus = False
+        backups.show_cursor = False
+        yield backups
+        yield Static("Operation", classes="section")
+        yield Static(id="operation")
+
+    @property
+    def services(self) -> ServicesTable:
+        return self.query_one("#services", ServicesTable)
+
+    def _set(self, widget_id: str, content: Text | str) -> None:
+        key = content.markup if isinstance(content, Text) else content
+        if self._shown.get(widget_id) != key:
+            self._shown[widget_id] = key
+            self.query_one(f"#{widget_id}", Static).update(content)
+
+    def show(
+        self,
+        status: EnvStatus | None,
+        now: float,
+        engine_down: tuple[str, str] | None,
+        activity: Text,
+    ) -> None:
+        self._set("banner", self._banner(status))
+        problem = engine_down or ((status.error, status.hint) if status and status.error else None)
+        self.set_class(problem is not None, "-problem")
+        if problem is None:
+            self._set("problem", "")
+        else:
+            self._set("problem", Text.assemble(("✗ ", "bold"), (problem[0], "bold"),
+                                               "\n", problem[1]))
+        services = status.services if status else ()
+        self.query_one("#services", ServicesTable).show(services, now)
+        self.query_one("#services", ServicesTable).display = bool(services)
+        if status is None:
+            title = "Services: reading…"
+        elif problem and services:
+            title = "Services (last known: the engine does not answer)"
+        elif problem:
+            title = "Services: unknown"
+        else:
+            title = f"Services ({sum(row.ok for row in services)}/{len(services)} ok)"
+        self._set("services-title", title)
+        self.set_class(bool(problem and services), "-stale")
+        self._set("volumes", self._volumes(status, problem is not None))
+        backups = status.backups if status else ()
+        table = self.query_one("#backups", BackupsTable)
+        table.show(backups, now)
+        table.display = bool(backups)
+        self._set("backups-title", f"Backups ({len(backups)}, newest first)" if backups
+                  else "Backups: none yet (b takes one)")
+        self._set("operation", activity)
+
+    def _banner(self, status: EnvStatus | None) -> Text:
+        domain = status.domain if status and status.domain else "no domain set"
+        tag = " PROD " if self.env.is_prod else " dev "
+        return Text.assemble((tag, "bold reverse"), f"  {self.env.project}  ·  {domain}")
+
+    def _volumes(self, status: EnvStatus | None, problem: bool) -> Text:
+        if status is None or (problem and not status.volumes):
+            return Text("unknown", style="dim")
+        lines = Text()
+        for index, volume in enumerate(status.volumes):
+            if index:
+                lines.append("\n")
+            if not volume.present:
+                lines.append(" MISSING ", style="bold reverse red")
+                lines.append(f" {volume.name}", style="bold red")
+                lines.append("\n  a deploy would create it EMPTY", style="bold red")
+            elif volume.foreign:
+                lines.append("! ", style="bold yellow")
+                lines.append(f"{volume.name} is labelled as project {volume.project_label}",
+                             style="bold yellow")
+            else:
+                lines.append("✓ ", style="green")
+                lines.append(volume.name)
+        return lines

@@ -1,0 +1,65 @@
+"""One line under the header: each environment in a word, the engine, the checks badge.
+
+On a narrow terminal only one pane is shown; this line keeps the other one in
+sight (and says which key shows it).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from stack_tui.ops.status import EnvStatus
+from stack_tui.tui.plans import label
+
+
+def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str) -> Text:
+    key = "2" if name == "prod" else "1"
+    text = Text.assemble((f"{key} ", "dim"), (label(name), "bold"), " ")
+    if down or (status is not None and status.error):
+        text.append("✗ unknown", style="bold red")
+    elif status is None:
+        text.append("…", style="dim")
+    elif status.missing_volumes:
+        text.append("✗ VOLUME MISSING", style="bold red")
+    elif not all(row.ok for row in status.services):
+        bad = sum(not row.ok for row in status.services)
+        text.append(f"✗ {bad}/{len(status.services)} NOT OK", style="bold red")
+    else:
+        text.append(f"✓ {len(status.services)}/{len(status.services)} ok", style="green")
+    if busy:
+        text.append(f"  ⟳ {busy}", style="bold yellow")
+    return text
+
+
+class StatusBar(Static):
+    """Rebuilt from the screen's state on every change; updates only if the text differs."""
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._markup = ""
+
+    def show(self, parts: list[Text]) -> None:
+        line = Text("   ").join(parts)
+        if line.markup != self._markup:
+            self._markup = line.markup
+            self.update(line)
+
+
+def engine_part(down: bool) -> Text:
+    if down:
+        return Text("engine ✗ UNREACHABLE", style="bold red")
+    return Text.assemble(("engine ", "dim"), ("✓", "green"))
+
+
+def checks_part(failing: int | None, running: bool, error: str) -> Text:
+    if running:
+        return Text("checks …", style="dim")
+    if error:
+        return Text("checks: n/a", style="dim")
+    if failing is None:
+        return Text("")
+    if failing:
+        return Text.assemble((f" ✗ {failing} CHECK{'S' if failing > 1 else ''} FAILING ",
+                              "bold reverse red"), (" c", "dim"))
+    return Text.assemble(("checks ", "dim"), ("✓", "green"))
