@@ -49,7 +49,7 @@ def test_missing_volume_warns_with_spec_text_and_declining_creates_nothing(
     assert not engine.volume_exists(engine_client, dev.postgres_volume)
     assert engine.project_containers(engine_client, dev.project) == []
     entry = audit.read(platform.audit_log)[-1]
-    assert (entry["operation"], entry["env"], entry["result"]) == ("deploy", "dev", "failed")
+    assert (entry["operation"], entry["env"], entry["result"]) == ("deploy", "dev", "refused")
 
 
 def test_redeploy_takes_a_pre_deploy_backup_with_the_data(platform: Platform) -> None:

@@ -99,7 +99,7 @@ def stack(platform: Platform, capsys: pytest.CaptureFixture[str], *argv: str) ->
     (["dev", "backup", "--keep", "0"], "Keeping 0 backups would delete them all"),
     (["dev", "backup", "--keep", "-3"], "Keeping -3 backups would delete them all"),
     (["dev", "backup", "--keep", "five"], "invalid int value: 'five'"),
-    (["dev", "deploy", "--wait-timeout", "soon"], "invalid int value: 'soon'"),
+    (["dev", "deploy", "--wait-timeout", "soon"], "'soon' is not a positive whole number"),
     (["dev", "backup", "restore"], "the following arguments are required: file"),
     (["dev", "backup", "restroe", "x"], "invalid choice: 'restroe'"),
 ])

@@ -108,8 +108,11 @@ class EnvPane(VerticalScroll):
         self.query_one("#services", ServicesTable).display = bool(services)
         if status is None:
             title = "Services: reading…"
-        elif problem and services:
+        elif engine_down and services:
             title = "Services (last known: the engine does not answer)"
+        elif problem and services:
+            healthy = sum(row.ok for row in services)
+            title = f"Services ({healthy}/{len(services)} ok, as the engine shows them)"
         elif problem:
             title = "Services: unknown"
         else:
