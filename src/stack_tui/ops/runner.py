@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from stack_tui.core import audit, guard, locks
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import StackError
+from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
 from stack_tui.ops.events import Event, Result
 
 Body = Callable[[], Iterator[Event]]
@@ -81,7 +81,15 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[
 def failure(env: Environment, operation: str, err: StackError) -> Result:
     """The Result for an error; `data["error"]` names its kind (the CLI maps it to an exit code)."""
     return Result(env.name, operation=operation, ok=False, summary=err.message,
-                  details=[err.hint] if err.hint else [], data={"error": type(err).__name__})
+                  details=[err.hint] if err.hint else [], data={"error": error_kind(err)})
+
+
+def error_kind(err: StackError) -> str:
+    """The family an error belongs to: subclasses (e.g. InvalidBackup) report as their family."""
+    for family in (LockHeld, EngineUnreachable, Refused):
+        if isinstance(err, family):
+            return family.__name__
+    return "StackError"
 
 
 def _open_log(path: Path) -> TextIO:
