@@ -32,30 +32,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+import common
+import docker
+from common import DOC, cpu_model, docker_version, result, run_ok
 
-import docker  # noqa: E402
+from stack_tui.core import backups, compose, engine
+from stack_tui.core.environments import Environment, Platform
+from stack_tui.ops.backup import backup, postgres_user
+from stack_tui.ops.events import Result, StepFinished, StepStarted
+from stack_tui.ops.restore import restore
+from support import destroy, drive, engine_or_skip, make_platform, psql
 
-from stack_tui.core import backups, compose, engine  # noqa: E402
-from stack_tui.core.environments import Environment, Platform  # noqa: E402
-from stack_tui.ops.backup import backup, postgres_user  # noqa: E402
-from stack_tui.ops.events import (  # noqa: E402
-    ConfirmationNeeded,
-    Event,
-    Result,
-    StepFinished,
-    StepStarted,
-)
-from stack_tui.ops.restore import restore  # noqa: E402
-from support import destroy, engine_or_skip, make_platform, psql  # noqa: E402
-
-DOC = REPO / "docs" / "benchmarks.md"
 SECTION = "## Backup and restore"
 KEEP_ALL = 1_000_000  # retention off while measuring: every round adds backups
 
@@ -129,22 +120,6 @@ class Series:
         return f"{min(self.times):.2f}-{max(self.times):.2f} s"
 
 
-def answer_yes(events: Iterable[Event]) -> list[Event]:
-    seen: list[Event] = []
-    for event in events:
-        if isinstance(event, ConfirmationNeeded):
-            event.answer(True)
-        seen.append(event)
-    return seen
-
-
-def result(events: list[Event]) -> Result:
-    last = events[-1]
-    if not isinstance(last, Result) or not last.ok:
-        raise SystemExit(f"operation failed: {last}")
-    return last
-
-
 def fill(platform: Platform, name: str, megabytes: int) -> int:
     """Add rows to `events` until the table holds at least `megabytes` MB; return its size."""
     target = megabytes * 1_000_000
@@ -200,14 +175,14 @@ def raw_restore(env: Environment, source: Path) -> float:
 
 def our_backup(platform: Platform, env: Environment) -> tuple[float, Path]:
     started = time.perf_counter()
-    done = result(answer_yes(backup(platform, env, keep=KEEP_ALL)))
+    done = run_ok(backup(platform, env, keep=KEEP_ALL))
     return time.perf_counter() - started, Path(done.data["path"])
 
 
 def our_restore(platform: Platform, env: Environment, source: Path) -> tuple[float, float]:
     """(seconds of the load phase, seconds of the whole operation)."""
     started = time.perf_counter()
-    events = answer_yes(restore(platform, env, source))
+    events = drive(restore(platform, env, source))
     whole = time.perf_counter() - started
     result(events)
     load_start = next(e.at for e in events if isinstance(e, StepStarted) and e.step == "restore")
@@ -310,13 +285,9 @@ def measure(platform: Platform, env: Environment, rounds: int, scratch: Path) ->
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               host.processor())
     memory_kb = int(re.findall(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[0])
-    server = docker.from_env().version()
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_kb / 1024 ** 2:.0f} GB RAM, "
-            f"Linux {host.release()}, Docker Engine {server['Version']}, "
+    return (f"{os.cpu_count()} cores ({cpu_model()}), {memory_kb / 1024 ** 2:.0f} GB RAM, "
+            f"Linux {host.release()}, Docker Engine {docker_version()}, "
             f"Python {host.python_version()}, load average at start "
             f"{os.getloadavg()[0]:.2f}")
 
@@ -355,17 +326,6 @@ def table(label: str, table_bytes: int, m: dict[str, object]) -> list[str]:
     ]
 
 
-def write_doc(lines: list[str]) -> None:
-    section = "\n".join([SECTION, "", *lines]).rstrip() + "\n"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -402,7 +362,7 @@ def main() -> None:
         lines += NOTES.splitlines()
         print("\n".join(lines))
         if options.write_doc:
-            write_doc(lines)
+            common.write_doc(SECTION, lines)
     finally:
         destroy(platform)
         shutil.rmtree(base, ignore_errors=True)

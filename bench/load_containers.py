@@ -36,35 +36,37 @@ from __future__ import annotations
 import argparse
 import os
 import platform as host
-import re
 import statistics
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+import common
+import docker
+from common import (
+    LAUNCHER,
+    TICK,
+    Session,
+    cpu_model,
+    describe,
+    docker_version,
+    pane_state,
+    run_ok,
+    tree_ticks,
+    wait,
+)
 
-import docker  # noqa: E402
+from stack_tui.core import engine
+from stack_tui.core.environments import Platform
+from stack_tui.ops.deploy import deploy
+from support import TEST_IMAGES, destroy, engine_or_skip, make_platform, psql
 
-from stack_tui.core import engine  # noqa: E402
-from stack_tui.core.environments import Platform  # noqa: E402
-from stack_tui.ops.deploy import deploy  # noqa: E402
-from stack_tui.ops.events import ConfirmationNeeded, Result  # noqa: E402
-from support import TEST_IMAGES, destroy, engine_or_skip, make_platform, psql  # noqa: E402
-
-DOC = REPO / "docs" / "benchmarks.md"
 SECTION = "## Load"
-TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-SIZE = ("120", "40")
-POLL = 0.01
 IMAGE = TEST_IMAGES["AGENT_IMAGE"]
 #: ~180 bytes per row with its index entry: about 5.5 million rows per GB.
 FILL = ("INSERT INTO load SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
@@ -74,35 +76,9 @@ FILL = ("INSERT INTO load SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g
 # --- small tools -------------------------------------------------------------------------------
 
 
-def wait(condition: Callable[[], object], what: str, timeout: float = 30.0) -> float:
-    """Poll an outside condition; return how long it took."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(what)
-        time.sleep(POLL)
-    return time.monotonic() - started
-
-
-def tree_ticks(root: int) -> int:
-    """utime + stime of `root` and its living descendants, plus what its dead children used."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += ticks.get(pid, 0)
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return total
+def ticks(root: int) -> int:
+    """CPU of `root`'s process tree, with what its dead children used."""
+    return tree_ticks(root, reaped=True)
 
 
 def dockerd_pid() -> int | None:
@@ -116,75 +92,10 @@ def dockerd_pid() -> int | None:
     return None
 
 
-class Tmux:
-    """One UI in a private tmux server, 120x40."""
-
-    def __init__(self, name: str, command: list[str]) -> None:
-        self.socket, self.name = name, name
-        self._run("new-session", "-d", "-s", name, "-x", SIZE[0], "-y", SIZE[1],
-                  "env", "TERM=xterm-256color", *command)
-
-    def _run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, check=False).stdout
-
-    def screen(self) -> str:
-        return self._run("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        self._run("send-keys", "-t", self.name, *keys)
-
-    def pid(self) -> int:
-        return int(self._run("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
-
-    def pipe_to(self, path: Path) -> None:
-        self._run("pipe-pane", "-t", self.name, f"cat >> {path}")
-
-    def close(self) -> None:
-        self._run("kill-server")
-
-
-def pane_state(screen: str, env: str, service: str) -> str | None:
-    """A service's state cell in the dev (left half) or prod (right half) pane."""
-    for line in screen.splitlines():
-        half = line[:60] if env == "dev" else line[60:]
-        found = re.search(rf"[│┃]\s+{service}\s+(\S+)", half)
-        if found:
-            return found.group(1)
-    return None
-
-
-def deployed(platform: Platform, name: str) -> None:
-    result = None
-    for event in deploy(platform, platform.env(name), accept_new_volumes=True, wait_timeout=120):
-        if isinstance(event, ConfirmationNeeded):
-            event.answer(True)
-        if isinstance(event, Result):
-            result = event
-    assert result is not None and result.ok, result
-
-
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               host.processor())
-    version = docker.from_env().version().get("Version", "?")
-    return (f"{cpu}, {os.cpu_count()} CPUs, Linux {host.release()}, Docker Engine {version}, "
-            f"Python {host.python_version()}, load average at start {os.getloadavg()[0]:.2f}")
-
-
-def tui_code(platform: Platform) -> str:
-    return textwrap.dedent(f"""
-        import sys
-        from pathlib import Path
-        from stack_tui.core.environments import Platform
-        from stack_tui.tui import run
-        p = Platform(root=Path({str(platform.root)!r}), dev_project={platform.dev_project!r},
-                     prod_project={platform.prod_project!r}, data_dir=Path({str(platform.data)!r}),
-                     env_file=Path({str(platform.dotenv)!r}),
-                     compose_dir=Path({str(platform.compose)!r}))
-        sys.exit(run(platform=p))
-    """)
+    return (f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, "
+            f"Docker Engine {docker_version()}, Python {host.python_version()}, "
+            f"load average at start {os.getloadavg()[0]:.2f}")
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -230,7 +141,8 @@ def measure_load(platform: Platform, containers: int, seconds: float, scratch: P
     client = docker.from_env(timeout=120)
     run_id = uuid.uuid4().hex[:8]
     label = {"stt-load": run_id}
-    tui = Tmux(f"stt-load-{run_id}", [sys.executable, "-c", tui_code(platform)])
+    name = f"stt-load-{run_id}"
+    tui = Session(name, [sys.executable, str(LAUNCHER), str(describe(platform))], socket=name)
     results: dict[str, object] = {}
     try:
         wait(lambda: pane_state(tui.screen(), "prod", "traefik") == "running"
@@ -243,12 +155,12 @@ def measure_load(platform: Platform, containers: int, seconds: float, scratch: P
 
         def window(length: float) -> tuple[float, float, float]:
             """CPU of the TUI and of dockerd (share of one core), terminal bytes per second."""
-            ours0, engine0 = tree_ticks(pid), tree_ticks(dockerd) if dockerd else 0
+            ours0, engine0 = ticks(pid), ticks(dockerd) if dockerd else 0
             bytes0, started = terminal.stat().st_size, time.monotonic()
             time.sleep(length)
             took = time.monotonic() - started
-            ours = (tree_ticks(pid) - ours0) / TICK / took
-            engine_cpu = ((tree_ticks(dockerd) - engine0) / TICK / took) if dockerd else 0.0
+            ours = (ticks(pid) - ours0) / TICK / took
+            engine_cpu = ((ticks(dockerd) - engine0) / TICK / took) if dockerd else 0.0
             return ours, engine_cpu, (terminal.stat().st_size - bytes0) / took
 
         time.sleep(2)  # let the first verification of backups and the checks finish
@@ -302,7 +214,7 @@ def measure_load(platform: Platform, containers: int, seconds: float, scratch: P
     return results
 
 
-def _help_time(tui: Tmux, began: float) -> float:
+def _help_time(tui: Session, began: float) -> float:
     wait(lambda: "Esc closes this help" in tui.screen(), "help drawn", 10)
     return time.monotonic() - began
 
@@ -453,18 +365,6 @@ def report(about: str, options: argparse.Namespace, load: dict[str, object] | No
     return lines
 
 
-def write_doc(lines: list[str]) -> None:
-    """Replace (or append, at the end) the Load section; other sections stay as they are."""
-    section = "\n".join([SECTION, "", *lines]).rstrip() + "\n"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"  # re-read just before writing
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -483,7 +383,8 @@ def main() -> None:
     load = big = None
     try:
         for name in ("dev", "prod"):
-            deployed(platform, name)
+            run_ok(deploy(platform, platform.env(name), accept_new_volumes=True,
+                          wait_timeout=120))
         if not options.skip_load:
             load = measure_load(platform, options.containers, options.seconds, scratch)
             print(load)
@@ -496,7 +397,7 @@ def main() -> None:
     lines = report(about, options, load, big)
     print("\n".join(lines))
     if options.write_doc:
-        write_doc(lines)
+        common.write_doc(SECTION, lines)
 
 
 def engine_or_skip_cli() -> None:

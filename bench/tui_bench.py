@@ -25,125 +25,49 @@ docs/benchmarks.md (re-read just before writing; other sections untouched).
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import platform as host
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+import common
+import docker
+from common import (
+    DOC,
+    LAUNCHER,
+    TICK,
+    Session,
+    cpu_model,
+    describe,
+    docker_version,
+    pane_row,
+    pane_state,
+    run_ok,
+    tree_ticks,
+)
 
-import docker  # noqa: E402
+from stack_tui.core.environments import Platform
+from stack_tui.ops.backup import backup
+from stack_tui.ops.deploy import deploy
+from support import destroy, engine_or_skip, make_platform
 
-from stack_tui.core.environments import Platform  # noqa: E402
-from stack_tui.ops.backup import backup  # noqa: E402
-from stack_tui.ops.deploy import deploy  # noqa: E402
-from stack_tui.ops.events import ConfirmationNeeded, Event, Result  # noqa: E402
-from support import destroy, engine_or_skip, make_platform  # noqa: E402
-
-DOC = REPO / "docs" / "benchmarks.md"
 SECTION = "## TUI"
-SIZE = ("120", "40")
 UNRELATED = 100
 LAZY_VENV = Path.home() / ".cache" / "stack-tui-bench" / "venv"
-TICK = os.sysconf("SC_CLK_TCK")
 POLL = 0.005
 TIMEOUT = 30.0
-
-
-# --- terminals ----------------------------------------------------------------------------
-
-
-class Session:
-    """One tmux session of 120x40 running one UI."""
-
-    def __init__(self, name: str, command: list[str]) -> None:
-        self.name = name
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", SIZE[0], "-y", SIZE[1],
-                        "env", "TERM=xterm-256color", *command],
-                       check=True, env={**os.environ, "TMUX": ""})
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
-                              capture_output=True, text=True, check=False).stdout
-
-    def keys(self, *keys: str, literal: bool = False) -> None:
-        for key in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, *(["-l"] if literal else []),
-                            key], check=True)
-            time.sleep(0.15)  # a person's pace: ESC then a letter too fast reads as Alt
-
-    def pid(self) -> int:
-        out = subprocess.run(["tmux", "display", "-p", "-t", self.name, "#{pane_pid}"],
-                             capture_output=True, text=True, check=True).stdout
-        return int(out)
-
-    def pipe_to(self, path: Path | None) -> None:
-        """Copy everything the UI writes to its terminal into `path` (None: stop)."""
-        command = [] if path is None else [f"cat >> {path}"]
-        subprocess.run(["tmux", "pipe-pane", "-t", self.name, *command], check=True)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True,
-                       check=False)
-
-
-def wait(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> float:
-    """Poll an outside condition (a terminal's contents); return when it became true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(POLL)
-    return time.monotonic()
-
-
-def tree_ticks(root: int) -> int:
-    """utime + stime of `root` and all its descendants, in clock ticks."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += ticks.get(pid, 0)
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return total
+PACE = 0.15  # between keys: ESC then a letter too fast reads as Alt
+wait = functools.partial(common.wait, timeout=TIMEOUT, poll=POLL)
 
 
 # --- reading the two UIs --------------------------------------------------------------------
-
-
-def tui_row(screen: str, env: str, service: str) -> list[str]:
-    """A service's cells (state, health, ...) in the TUI's dev (left) or prod (right) pane."""
-    for line in screen.splitlines():
-        half = line[:60] if env == "dev" else line[60:]
-        found = re.search(rf"[│┃]\s+{service}\s+(.*)", half)
-        if found:
-            return found.group(1).split()
-    return []
-
-
-def tui_state(screen: str, env: str, service: str) -> str | None:
-    row = tui_row(screen, env, service)
-    return row[0] if row else None
 
 
 def tui_populated(screen: str, platform: Platform) -> bool:
@@ -164,18 +88,6 @@ def lazy_state(screen: str, name: str) -> str | None:
 # --- setup ----------------------------------------------------------------------------------
 
 
-def drive(events: object) -> Result:
-    result = None
-    for event in events:  # type: ignore[attr-defined]
-        assert isinstance(event, Event)
-        if isinstance(event, ConfirmationNeeded):
-            event.answer(True)
-        if isinstance(event, Result):
-            result = event
-    assert result is not None and result.ok, result
-    return result
-
-
 def lazydocker() -> Path:
     binary = LAZY_VENV / "bin" / "lazydocker"
     if not binary.exists():
@@ -185,21 +97,9 @@ def lazydocker() -> Path:
     return binary
 
 
-def describe(platform: Platform) -> Path:
-    spec = platform.data / "bench-platform.json"
-    spec.write_text(json.dumps({
-        "root": str(platform.root), "dev": platform.dev_project, "prod": platform.prod_project,
-        "data": str(platform.data), "env": str(platform.dotenv),
-        "compose": str(platform.compose)}))
-    return spec
-
-
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               host.processor())
-    docker_version = docker.from_env().version().get("Version", "?")
-    return f"{cpu}, {os.cpu_count()} CPUs, Linux {host.release()}, Docker {docker_version}"
+    return (f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, "
+            f"Docker {docker_version()}")
 
 
 # --- the measurements -------------------------------------------------------------------------
@@ -212,10 +112,11 @@ def measure_launch(spec: Path, platform: Platform, rounds: int,
     for number in range(rounds):
         started = time.monotonic()
         session = Session(f"stt-bench-{run_id}-launch{number}",
-                          [sys.executable, str(REPO / "bench" / "tui_launch.py"), str(spec)])
+                          [sys.executable, str(LAUNCHER), str(spec)], pace=PACE)
         try:
             pid = session.pid()
-            done = wait(lambda s=session: tui_populated(s.screen(), platform), "populated")
+            wait(lambda s=session: tui_populated(s.screen(), platform), "populated")
+            done = time.monotonic()
             cpu.append(tree_ticks(pid) / TICK)
             times.append(done - started)
         finally:
@@ -234,12 +135,12 @@ def measure_kills(ours: Session, lazy: Session, client: docker.DockerClient,
         lazy.keys(name, literal=True)
         lazy.keys("Enter")
         wait(lambda n=name: (lazy_state(lazy.screen(), n) or "") == "running", "lazy running")
-        wait(lambda e=env: tui_state(ours.screen(), e, "agent") == "running", "tui running")
+        wait(lambda e=env: pane_state(ours.screen(), e, "agent") == "running", "tui running")
         time.sleep(1.0)
         killed = time.monotonic()
         client.containers.get(name).kill()
         stopped = {
-            "tui": lambda e=env: tui_state(ours.screen(), e, "agent") not in (None, "running"),
+            "tui": lambda e=env: pane_state(ours.screen(), e, "agent") not in (None, "running"),
             "lazy": lambda n=name: (lazy_state(lazy.screen(), n) or "running") != "running",
         }
         seen: dict[str, float] = {}
@@ -273,7 +174,7 @@ def measure_idle(session: Session, seconds: float, scratch: Path) -> tuple[float
 
 def settle(ours: Session) -> None:
     """Every agent healthy again in our pane (no health change to come during the idle)."""
-    wait(lambda: all(tui_row(ours.screen(), env, "agent")[:2] == ["running", "healthy"]
+    wait(lambda: all(pane_row(ours.screen(), env, "agent")[:2] == ["running", "healthy"]
                      for env in ("dev", "prod")), "agents healthy", timeout=60)
     time.sleep(3)
 
@@ -295,8 +196,8 @@ def main() -> None:
         about = machine()
         print(about, flush=True)
         for name in ("dev", "prod"):
-            drive(deploy(platform, platform.env(name)))
-            drive(backup(platform, platform.env(name)))
+            run_ok(deploy(platform, platform.env(name)))
+            run_ok(backup(platform, platform.env(name)))
         for number in range(UNRELATED):
             client.containers.run("stack-tui-test/agent:1", entrypoint=["sleep", "3600"],
                                   network_mode="none",
@@ -309,9 +210,9 @@ def main() -> None:
         launch = measure_launch(spec, platform, options.rounds, run_id)
         load.append(os.getloadavg()[0])
         print(f"launch: {launch}", flush=True)
-        ours = Session(f"stt-bench-{run_id}-tui",
-                       [sys.executable, str(REPO / "bench" / "tui_launch.py"), str(spec)])
-        lazy = Session(f"stt-bench-{run_id}-lazy", [str(binary)])
+        ours = Session(f"stt-bench-{run_id}-tui", [sys.executable, str(LAUNCHER), str(spec)],
+                       pace=PACE)
+        lazy = Session(f"stt-bench-{run_id}-lazy", [str(binary)], pace=PACE)
         sessions += [ours, lazy]
         wait(lambda: tui_populated(ours.screen(), platform), "populated")
         wait(lambda: "Containers" in lazy.screen(), "lazydocker up")
@@ -331,7 +232,7 @@ def main() -> None:
         lines = report(about, options, launch, kills, idle, load)
         print("\n".join(lines))
         if options.write_doc:
-            write_doc(lines)
+            common.write_doc(SECTION, lines)
     finally:
         for session in sessions:
             session.close()
@@ -398,17 +299,6 @@ def report(about: str, options: argparse.Namespace, launch: tuple[list[float], l
 
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.3f}x" if theirs else "-"
-
-
-def write_doc(lines: list[str]) -> None:
-    section = "\n".join([SECTION, "", *lines]).rstrip() + "\n"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    DOC.write_text(text)
 
 
 if __name__ == "__main__":

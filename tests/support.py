@@ -13,7 +13,9 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -21,6 +23,7 @@ import pytest
 from stack_tui.core import compose, engine
 from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,15 +122,20 @@ def destroy(platform: Platform) -> None:
             network.remove()
 
 
+def postgres_container(platform: Platform, env: str = "dev"
+                       ) -> docker.models.containers.Container:
+    """The environment's Postgres container (it must exist)."""
+    project = platform.env(env).project
+    container = engine.service_container(docker.from_env(), project, "postgres")
+    assert container is not None, f"no postgres container in {project}"
+    return container
+
+
 def psql(platform: Platform, env_name: str, sql: str) -> str:
     """Run SQL in the environment's Postgres (as the test user) and return psql's output."""
-    env = platform.env(env_name)
-    client = docker.from_env()
-    container = engine.service_container(client, env.project, "postgres")
-    assert container is not None, f"no postgres container in {env.project}"
-    result = container.exec_run(
+    result = postgres_container(platform, env_name).exec_run(
         ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", "agent",
-         "-d", env.db_name, "-c", sql]
+         "-d", platform.env(env_name).db_name, "-c", sql]
     )
     out = result.output.decode()
     assert result.exit_code == 0, out
@@ -141,3 +149,34 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2) -> None:  
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
         time.sleep(interval)
+
+
+def drive(events: Iterable[Event], answer: bool | None = True) -> list[Event]:
+    """Run an operation to its end, answering every confirmation with `answer` (None: a
+    confirmation is not expected, and fails the test)."""
+    seen = []
+    for event in events:
+        if isinstance(event, ConfirmationNeeded):
+            assert answer is not None, f"unexpected confirmation: {event.question}"
+            event.answer(answer)
+        seen.append(event)
+    return seen
+
+
+def result_of(events: list[Event]) -> Result:
+    """The operation's Result: its last event."""
+    last = events[-1]
+    assert isinstance(last, Result), last
+    return last
+
+
+async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10.0,
+                what: str = "") -> float:
+    """Let a Textual app run (between the pilot's pauses) until `condition()` holds; return
+    how long it took."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout:.2f} s: {what or condition}")
+        await pilot.pause(0.02)
+    return time.monotonic() - started

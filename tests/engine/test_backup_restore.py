@@ -7,19 +7,19 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import docker
 import pytest
 
-from stack_tui.core import audit, backups, compose, engine, locks
+from stack_tui.core import audit, backups, compose, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup, list_all
-from stack_tui.ops.events import ConfirmationNeeded, Event, OutputLine, Result
+from stack_tui.ops.events import ConfirmationNeeded, Event, OutputLine
 from stack_tui.ops.restore import restore
-from support import psql, wait_for
+from support import drive, postgres_container, psql, result_of, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -35,36 +35,14 @@ def deploy_postgres(platform: Platform, *names: str) -> None:
         compose.run(platform.env(name), "up", "-d", "--wait", "postgres")
 
 
-def run(events: Iterable[Event], answer: bool = True) -> list[Event]:
-    """Drive an operation, answering every confirmation with `answer`."""
-    seen = []
-    for event in events:
-        if isinstance(event, ConfirmationNeeded):
-            event.answer(answer)
-        seen.append(event)
-    return seen
-
-
-def result(events: list[Event]) -> Result:
-    last = events[-1]
-    assert isinstance(last, Result)
-    return last
-
-
 def take_backup(platform: Platform, name: str) -> Path:
-    done = result(run(backup(platform, platform.env(name))))
+    done = result_of(drive(backup(platform, platform.env(name))))
     assert done.ok, (done.summary, done.details)
     return Path(done.data["path"])
 
 
 def files(directory: Path) -> set[str]:
     return {p.name for p in directory.iterdir()}
-
-
-def postgres(client: docker.DockerClient, platform: Platform, name: str) -> Any:
-    container = engine.service_container(client, platform.env(name).project, "postgres")
-    assert container is not None
-    return container
 
 
 def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
@@ -84,8 +62,8 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     changed = "2|changed|\n3|later|"
     assert psql(platform, "dev", "SELECT * FROM notes ORDER BY id") == changed
 
-    events = run(restore(platform, platform.dev, saved["dev"]))
-    done = result(events)
+    events = drive(restore(platform, platform.dev, saved["dev"]))
+    done = result_of(events)
     assert done.ok, (done.summary, done.details)
     assert psql(platform, "dev", "SELECT * FROM notes ORDER BY id") == "1|dev one\n2|dev two"
     assert psql(platform, "prod", "SELECT * FROM notes ORDER BY id") == changed  # untouched
@@ -100,15 +78,15 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     assert b"later" in gzip.decompress(safety.read_bytes())  # the state before the restore
 
     # A dev backup into prod: refused unless allowed, and then the name must be typed.
-    refused = result(run(restore(platform, platform.prod, saved["dev"])))
+    refused = result_of(drive(restore(platform, platform.prod, saved["dev"])))
     assert not refused.ok and "backup of dev" in refused.summary
-    events = run(restore(platform, platform.prod, saved["dev"], allow_cross_env=True),
-                 answer=False)
+    events = drive(restore(platform, platform.prod, saved["dev"], allow_cross_env=True),
+                   answer=False)
     asked = [e for e in events if isinstance(e, ConfirmationNeeded)]
     assert [e.require_typing for e in asked] == ["prod"]
-    assert result(events).data.get("cancelled")
+    assert result_of(events).data.get("cancelled")
 
-    assert result(run(restore(platform, platform.prod, saved["prod"]))).ok
+    assert result_of(drive(restore(platform, platform.prod, saved["prod"]))).ok
     assert psql(platform, "prod", NOTES) == "1|prod one\n2|prod two"
     assert psql(platform, "dev", NOTES) == "1|dev one\n2|dev two"
     listing = list_all(platform, verify=True)
@@ -123,7 +101,7 @@ def test_postgres_killed_mid_backup_keeps_nothing_and_older_backups_intact(
     deploy_postgres(platform, "dev")
     psql(platform, "dev", BIG_TABLE)
     older = take_backup(platform, "dev")
-    container = postgres(engine_client, platform, "dev")
+    container = postgres_container(platform, "dev")
     events: list[Event] = []
     killer = threading.Thread(target=container.kill)
     for event in backup(platform, platform.dev):
@@ -133,7 +111,7 @@ def test_postgres_killed_mid_backup_keeps_nothing_and_older_backups_intact(
             # output is drained, and this loop is what drains it.
             killer.start()
     killer.join()
-    done = result(events)
+    done = result_of(events)
     assert not done.ok
     assert "nothing was kept" in done.summary
     assert "killed" in done.summary or "stopped" in done.summary
@@ -209,8 +187,8 @@ def test_bad_restore_inputs_are_refused_before_the_database_is_touched(
     before = psql(platform, "dev", NOTES)
     present = files(home)
     for expected, path in cases.items():
-        events = run(restore(platform, platform.dev, path))
-        done = result(events)
+        events = drive(restore(platform, platform.dev, path))
+        done = result_of(events)
         assert not done.ok, expected
         assert expected in done.summary, (expected, done.summary)
         assert not any(isinstance(e, ConfirmationNeeded) for e in events), expected
@@ -218,7 +196,8 @@ def test_bad_restore_inputs_are_refused_before_the_database_is_touched(
     assert files(home) == present  # not even a safety backup was taken
 
     # The same content, where and as it belongs, is restored.
-    assert result(run(restore(platform, platform.dev, cases["outside"], allow_outside=True))).ok
+    outside = drive(restore(platform, platform.dev, cases["outside"], allow_outside=True))
+    assert result_of(outside).ok
     assert psql(platform, "dev", NOTES) == "1|kept"
 
 
@@ -239,8 +218,8 @@ def test_restore_failing_half_way_leaves_the_database_unchanged(platform: Platfo
     queries = ("SELECT * FROM notes ORDER BY 1", "SELECT * FROM tags ORDER BY 1")
     before = [psql(platform, "dev", query) for query in queries]
 
-    events = run(restore(platform, platform.dev, crafted))
-    done = result(events)
+    events = drive(restore(platform, platform.dev, crafted))
+    done = result_of(events)
     assert not done.ok
     assert "rolled back" in done.summary and "no_such_table" in done.summary
     assert any("no_such_table" in e.line for e in events if isinstance(e, OutputLine))
@@ -273,8 +252,8 @@ def test_retention_keeps_the_newest_five_and_never_touches_other_files(
     older = [home / f"dev_2019010{day}_000000.sql.gz" for day in range(1, 3)]
     for path in older:
         path.write_bytes(content)
-    postgres(engine_client, platform, "dev").stop(timeout=5)
-    done = result(run(backup(platform, platform.dev)))
+    postgres_container(platform, "dev").stop(timeout=5)
+    done = result_of(drive(backup(platform, platform.dev)))
     assert not done.ok and "nothing to back up" in done.summary
     assert files(home) == kept | {p.name for p in others + older}
 
@@ -308,7 +287,7 @@ def test_disk_full_fails_clearly_and_leaves_nothing(platform: Platform, small_di
     deploy_postgres(platform, "dev")
     psql(platform, "dev", "CREATE TABLE filler AS SELECT md5(g::text) AS pad "
                           "FROM generate_series(1, 100000) g")
-    done = result(run(backup(platform, platform.dev)))
+    done = result_of(drive(backup(platform, platform.dev)))
     assert not done.ok
     assert "is full" in done.summary
     assert files(small_disk) == set()

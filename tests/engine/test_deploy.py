@@ -16,19 +16,14 @@ from stack_tui.core import audit, backups, engine, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy, missing_volume_warning
 from stack_tui.ops.events import ConfirmationNeeded, Result, ServiceProgress, Warning
-from support import REPO, destroy, make_platform, psql, wait_for, write_env_file
+from support import REPO, destroy, drive, make_platform, psql, wait_for, write_env_file
 
 pytestmark = pytest.mark.engine
 
 
 def run_deploy(platform: Platform, name: str, answer: bool | None = None, **kw: object) -> list:  # type: ignore[type-arg]
-    events = []
-    for event in deploy(platform, platform.env(name), **kw):  # type: ignore[arg-type]
-        if isinstance(event, ConfirmationNeeded):
-            assert answer is not None, f"unexpected confirmation: {event.question}"
-            event.answer(answer)
-        events.append(event)
-    return events
+    """Deploy `name`; a confirmation, unless `answer` is given, fails the test."""
+    return drive(deploy(platform, platform.env(name), **kw), answer)  # type: ignore[arg-type]
 
 
 def test_missing_volume_warns_with_spec_text_and_declining_creates_nothing(

@@ -11,8 +11,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,6 @@ import docker
 
 from stack_tui.core import backups, compose, engine
 from stack_tui.core.environments import Platform
-from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 from support import REPO, TEST_SECRETS, psql, wait_for
 
 #: Rows of the big table: ~110 MB of table data, a dump of ~1.3 s on two cores.
@@ -75,22 +72,6 @@ def run_cli(platform: Platform, argv: list[str], timeout: float = 120, before: s
     return proc
 
 
-def drive(events: Iterable[Event], answer: bool = True) -> list[Event]:
-    """Run an operation to its end, answering every confirmation with `answer`."""
-    seen = []
-    for event in events:
-        if isinstance(event, ConfirmationNeeded):
-            event.answer(answer)
-        seen.append(event)
-    return seen
-
-
-def result_of(events: list[Event]) -> Result:
-    last = events[-1]
-    assert isinstance(last, Result), last
-    return last
-
-
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as source:
@@ -131,13 +112,6 @@ def fake_backup(directory: Path, env: str, when: datetime, pad: int = 0) -> Path
         raw.write(gzip.compress(body.encode(), compresslevel=1))
     assert backups.verify(path).ok
     return path
-
-
-def postgres_container(platform: Platform, env: str = "dev") -> docker.models.containers.Container:
-    client = docker.from_env()
-    container = engine.service_container(client, platform.env(env).project, "postgres")
-    assert container is not None
-    return container
 
 
 def start_postgres(platform: Platform, env: str = "dev") -> None:
@@ -212,17 +186,6 @@ def written_files(platform: Platform) -> dict[str, str]:
 
 
 # --- the TUI ------------------------------------------------------------------------------------
-
-async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10.0,
-                what: str = "") -> float:
-    """Let the app run until `condition()` holds; return how long it took."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout:.2f} s: {what or condition}")
-        await pilot.pause(0.02)
-    return time.monotonic() - started
-
 
 def widget_texts(app: Any) -> str:
     """Everything the app's screens hold as text (also what is scrolled out of view)."""

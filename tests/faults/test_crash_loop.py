@@ -9,12 +9,12 @@ from pathlib import Path
 import docker
 import pytest
 
-from faults.common import drive, last_result_in_logs, result_of, secret_leaks, written_files
+from faults.common import last_result_in_logs, secret_leaks, written_files
 from stack_tui import cli
 from stack_tui.core import audit, engine, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
-from support import REPO, destroy, make_platform, psql
+from support import REPO, destroy, drive, make_platform, psql, result_of
 
 pytestmark = pytest.mark.engine
 

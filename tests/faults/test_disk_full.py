@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from faults.common import all_checksums, drive, fake_backup, result_of
+from faults.common import all_checksums, fake_backup
 from stack_tui import cli
 from stack_tui.core import audit, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup
+from support import drive, result_of
 
 pytestmark = pytest.mark.engine
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from faults.common import record_notifications, screen_text, until
+from faults.common import record_notifications, screen_text
 from stack_tui.core import engine
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.backend import LiveBackend
-from support import TEST_IMAGES, make_platform
+from support import TEST_IMAGES, make_platform, until
 
 pytestmark = pytest.mark.engine
 

@@ -8,10 +8,7 @@ import pytest
 
 from faults.common import (
     backup_checksums,
-    drive,
     partials,
-    postgres_container,
-    result_of,
     start_postgres,
     table_checksum,
 )
@@ -20,7 +17,7 @@ from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup
 from stack_tui.ops.events import ConfirmationNeeded, OutputLine, Result, StepStarted
 from stack_tui.ops.restore import restore
-from support import psql
+from support import drive, postgres_container, psql, result_of
 
 pytestmark = pytest.mark.engine
 

@@ -26,7 +26,6 @@ from faults.common import (
     record_notifications,
     screen_text,
     secret_leaks,
-    until,
     widget_texts,
 )
 from stack_tui.core import audit, backups, engine, locks
@@ -40,7 +39,7 @@ from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.screens.operation import OperationScreen
 from stack_tui.tui.screens.restore import RestorePicker
 from stack_tui.tui.widgets.tables import BackupFilesTable
-from support import REPO, TEST_IMAGES, TEST_SECRETS, psql, wait_for
+from support import REPO, TEST_IMAGES, TEST_SECRETS, psql, until, wait_for
 
 pytestmark = pytest.mark.engine
 

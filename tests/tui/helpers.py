@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from textual.pilot import Pilot
 from textual.screen import Screen
 
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.screens.main import MainScreen
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0,
-                what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition}")
-        await pilot.pause(0.02)
+from support import until
 
 
 async def settled(pilot: Pilot[int]) -> MainScreen:

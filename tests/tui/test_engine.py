@@ -17,7 +17,7 @@ from textual.widgets import Log
 from stack_tui.core import engine
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
-from stack_tui.ops.events import ConfirmationNeeded, Result
+from stack_tui.ops.events import Result
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.backend import LiveBackend
 from stack_tui.tui.screens.confirm import ConfirmScreen
@@ -25,7 +25,7 @@ from stack_tui.tui.screens.logs import LogsScreen
 from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.screens.operation import OperationScreen
 from stack_tui.tui.screens.restore import RestorePicker
-from support import psql
+from support import drive, psql, result_of
 
 pytestmark = pytest.mark.engine
 SIZE = (120, 40)
@@ -34,13 +34,8 @@ DEPLOY_TIMEOUT = 240
 
 def deployed(platform: Platform, name: str) -> None:
     """Deploy without the TUI (setup for the tests that are about something else)."""
-    result = None
-    for event in deploy(platform, platform.env(name)):
-        if isinstance(event, ConfirmationNeeded):
-            event.answer(True)
-        if isinstance(event, Result):
-            result = event
-    assert result is not None and result.ok, result
+    done = result_of(drive(deploy(platform, platform.env(name))))
+    assert done.ok, done
 
 
 async def live(pilot: Pilot[int]) -> MainScreen:
