@@ -252,10 +252,13 @@ def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
     """Print each event; answer confirmations; the exit code comes from the Result."""
     result: Result | None = None
     services: dict[str, str] = {}
+    warned: set[str] = set()
     try:
         for event in events:
+            if isinstance(event, Warning):
+                warned.add(event.message)
             if isinstance(event, ConfirmationNeeded):
-                event.answer(confirm(event, options))
+                event.answer(confirm(event, options, already_shown=warned))
             elif isinstance(event, Result):
                 result = event
             print_event(event, services)
@@ -302,10 +305,14 @@ def print_event(event: Event, services: dict[str, str]) -> None:
             out.print(f"  {escape(line)}")
 
 
-def confirm(event: ConfirmationNeeded, options: argparse.Namespace) -> bool:
+def confirm(
+    event: ConfirmationNeeded, options: argparse.Namespace, already_shown: set[str]
+) -> bool:
+    """Ask on the terminal; --yes answers (prod also needs --confirm prod); no terminal: no."""
     out.print(f"[bold yellow]{escape(event.question)}[/]")
     for line in event.details:
-        out.print(f"  {escape(line)}")
+        if line not in already_shown:
+            out.print(f"  {escape(line)}")
     needs_name = event.require_typing
     if options.yes:
         if needs_name == "prod" and options.confirm != "prod":
@@ -314,8 +321,8 @@ def confirm(event: ConfirmationNeeded, options: argparse.Namespace) -> bool:
             return False
         return True
     if not sys.stdin.isatty():
-        err.print("[bold red]Not confirmed:[/] no terminal to ask on. "
-                  "Re-run interactively, or pass --yes (and --confirm prod for prod).")
+        err.print("[bold red]Not confirmed:[/] no terminal to ask on. Re-run in a terminal, "
+                  "or pass --yes (prod also needs --confirm prod).")
         return False
     if needs_name:
         answer = out.input(f"Type [bold]{escape(needs_name)}[/] to go on (anything else cancels): ")

@@ -149,10 +149,14 @@ async def test_idle_app_runs_no_timer() -> None:
         main = await settled(pilot)
         await pilot.pause(0.2)
         # Textual has no public list of timers: look at each node's (running, unpaused) ones.
-        ticking = [timer.name for node in (app, main, *main.query("*")) for timer in node._timers
+        running = [timer for node in (app, main, *main.query("*")) for timer in node._timers
                    if timer._task is not None and not timer._task.done()
                    and timer._active.is_set()]
-        assert ticking == []
+        # The only one allowed: a one-shot redraw for when a shown age next reads differently.
+        assert [timer.name for timer in running if timer.name != "ages"] == []
+        assert all(timer._repeat == 0 for timer in running)
+        ages = [timer for timer in running if timer.name == "ages"]
+        assert len(ages) == 1 and 0 < ages[0]._interval <= 60.05
 
 
 async def test_checks_screen_lists_failures_first_in_each_section() -> None:

@@ -319,7 +319,7 @@ def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_
             raise Refused(f"Keeping {keep} backups would delete them all.",
                           "Keep at least 1 (STACK_BACKUP_KEEP or --keep).")
         started = time.monotonic()
-        path = yield from backup_steps(platform, env, reason="backup")
+        path = yield from backup_steps(platform, env, reason="manual")
         seconds = time.monotonic() - started
         size = path.stat().st_size
         yield from prune_steps(platform, env, keep=keep)

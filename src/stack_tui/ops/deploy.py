@@ -67,7 +67,10 @@ def _deploy(
     if not (yield from _check_volumes(env, client, accept_new_volumes)):
         yield Result(env.name, "deploy", ok=False,
                      summary="Deploy cancelled: the missing volume was not accepted.",
-                     details=["Nothing was changed."], data={"error": "Refused"})
+                     details=["Nothing was changed. To create it anyway: "
+                              f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
+                              "--accept-new-volumes"],
+                     data={"error": "Refused"})
         return
 
     yield from _pre_deploy_backup(platform, env, client)

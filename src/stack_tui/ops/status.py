@@ -69,14 +69,23 @@ class EnvStatus:
 
 
 def human_duration(seconds: float) -> str:
+    """Coarse on purpose ("<1m", "12m", "3h05m", "2d4h"): a screen that shows it redraws
+    only when the text changes (see next_change), at most once a minute."""
     seconds = max(0, int(seconds))
     if seconds < 60:
-        return f"{seconds}s"
+        return "<1m"
     if seconds < 3600:
         return f"{seconds // 60}m"
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def next_change(seconds: float) -> float:
+    """Seconds until human_duration(seconds) shows another text."""
+    seconds = max(0.0, seconds)
+    step = 3600 if seconds >= 86400 else 60
+    return step - seconds % step
 
 
 def _domain(env: Environment) -> str:

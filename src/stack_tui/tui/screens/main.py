@@ -37,7 +37,7 @@ from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 from stack_tui.core.locks import Holder
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result, StepStarted
-from stack_tui.ops.status import EnvStatus
+from stack_tui.ops.status import EnvStatus, next_change
 from stack_tui.tui import driving, plans
 from stack_tui.tui.backend import VERIFY_NEWEST, Backend
 from stack_tui.tui.datawatch import DataWatcher
@@ -110,6 +110,7 @@ class MainScreen(Screen[None]):
         self.checks_running = False
         self._refresh = {name: _Refresh() for name in self.envs}
         self._verifying: set[str] = set()
+        self._age_timer: Timer | None = None
         self._engine_watcher: EngineWatcher | None = None
         self._data_watcher: DataWatcher | None = None
         #: Engine events from here on are replayed when the subscription starts (after the
@@ -312,6 +313,22 @@ class MainScreen(Screen[None]):
         self.pane(env).show(self.statuses.get(env), now, self.engine_down,
                             activity(self.runs.get(env), self.other_holder(env), now))
         self._show_bar()
+        self._schedule_age_redraw(now)
+
+    def _schedule_age_redraw(self, now: float) -> None:
+        """Redraw when a shown age or uptime would read differently ("4m" -> "5m"): one
+        one-shot timer at that moment, not a ticker; with nothing shown, no timer at all."""
+        starts = [row.started for status in self.statuses.values() for row in status.services
+                  if row.started is not None and row.state == "running"]
+        starts += [info.taken.timestamp() for status in self.statuses.values()
+                   for info in status.backups]
+        starts += [status.holder.started for status in self.statuses.values() if status.holder]
+        if self._age_timer is not None:
+            self._age_timer.stop()
+            self._age_timer = None
+        if starts:
+            delay = min(next_change(now - start) for start in starts)
+            self._age_timer = self.set_timer(delay + 0.05, self._show_all, name="ages")
 
     def _show_bar(self) -> None:
         down = self.engine_down is not None or any(
