@@ -23,6 +23,10 @@ from stack_tui.ops.events import Event, Result
 Body = Callable[[], Iterator[Event]]
 
 
+#: Event logs kept in data/logs/ (newest first); older ones are removed as new ones start.
+KEEP_LOGS = 200
+
+
 def log_path(platform: Platform, env: Environment, operation: str) -> Path:
     stamp = time.strftime("%Y%m%d_%H%M%S")
     return platform.logs_dir / f"{env.name}_{operation}_{stamp}_{os.getpid()}.jsonl"
@@ -94,5 +98,18 @@ def error_kind(err: StackError) -> str:
 
 def _open_log(path: Path) -> TextIO:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _prune_logs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def _prune_logs(directory: Path) -> None:
+    """Keep the newest KEEP_LOGS event logs; only our own `*.jsonl` names are touched."""
+    dated: list[tuple[float, Path]] = []
+    for log in directory.glob("*_*_*.jsonl"):
+        try:
+            dated.append((log.stat().st_mtime, log))
+        except OSError:  # removed meanwhile by another process's pruning
+            continue
+    for _, old in sorted(dated, reverse=True)[KEEP_LOGS:]:
+        old.unlink(missing_ok=True)
