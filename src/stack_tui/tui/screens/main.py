@@ -261,6 +261,9 @@ class MainScreen(Screen[None]):
             gc.freeze()  # what startup built lives as long as the app: never scan it again
         if self._engine_watcher is not None:
             self._watch(partial(self._engine_watcher.run, since=self._since), "engine-events")
+        if self.backend.live:  # the first snapshots skipped the compose config: add it now
+            for env in self.envs:
+                self.request_refresh(env)
         self.run_checks()
         for status in self.statuses.values():
             self._verify_if_needed(status)
