@@ -288,12 +288,14 @@ def report(about: str, options: argparse.Namespace, launch: tuple[list[float], l
         "difference is waiting: for the engine and Compose, and for a CPU on this shared host "
         "(load average above).",
         "",
-        "Launch includes starting Python, importing Textual and docker-py, rendering the "
-        "compose config of both environments and the first engine queries (started in "
-        "threads before Textual is imported). The kill is seen through the one Docker event "
-        "subscription (container and volume lifecycle events only) and a 30 ms debounce. "
-        "Idle, the TUI has no timer at all (no clock, no spinner, no blinking cursor, no "
-        "periodic resync): its threads block on the event stream and on inotify.",
+        "Launch includes starting Python, importing Textual and docker-py and the first "
+        "engine queries (started in threads before Textual is imported); the compose config "
+        "of both environments is rendered right after the first paint. The kill is seen "
+        "through the one Docker event subscription (container and volume lifecycle events "
+        "only) and a 30 ms debounce. Idle, the TUI has no ticking timer (no clock, no spinner, "
+        "no blinking cursor, no periodic resync): its threads block on the event stream and "
+        "on inotify, and one one-shot timer redraws when a shown age next reads differently "
+        "(at most once a minute).",
     ]
 
 

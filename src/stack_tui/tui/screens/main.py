@@ -53,6 +53,7 @@ from stack_tui.tui.runs import Run
 from stack_tui.tui.watcher import EngineWatcher
 from stack_tui.tui.widgets.env_pane import EnvPane, activity, clock, describe_holder
 from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part, env_summary
+from stack_tui.tui.widgets.tables import next_redraw
 
 if TYPE_CHECKING:
     from stack_tui.core.parity import CheckReport
@@ -319,19 +320,23 @@ class MainScreen(Screen[None]):
         self._schedule_age_redraw(now)
 
     def _schedule_age_redraw(self, now: float) -> None:
-        """Redraw when a shown age or uptime would read differently ("4m" -> "5m"): one
-        one-shot timer at that moment, not a ticker; with nothing shown, no timer at all."""
-        starts = [row.started for status in self.statuses.values() for row in status.services
-                  if row.started is not None and row.state == "running"]
-        starts += [info.taken.timestamp() for status in self.statuses.values()
-                   for info in status.backups]
-        starts += [status.holder.started for status in self.statuses.values() if status.holder]
+        """Redraw when a shown time would read differently (a backup's age turning "3h", an
+        up-since time crossing midnight, a busy holder's minutes): one one-shot timer at that
+        moment, not a ticker; nothing shown that can change, no timer at all."""
+        started = [row.started for status in self.statuses.values() for row in status.services
+                   if row.started is not None and row.state == "running"]
+        taken = [info.taken.timestamp() for status in self.statuses.values()
+                 for info in status.backups]
+        waits = [next_change(now - status.holder.started)
+                 for status in self.statuses.values() if status.holder]
+        coarse = next_redraw(started, taken, now)
+        if coarse is not None:
+            waits.append(coarse)
         if self._age_timer is not None:
             self._age_timer.stop()
             self._age_timer = None
-        if starts:
-            delay = min(next_change(now - start) for start in starts)
-            self._age_timer = self.set_timer(delay + 0.05, self._show_all, name="ages")
+        if waits:
+            self._age_timer = self.set_timer(min(waits) + 0.05, self._show_all, name="ages")
 
     def _show_bar(self) -> None:
         down = self.engine_down is not None or any(

@@ -9,13 +9,15 @@ equality ignores a Text's base style).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from rich.text import Text
 from textual.widgets import DataTable
 
 from stack_tui.core.backups import BackupInfo, human_size
-from stack_tui.ops.status import ServiceStatus, human_duration
+from stack_tui.ops.status import ServiceStatus
 
 Cell = tuple[str, str]
 Row = tuple[str, tuple[Cell, ...]]
@@ -90,9 +92,44 @@ def short_image(image: str) -> str:
     return image.rsplit("/", 1)[-1]
 
 
+def up_since(started: float | None, now: float) -> str:
+    """When a running container started: "06:18" today, "27 Nov" before. A clock time, not
+    a duration, so the cell stays true without redrawing (only midnight changes it)."""
+    if started is None:
+        return "-"
+    start, today = datetime.fromtimestamp(started), datetime.fromtimestamp(now)
+    return start.strftime("%H:%M") if start.date() == today.date() else start.strftime("%d %b")
+
+
+def coarse_age(seconds: float) -> str:
+    """A backup's age at a glance ("<1h", "5h", "3d"); the exact time is in the next column."""
+    seconds = max(0.0, seconds)
+    if seconds < 3600:
+        return "<1h"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def _coarse_age_changes_in(seconds: float) -> float:
+    step = 3600 if seconds < 86400 else 86400
+    return step - max(0.0, seconds) % step
+
+
+def next_redraw(started: Sequence[float], taken: Sequence[float], now: float) -> float | None:
+    """Seconds until one of these cells reads differently: a backup's coarse age (hourly at
+    most) or an up-since time crossing midnight. None when nothing shown can change."""
+    waits = [_coarse_age_changes_in(now - at) for at in taken]
+    today = datetime.fromtimestamp(now)
+    if any(datetime.fromtimestamp(at).date() == today.date() for at in started):
+        midnight = datetime.combine(today.date() + timedelta(days=1), datetime.min.time())
+        waits.append(time.mktime(midnight.timetuple()) - now)
+    return min(waits) if waits else None
+
+
 class ServicesTable(SyncTable):
     COLUMNS = (("service", "service"), ("state", "state"), ("health", "health"),
-               ("uptime", "uptime"), ("image", "image"))
+               ("since", "up since"), ("image", "image"))
 
     def show(self, services: Sequence[ServiceStatus], now: float) -> None:
         self.sync([
@@ -100,7 +137,7 @@ class ServicesTable(SyncTable):
                 (row.service, "bold"),
                 state_cell(row),
                 health_cell(row),
-                (row.uptime(now) or "-", ""),
+                (up_since(row.started if row.state == "running" else None, now), ""),
                 (short_image(row.image) or "-", ""),
             ))
             for row in services
@@ -128,7 +165,7 @@ class BackupsTable(SyncTable):
             (str(info.path), (
                 self.first_cell(info),
                 (human_size(info.size), ""),
-                (human_duration(now - info.taken.timestamp()), ""),
+                (coarse_age(now - info.taken.timestamp()), ""),
                 verified_cell(info),
             ))
             for info in items
