@@ -86,6 +86,13 @@ def make_platform(base: Path, compose_dir: Path | None = None, **env_overrides: 
     return platform
 
 
+def skip_or_fail(reason: str) -> None:
+    """Outside CI a missing prerequisite skips with how to get it; in CI (CI=true) it fails."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def engine_or_skip() -> docker.DockerClient:
     """The engine; in CI its absence fails the test, elsewhere it skips with the fix."""
     try:
@@ -95,9 +102,7 @@ def engine_or_skip() -> docker.DockerClient:
             f"needs a Docker engine: {err.message} Run scripts/test, which installs and "
             "starts dockerd, Compose v2 and the test images."
         )
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
         raise  # unreachable; for type checkers
 
 

@@ -19,7 +19,7 @@ from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup, list_all
 from stack_tui.ops.events import ConfirmationNeeded, Event, OutputLine
 from stack_tui.ops.restore import restore
-from support import drive, postgres_container, psql, result_of, wait_for
+from support import drive, postgres_container, psql, result_of, skip_or_fail, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -276,7 +276,7 @@ def small_disk(platform: Platform) -> Iterator[Path]:
     mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
                             str(platform.backups_dir)], capture_output=True, check=False)
     if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mount.stderr.decode().strip()}")
+        skip_or_fail(f"cannot mount a tmpfs: {mount.stderr.decode().strip()}")
     try:
         yield platform.backups_dir
     finally:

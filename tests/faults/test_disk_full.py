@@ -14,7 +14,7 @@ from stack_tui import cli
 from stack_tui.core import audit, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup
-from support import drive, result_of
+from support import drive, result_of, skip_or_fail
 
 pytestmark = pytest.mark.engine
 
@@ -24,7 +24,7 @@ OLDER = 6  # more than the 5 kept: a successful backup would prune two of them
 @pytest.fixture
 def full_disk(big: Platform) -> Iterator[Platform]:
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        skip_or_fail("mounting a tmpfs needs root")
     target = big.backups_dir
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(target)],
                    check=True, capture_output=True)

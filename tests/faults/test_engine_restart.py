@@ -26,7 +26,7 @@ from faults.common import record_notifications, screen_text
 from stack_tui.core import engine
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.backend import LiveBackend
-from support import TEST_IMAGES, make_platform, until
+from support import TEST_IMAGES, make_platform, skip_or_fail, until
 
 pytestmark = pytest.mark.engine
 
@@ -96,10 +96,7 @@ class PrivateEngine:
 @pytest.fixture
 def private_engine() -> Iterator[PrivateEngine]:
     if shutil.which("dockerd") is None or shutil.which("unshare") is None or os.geteuid() != 0:
-        reason = "needs dockerd, unshare and root to run a private engine (scripts/test)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("needs dockerd, unshare and root to run a private engine (scripts/test)")
     made = PrivateEngine()
     try:
         made.start()

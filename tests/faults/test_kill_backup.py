@@ -27,7 +27,7 @@ from faults.common import (
 )
 from stack_tui.core import audit, backups, locks
 from stack_tui.core.environments import Platform
-from support import wait_for
+from support import skip_or_fail, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -120,7 +120,7 @@ def test_sigkill_of_the_tui_during_its_backup_leaves_only_good_backups(
 ) -> None:
     """The real TUI in a terminal: b, confirm, then SIGKILL at a random point of the dump."""
     if shutil.which("tmux") is None:
-        pytest.skip("needs tmux")
+        skip_or_fail("needs tmux")
     rng = random.Random()  # noqa: S311
     script = tmp_path / "tui.py"
     script.write_text(platform_code(big)

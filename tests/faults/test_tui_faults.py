@@ -39,7 +39,7 @@ from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.screens.operation import OperationScreen
 from stack_tui.tui.screens.restore import RestorePicker
 from stack_tui.tui.widgets.tables import BackupFilesTable
-from support import REPO, TEST_IMAGES, TEST_SECRETS, psql, until, wait_for
+from support import REPO, TEST_IMAGES, TEST_SECRETS, psql, skip_or_fail, until, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -61,7 +61,7 @@ def cell(main: MainScreen, env: str, service: str, column: str) -> str:
 @pytest.fixture
 def tmux() -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
-        pytest.skip("needs tmux")
+        skip_or_fail("needs tmux")
     server = Tmux(f"stt-faults-{uuid.uuid4().hex[:8]}")
     try:
         yield server

@@ -17,7 +17,7 @@ import pytest
 
 from stack_tui.core import engine
 from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME
-from support import REPO, wait_for, write_env_file
+from support import REPO, skip_or_fail, wait_for, write_env_file
 
 pytestmark = pytest.mark.engine
 
@@ -47,7 +47,7 @@ class Terminal:
 @pytest.fixture
 def terminal(tmp_path: Path, engine_client: docker.DockerClient) -> Iterator[Terminal]:
     if shutil.which("tmux") is None:
-        pytest.skip("needs tmux (scripts/test-engine installs it)")
+        skip_or_fail("needs tmux (scripts/test-engine installs it)")
     root = tmp_path / "platform"
     (root / "data").mkdir(parents=True)
     (root / "compose").symlink_to(REPO / "compose")

@@ -16,6 +16,7 @@ from helpers import until
 from stack_tui.core.environments import Platform
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.backend import LiveBackend
+from support import skip_or_fail
 
 pytestmark = pytest.mark.engine
 ENGINE = "/var/run/docker.sock"
@@ -66,7 +67,7 @@ class SocketProxy:
 def proxy(platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
           ) -> Iterator[SocketProxy]:
     if not Path(ENGINE).exists():
-        pytest.skip(f"needs the engine's socket at {ENGINE}")
+        skip_or_fail(f"needs the engine's socket at {ENGINE}")
     made = SocketProxy(tmp_path / "engine.sock")
     made.start()
     monkeypatch.setenv("DOCKER_HOST", f"unix://{made.path}")
