@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -234,18 +233,8 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
                              allow_outside=options.allow_outside), options)
     from stack_tui.ops.backup import backup
 
-    keep = options.keep if options.keep is not None else keep_from_environment()
+    keep = options.keep if options.keep is not None else backups.keep_setting()
     return drive(backup(platform, env, keep=keep), options)
-
-
-def keep_from_environment() -> int:
-    raw = os.environ.get("STACK_BACKUP_KEEP", "")
-    if not raw:
-        return backups.DEFAULT_KEEP
-    if not raw.isdigit() or int(raw) < 1:
-        raise Refused(f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
-                      "Set it to how many backups to keep per environment, e.g. 5.")
-    return int(raw)
 
 
 def drive(events: Iterator[Event], options: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stack_tui import cli
+from stack_tui.core import backups
+from stack_tui.core.errors import Refused
 
 
 @pytest.mark.parametrize(
@@ -60,7 +62,7 @@ def test_every_command_has_help(sub: str, capsys: pytest.CaptureFixture[str]) ->
 
 def test_backup_keep_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STACK_BACKUP_KEEP", "7")
-    assert cli.keep_from_environment() == 7
+    assert backups.keep_setting() == 7
     monkeypatch.setenv("STACK_BACKUP_KEEP", "many")
-    with pytest.raises(cli.Refused, match="STACK_BACKUP_KEEP"):
-        cli.keep_from_environment()
+    with pytest.raises(Refused, match="STACK_BACKUP_KEEP"):
+        backups.keep_setting()

@@ -273,3 +273,17 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def keep_setting() -> int:
+    """How many backups per environment to keep: $STACK_BACKUP_KEEP, else DEFAULT_KEEP.
+    A bad value refuses rather than silently pruning to the default."""
+    from stack_tui.core.errors import Refused
+
+    raw = os.environ.get("STACK_BACKUP_KEEP", "")
+    if not raw:
+        return DEFAULT_KEEP
+    if not raw.isdigit() or int(raw) < 1:
+        raise Refused(f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
+                      "Set it to how many backups to keep per environment, e.g. 5.")
+    return int(raw)

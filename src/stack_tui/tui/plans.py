@@ -7,13 +7,11 @@ before it starts one, and they name files, databases and projects exactly.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment
-from stack_tui.core.errors import Refused
 from stack_tui.ops.status import EnvStatus
 
 
@@ -32,18 +30,6 @@ def label(env: Environment | str) -> str:
     """How an environment is named on screen: prod always in capitals."""
     name = env if isinstance(env, str) else env.name
     return "PROD" if name == "prod" else name
-
-
-def retention_keep() -> int:
-    """How many backups per environment a backup keeps: STACK_BACKUP_KEEP, read as the CLI
-    reads it (a bad value refuses rather than silently pruning to the default)."""
-    raw = os.environ.get("STACK_BACKUP_KEEP", "")
-    if not raw:
-        return backups.DEFAULT_KEEP
-    if not raw.isdigit() or int(raw) < 1:
-        raise Refused(f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
-                      "Set it to how many backups to keep per environment, e.g. 5.")
-    return int(raw)
 
 
 def _postgres_running(status: EnvStatus | None) -> bool:

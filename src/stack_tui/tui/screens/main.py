@@ -32,7 +32,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from stack_tui.core import engine
+from stack_tui.core import backups, engine
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 from stack_tui.core.locks import Holder
@@ -382,7 +382,7 @@ class MainScreen(Screen[None]):
     def action_backup(self) -> None:
         env = self.env
         try:
-            keep = plans.retention_keep()
+            keep = backups.keep_setting()
         except StackError as err:
             self.notify(f"{err.message} {err.hint}", title="Refused", severity="error")
             return
