@@ -247,8 +247,8 @@ class MainScreen(Screen[None]):
     def _apply(self, status: EnvStatus) -> None:
         first = len(self.statuses) < len(self.envs)
         self.statuses[status.env] = status
-        if not status.error:
-            self.engine_down = None
+        # engine_down is cleared only by the watcher (on_engine_up): a snapshot read before
+        # the engine went away can arrive after it did, and must not say it is back.
         self._show_env(status.env)
         if first and len(self.statuses) == len(self.envs):
             self.call_after_refresh(self._started)
