@@ -363,24 +363,26 @@ def show_status(platform: Platform, env: Environment) -> int:
 
 def show_backups(platform: Platform, verify: bool) -> int:
     """Both environments, newest first; file paths never cut (they are pasted into restore)."""
+    from stack_tui.ops.backup import list_all
     from stack_tui.ops.status import human_duration
 
-    rows = [(env_name, info) for env_name in ("prod", "dev")
-            for info in backups.list_backups(platform.backups_dir, env_name)]
-    paths = [display_path(info.path) for _, info in rows]
-    table = Table("env", "size", "age", "verified")
-    table.add_column("file", no_wrap=True, min_width=max(map(len, paths), default=4))
-    for (env_name, info), path in zip(rows, paths, strict=True):
-        verified = "-"
-        if verify:
-            check = backups.verify(info.path)
-            verified = "[green]ok[/]" if check.ok else f"[red]{escape(check.reason)}[/]"
-        table.add_row(env_name, backups.human_size(info.size), human_duration(info.age()),
-                      verified, escape(path))
+    listing = list_all(platform, verify=verify)
+    rows = [(env_name, info) for env_name in ("prod", "dev") for info in listing[env_name]]
     if not rows:
         out.print(f"No backups in {display_path(platform.backups_dir)} yet "
                   "('./stack backup' or './stack backup --dev' takes one).")
         return EXIT_OK
+    paths = [display_path(info.path) for _, info in rows]
+    table = Table("env", "size", "age", "verified")
+    table.add_column("file", no_wrap=True, min_width=max(map(len, paths)))
+    for (env_name, info), path in zip(rows, paths, strict=True):
+        verified = "-"
+        if info.verified is True:
+            verified = "[green]ok[/]"
+        elif info.verified is False:  # the reason comes from the cache: no second read
+            verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
+        table.add_row(env_name, backups.human_size(info.size), human_duration(info.age()),
+                      verified, escape(path))
     out.print(table)
     return EXIT_OK
 
