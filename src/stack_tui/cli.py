@@ -24,7 +24,7 @@ from rich.table import Table
 
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
+from stack_tui.core.errors import StackError
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
@@ -35,6 +35,7 @@ from stack_tui.ops.events import (
     StepStarted,
     Warning,
 )
+from stack_tui.ops.runner import error_kind
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -262,13 +263,13 @@ def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
     return exit_code_for(result)
 
 
+#: A failed operation's kind of error (ops.runner.error_kind) -> the documented exit code.
+EXIT_FOR_ERROR = {"EngineUnreachable": EXIT_ENGINE, "LockHeld": EXIT_BUSY, "Refused": EXIT_REFUSED}
+
+
 def exit_code_for(result: Result) -> int:
     """A failed Result carries the kind of error that stopped it (ops.runner)."""
-    return {
-        "EngineUnreachable": EXIT_ENGINE,
-        "LockHeld": EXIT_BUSY,
-        "Refused": EXIT_REFUSED,
-    }.get(str(result.data.get("error", "")), EXIT_FAILED)
+    return EXIT_FOR_ERROR.get(str(result.data.get("error", "")), EXIT_FAILED)
 
 
 def print_event(event: Event, services: dict[str, str]) -> None:
@@ -324,13 +325,7 @@ def report_error(error: StackError) -> int:
     err.print(f"[bold red]Error:[/] {escape(error.message)}")
     if error.hint:
         err.print(escape(error.hint))
-    if isinstance(error, EngineUnreachable):
-        return EXIT_ENGINE
-    if isinstance(error, LockHeld):
-        return EXIT_BUSY
-    if isinstance(error, Refused):
-        return EXIT_REFUSED
-    return EXIT_FAILED
+    return EXIT_FOR_ERROR.get(error_kind(error), EXIT_FAILED)
 
 
 def show_status(platform: Platform, env: Environment) -> int:

@@ -278,8 +278,6 @@ def fsync_dir(directory: Path) -> None:
 def keep_setting() -> int:
     """How many backups per environment to keep: $STACK_BACKUP_KEEP, else DEFAULT_KEEP.
     A bad value refuses rather than silently pruning to the default."""
-    from stack_tui.core.errors import Refused
-
     raw = os.environ.get("STACK_BACKUP_KEEP", "")
     if not raw:
         return DEFAULT_KEEP

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack_tui.core.errors import Refused
+
 DEV_PROJECT_NAME = "ai-agent-platform-dev"
 PROD_PROJECT_NAME = "ai-agent-platform-prod"
 
@@ -125,8 +127,6 @@ class Platform:
 
     def env(self, name: str) -> Environment:
         """The environment called `name` ("dev" or "prod")."""
-        from stack_tui.core.errors import Refused
-
         variables = self.compose_variables()
         base = self.compose / "docker-compose.yml"
         if name == "dev":

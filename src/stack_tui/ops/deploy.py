@@ -16,6 +16,7 @@ from stack_tui.core import compose, dotenv, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.ops import runner
+from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
@@ -137,8 +138,6 @@ def _check_volumes(
 def _pre_deploy_backup(
     platform: Platform, env: Environment, client: docker.DockerClient
 ) -> Iterator[Event]:
-    from stack_tui.ops.backup import backup_steps
-
     container = engine.service_container(client, env.project, "postgres")
     if container is None or container.status != "running":
         yield Warning(env.name, f"{env.name}'s Postgres is not running: nothing to back up yet "

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import docker
 
-from stack_tui.core import backups, compose, engine, locks
+from stack_tui.core import backups, compose, dotenv, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 
@@ -89,8 +90,6 @@ def next_change(seconds: float) -> float:
 
 
 def _domain(env: Environment) -> str:
-    from stack_tui.core import dotenv
-
     try:
         return dotenv.parse(env.env_file).get(env.domain_var, "")
     except StackError:
@@ -154,8 +153,6 @@ def _service(name: str, container: Any | None) -> ServiceStatus:
 
 
 def _parse_time(value: str) -> float | None:
-    from datetime import datetime
-
     if not value or value.startswith("0001"):
         return None
     trimmed = value.rstrip("Z").split(".")[0]
