@@ -42,7 +42,8 @@ from common import DOC, cpu_model, docker_version, result, run_ok
 
 from stack_tui.core import backups, compose, engine
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.ops.backup import backup, postgres_user
+from stack_tui.core.pg import postgres_user
+from stack_tui.ops.backup import backup
 from stack_tui.ops.events import Result, StepFinished, StepStarted
 from stack_tui.ops.restore import restore
 from support import destroy, drive, engine_or_skip, make_platform, psql

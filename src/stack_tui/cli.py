@@ -13,9 +13,12 @@ Textual is imported only when the TUI is opened.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -33,9 +36,10 @@ from stack_tui.ops.events import (
     ServiceProgress,
     StepFinished,
     StepStarted,
+    Waiting,
     Warning,
 )
-from stack_tui.ops.runner import error_kind
+from stack_tui.ops.runner import INTERRUPTED, error_kind
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -124,8 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="check each file's gzip integrity and dump trailer (reads them all)")
     restore = backup_commands.add_parser(
         "restore", help="restore a backup into an environment's database",
-        description="Validates the file, takes a safety backup, then restores in one "
-        "transaction: a failed restore leaves the database as it was.",
+        description="Validates the file, loads it into a new database while the application "
+        "keeps serving, then switches over: the services that use the database stop, the "
+        "sessions still on it are shown and (once you agree) ended, and the two databases "
+        "swap names in one transaction. The database becomes exactly the backup; its state "
+        "just before, with every committed write, is kept as {db}__before_{stamp} "
+        "('backup undo-restore' swaps it back). A failed load changes nothing.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     restore.add_argument("file", type=Path, help="a backup file, e.g. "
                          "data/backups/prod_20260223_172400.sql.gz")
@@ -138,6 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
                          "typed: interactively, or --yes --confirm prod)")
     restore.add_argument("--allow-outside", action="store_true",
                          help="allow a file outside data/backups/")
+    undo = backup_commands.add_parser(
+        "undo-restore", help="swap back the database kept by the last restore",
+        description="The newest {db}__before_{stamp} copy becomes the environment's database "
+        "again, through the same short switch-over; the current one is kept in its place, so "
+        "running it twice goes back again.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    env_flags(undo)
+    yes_flags(undo)
+    repair = backup_commands.add_parser(
+        "repair", help="clean up what an interrupted restore left",
+        description="Drops a leftover {db}__restoring, lets the database accept connections "
+        "again and starts the services an interrupted switch-over stopped. Every backup, "
+        "restore and deploy does this first; status and check say when it is needed.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    env_flags(repair)
 
     check = commands.add_parser("check", help="parity, drift and hygiene checks",
                                 epilog=EXIT_CODES,
@@ -184,14 +207,33 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
         err.print(f"[bold red]Conflicting environments: '{leading_env}' and '--{flag_env}'.[/]")
         return EXIT_USAGE
     env_name = leading_env or flag_env or "prod"
+    with _sigterm_interrupts():
+        try:
+            return dispatch(options, env_name, platform or Platform())
+        except KeyboardInterrupt:
+            err.print("\n[bold yellow]Interrupted.[/] Run './stack status' to see what state "
+                      "the environment is in.")
+            return EXIT_INTERRUPTED
+        except StackError as error:
+            return report_error(error)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (systemd stopping a unit, `kill`) stops an operation as Ctrl-C does: its
+    cleanup runs and it says what it undid."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        return dispatch(options, env_name, platform or Platform())
-    except KeyboardInterrupt:
-        err.print("\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
-                  "released. Run './stack status' to see what state the services are in.")
-        return EXIT_INTERRUPTED
-    except StackError as error:
-        return report_error(error)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> int:
@@ -232,6 +274,14 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
             cross_allowed = options.allow_dev_into_prod
         return drive(restore(platform, env, options.file, allow_cross_env=cross_allowed,
                              allow_outside=options.allow_outside), options)
+    if options.backup_command == "undo-restore":
+        from stack_tui.ops.restore import undo_restore
+
+        return drive(undo_restore(platform, env), options)
+    if options.backup_command == "repair":
+        from stack_tui.ops.restore import repair
+
+        return drive(repair(platform, env), options)
     from stack_tui.ops.backup import backup
 
     keep = options.keep if options.keep is not None else backups.keep_setting()
@@ -239,23 +289,35 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
 
 
 def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
-    """Print each event; answer confirmations; the exit code comes from the Result."""
+    """Print each event; answer confirmations; the exit code comes from the Result.
+
+    Ctrl-C (and SIGTERM, see `main`) is thrown into the operation, which undoes what it
+    started, says what it undid, and ends with its Result: the message is its own."""
     result: Result | None = None
-    services: dict[str, str] = {}
+    printer = Printer()
     warned: set[str] = set()
+    interrupt: KeyboardInterrupt | None = None
+    generator = events if isinstance(events, Generator) else (e for e in events)
     try:
-        for event in events:
-            if isinstance(event, Warning):
-                warned.add(event.message)
-            if isinstance(event, ConfirmationNeeded):
-                event.answer(confirm(event, options, already_shown=warned))
-            elif isinstance(event, Result):
-                result = event
-            print_event(event, services)
+        while True:
+            try:
+                event = generator.throw(interrupt) if interrupt else next(generator)
+            except StopIteration:
+                break
+            interrupt = None
+            try:
+                if isinstance(event, Warning):
+                    warned.add(event.message)
+                if isinstance(event, ConfirmationNeeded):
+                    printer.settle()
+                    event.answer(confirm(event, options, already_shown=warned))
+                elif isinstance(event, Result):
+                    result = event
+                printer.show(event)
+            except KeyboardInterrupt as thrown:
+                interrupt = thrown
     finally:
-        close = getattr(events, "close", None)
-        if close:
-            close()
+        generator.close()
     if result is None:
         return EXIT_FAILED
     if result.ok:
@@ -264,7 +326,8 @@ def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
 
 
 #: A failed operation's kind of error (ops.runner.error_kind) -> the documented exit code.
-EXIT_FOR_ERROR = {"EngineUnreachable": EXIT_ENGINE, "LockHeld": EXIT_BUSY, "Refused": EXIT_REFUSED}
+EXIT_FOR_ERROR = {"EngineUnreachable": EXIT_ENGINE, "LockHeld": EXIT_BUSY, "Refused": EXIT_REFUSED,
+                  INTERRUPTED: EXIT_INTERRUPTED}
 
 
 def exit_code_for(result: Result) -> int:
@@ -272,27 +335,59 @@ def exit_code_for(result: Result) -> int:
     return EXIT_FOR_ERROR.get(str(result.data.get("error", "")), EXIT_FAILED)
 
 
-def print_event(event: Event, services: dict[str, str]) -> None:
-    if isinstance(event, StepStarted):
-        detail = f": {escape(event.detail)}" if event.detail else ""
-        out.print(f"[bold]→ {escape(event.step)}[/]{detail}")
-    elif isinstance(event, StepFinished):
-        mark = "[green]✓[/]" if event.ok else "[red]✗[/]"
-        detail = f" {escape(event.detail)}" if event.detail else ""
-        out.print(f"  {mark} {escape(event.step)}{detail}")
-    elif isinstance(event, ServiceProgress):
-        if services.get(event.service) != event.state:
-            services[event.service] = event.state
-            out.print(f"    {escape(event.service):<12} {escape(event.state)}")
-    elif isinstance(event, OutputLine):
-        out.print(f"    [dim]{escape(event.line)}[/]")
-    elif isinstance(event, Warning):
-        out.print(f"[bold red]{escape(event.message)}[/]")
-    elif isinstance(event, Result):
-        colour = "green" if event.ok else "red"
-        out.print(f"[bold {colour}]{escape(event.summary)}[/]")
-        for line in event.details:
-            out.print(f"  {escape(line)}")
+class Printer:
+    """Prints events as lines. A wait is one line that is rewritten each second on a
+    terminal, and printed again only when the blockers change when output is a file."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, str] = {}
+        self.waiting = ""  # the blockers last printed
+        self.open_line = False  # a rewritten line is on screen without its newline
+
+    def settle(self) -> None:
+        if self.open_line:
+            out.print()
+            self.open_line = False
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, Waiting):
+            self.show_wait(event)
+            return
+        self.settle()
+        self.waiting = ""
+        if isinstance(event, StepStarted):
+            detail = f": {escape(event.detail)}" if event.detail else ""
+            out.print(f"[bold]→ {escape(event.step)}[/]{detail}")
+        elif isinstance(event, StepFinished):
+            mark = "[green]✓[/]" if event.ok else "[red]✗[/]"
+            detail = f" {escape(event.detail)}" if event.detail else ""
+            out.print(f"  {mark} {escape(event.step)}{detail}")
+        elif isinstance(event, ServiceProgress):
+            if self.services.get(event.service) != event.state:
+                self.services[event.service] = event.state
+                out.print(f"    {escape(event.service):<12} {escape(event.state)}")
+        elif isinstance(event, OutputLine):
+            out.print(f"    [dim]{escape(event.line)}[/]")
+        elif isinstance(event, Warning):
+            out.print(f"[bold red]{escape(event.message)}[/]")
+        elif isinstance(event, Result):
+            colour = "green" if event.ok else "red"
+            out.print(f"[bold {colour}]{escape(event.summary)}[/]")
+            for line in event.details:
+                out.print(f"  {escape(line)}")
+
+    def show_wait(self, event: Waiting) -> None:
+        blockers = "; ".join(event.blockers)
+        line = (f"  waiting {event.seconds:.0f} s (gives up at {event.bound:.0f} s) for "
+                f"{event.what}, blocked by {blockers}")
+        if out.is_terminal:  # one line, rewritten in place each second
+            width = max(20, out.width - 1)
+            out.file.write("\r\x1b[2K" + line[:width])
+            out.file.flush()
+            self.open_line = True
+        elif blockers != self.waiting:
+            out.print(f"[bold yellow]{escape(line)}[/]")
+        self.waiting = blockers
 
 
 def confirm(

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from stack_tui.core import dumpscan
 from stack_tui.core.errors import Refused
 
 NAME_PATTERN = re.compile(r"(dev|prod)_(\d{8}_\d{6})\.sql\.gz")
@@ -67,6 +68,7 @@ class Verification:
     ok: bool
     reason: str  # why not, for a person; "" when ok
     sql_bytes: int = 0  # uncompressed size of what was read
+    rows: tuple[tuple[str, int], ...] = ()  # (table, rows in its COPY block), when ok
 
 
 def backup_name(env: str, when: datetime) -> str:
@@ -195,16 +197,20 @@ def inflate(source: BinaryIO) -> Iterator[bytes]:
 
 
 def verify_stream(source: BinaryIO) -> Verification:
-    """Read `source` to its end through `inflate`, with constant memory."""
+    """Read `source` to its end through `inflate`, with constant memory; its SQL must hold
+    nothing pg_dump never writes (core.dumpscan)."""
     size = 0
+    scanner = dumpscan.Scanner()
     try:
         for piece in inflate(source):
             size += len(piece)
-    except InvalidBackup as err:
+            scanner.feed(piece)
+        scanner.finish()
+    except (InvalidBackup, dumpscan.UnsafeDump) as err:
         return Verification(False, err.message, size)
     except OSError as err:
         return Verification(False, f"cannot read it ({err.strerror or err})", size)
-    return Verification(True, "", size)
+    return Verification(True, "", size, tuple(scanner.rows.items()))
 
 
 def verify(path: Path) -> Verification:
@@ -240,20 +246,35 @@ def remember_verified(path: Path, verification: Verification) -> None:
 # --- retention --------------------------------------------------------------------------------
 
 
-def plan_prune(backups: Iterable[BackupInfo], keep: int) -> list[BackupInfo]:
+#: A name dated more than this into the future is not trusted as the newest backup.
+FUTURE_SLACK = 300
+
+
+def future_dated(info: BackupInfo, now: float | None = None) -> bool:
+    """Named after a time still to come (a wrong clock, a copied file): reported by check,
+    never counted as the newest backup, never pruned."""
+    return info.taken.timestamp() > (time.time() if now is None else now) + FUTURE_SLACK
+
+
+def plan_prune(
+    backups: Iterable[BackupInfo], keep: int, *, now: float | None = None,
+    protected: Iterable[Path] = (),
+) -> list[BackupInfo]:
     """The backups to delete so each env keeps its newest `keep` good ones.
 
     Good means not known to be bad (`verified` True or None). Everything older
     than the `keep`-th newest good backup goes; nothing goes while an env has
-    `keep` good backups or fewer, so the last good backup is never deleted. A
-    file whose name is not a backup name is never returned.
+    `keep` good backups or fewer, so the newest good backup is never deleted.
+    Never returned: a file whose name is not a backup name, a `protected` path
+    (the backup just written), and future-dated files, which also never count.
     """
     if keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
+    spared = set(protected)
     by_env: dict[str, list[BackupInfo]] = {}
     for info in backups:
         parsed = parse_name(info.path.name)
-        if parsed is not None and parsed[0] == info.env:
+        if parsed is not None and parsed[0] == info.env and not future_dated(info, now):
             by_env.setdefault(info.env, []).append(info)
     doomed: list[BackupInfo] = []
     for infos in by_env.values():
@@ -262,7 +283,8 @@ def plan_prune(backups: Iterable[BackupInfo], keep: int) -> list[BackupInfo]:
         if len(good) <= keep:
             continue
         oldest_kept = (good[keep - 1].taken, good[keep - 1].name)
-        doomed += [b for b in infos if (b.taken, b.name) < oldest_kept]
+        doomed += [b for b in infos
+                   if (b.taken, b.name) < oldest_kept and b.path not in spared]
     return doomed
 
 

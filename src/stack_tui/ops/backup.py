@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import signal
 import time
@@ -37,11 +38,21 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import audit, backups, engine
+from stack_tui.core import audit, backups, engine, pg
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
-from stack_tui.ops.events import Event, OutputLine, Result, StepFinished, StepStarted, Warning
+from stack_tui.ops import blocking
+from stack_tui.ops.events import (
+    Event,
+    OutputLine,
+    Result,
+    StepFinished,
+    StepStarted,
+    Waiting,
+    Warning,
+)
 from stack_tui.ops.runner import locked
+from stack_tui.ops.switchover import repair_steps
 
 COMPRESS_LEVEL = 1
 WRITE_BUFFER = 1 << 20
@@ -73,19 +84,13 @@ def running_postgres(client: docker.DockerClient, env: Environment, consequence:
     return container
 
 
-def postgres_user(container: Any) -> str:
-    """POSTGRES_USER as the container was started with (the official image's default otherwise)."""
-    for item in container.attrs.get("Config", {}).get("Env") or []:
-        key, _, value = item.partition("=")
-        if key == "POSTGRES_USER" and value:
-            return str(value)
-    return "postgres"
-
-
 def backup_steps(
-    platform: Platform, env: Environment, *, reason: str
+    platform: Platform, env: Environment, *, reason: str, keep: int | None = None
 ) -> Generator[Event, None, Path]:
-    """Dump `env`'s database into a new, verified backup and return its path (no lock taken)."""
+    """Dump `env`'s database into a new, verified backup, prune to the newest `keep`
+    (default: STACK_BACKUP_KEEP), and return its path. No lock taken: the caller holds it.
+    Every backup counts for retention: manual, pre-deploy, scheduled."""
+    keep = backups.keep_setting() if keep is None else keep
     yield StepStarted(env.name, "backup",
                       detail=f"{reason}: pg_dump of {env.db_name} ({env.project})")
     started = time.monotonic()
@@ -99,6 +104,7 @@ def backup_steps(
         env.name, "backup",
         detail=f"{path.name} ({backups.human_size(size)}) in {time.monotonic() - started:.1f} s",
     )
+    yield from prune_steps(platform, env, keep=keep, written=path)
     return path
 
 
@@ -123,28 +129,36 @@ def _dump_with(
     client: docker.DockerClient, platform: Platform, env: Environment
 ) -> Generator[Event, None, Path]:
     container = running_postgres(client, env, "nothing to back up")
+    db = pg.session(client, container, "backup")
+    yield from repair_steps(platform, env, db)
     directory = backups.ensure_private_dir(platform.backups_dir)
     for stale in _remove_stale_partials(directory, env.name):
         yield OutputLine(env.name, f"removed {stale}, left by an interrupted backup",
                          source="backup")
     name = free_name(directory, env.name)
     partial = directory / backups.partial_name(name)
+    waits: list[Waiting] = []
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         try:
             os.fchmod(fd, 0o600)  # exact, whatever the umask
             command = ["pg_dump", "--clean", "--if-exists", "--no-password",
-                       "-U", postgres_user(container), env.db_name]
+                       f"--lock-wait-timeout={db.lock_timeout}s", "-U", db.user, env.db_name]
             with engine.translated():
                 try:
                     exec_id = client.api.exec_create(container.id, command, stdout=True,
-                                                     stderr=True, tty=False)["Id"]
+                                                     stderr=True, tty=False,
+                                                     environment=db.environment("dump"))["Id"]
                     stream = client.api.exec_start(exec_id, stream=True, demux=True)
                 except docker.errors.APIError as err:
                     raise StackError(f"Docker could not start pg_dump: {err.explanation}.",
                                      "Check the Postgres container (docker logs).") from None
             try:
-                stderr = yield from _compress(env, stream, fd, directory)
+                watched = blocking.watched(stream, db, env.name, "pg_dump")
+                stderr = yield from _compress(env, watched, fd, directory, waits)
+            except BaseException:
+                _end_ours(db)  # a pg_dump queued behind a lock would outlive us otherwise
+                raise
             finally:
                 # If we stopped early, dockerd kills pg_dump once its stream is gone. A
                 # connection that already broke cannot be shut down again: nothing to do.
@@ -158,7 +172,7 @@ def _dump_with(
             os.close(fd)  # unbuffered: closing never retries a failed write
         for line in stderr.decode(errors="replace").splitlines():
             yield OutputLine(env.name, line, source="pg_dump")
-        _check_exit(client, container, exec_id, stderr)
+        _check_exit(client, container, exec_id, stderr, waits)
         verification = backups.verify(partial)
         if not verification.ok:
             raise StackError(f"The dump failed verification: {verification.reason}.",
@@ -172,10 +186,11 @@ def _dump_with(
 
 
 def _compress(
-    env: Environment, stream: Iterator[tuple[bytes | None, bytes | None]], fd: int,
-    directory: Path,
+    env: Environment, stream: Iterator[tuple[bytes | None, bytes | None] | Event], fd: int,
+    directory: Path, waits: list[Waiting],
 ) -> Generator[Event, None, bytes]:
-    """Write pg_dump's stdout through gzip to `fd`; return (the end of) its stderr."""
+    """Write pg_dump's stdout through gzip to `fd`; return (the end of) its stderr. Waiting
+    events pass through (the last is kept in `waits` for the error message)."""
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, backups.GZIP_WBITS)
     packed: list[bytes] = []
     pending = 0
@@ -183,7 +198,13 @@ def _compress(
     dumped = 0
     next_progress = PROGRESS_BYTES
     try:
-        for data, errors in stream:
+        for item in stream:
+            if isinstance(item, Event):
+                if isinstance(item, Waiting):
+                    waits[:] = [item]
+                yield item
+                continue
+            data, errors = item
             if data:
                 piece = compressor.compress(data)
                 packed.append(piece)
@@ -212,6 +233,12 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _end_ours(db: pg.Session) -> None:
+    """Terminate our pg_dump's backend; best effort, in a cleanup."""
+    with contextlib.suppress(StackError, docker.errors.DockerException, requests.RequestException):
+        pg.end_backends_named(db, db.name)
+
+
 def _write_error(err: OSError, directory: Path) -> StackError:
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return StackError(
@@ -223,10 +250,20 @@ def _write_error(err: OSError, directory: Path) -> StackError:
                       "Check the filesystem and the directory's permissions.")
 
 
-def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stderr: bytes) -> None:
+def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stderr: bytes,
+                waits: list[Waiting]) -> None:
     """Raise unless pg_dump exited with status 0."""
     said = stderr.decode(errors="replace").strip().splitlines()
     detail = f": {said[-1]}" if said else ""
+    text = stderr.decode(errors="replace")
+    if "could not obtain lock" in text or "lock timeout" in text or "statement timeout" in text:
+        blockers = "; ".join(waits[-1].blockers) if waits else "a session that has since gone"
+        bound = f"{waits[-1].bound:.0f} s" if waits else "its bound"
+        raise StackError(
+            f"pg_dump waited {bound} for a lock and gave up; nothing was kept. In the way: "
+            f"{blockers}.",
+            "Older backups are untouched. End that session or its transaction (or wait for it), "
+            f"then back up again; {pg.LOCK_TIMEOUT_VARIABLE} sets the bound.")
     try:
         code = _exit_status(client, exec_id)
     except docker.errors.NotFound:
@@ -319,10 +356,9 @@ def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_
             raise Refused(f"Keeping {keep} backups would delete them all.",
                           "Keep at least 1 (STACK_BACKUP_KEEP or --keep).")
         started = time.monotonic()
-        path = yield from backup_steps(platform, env, reason="manual")
+        path = yield from backup_steps(platform, env, reason="manual", keep=keep)
         seconds = time.monotonic() - started
         size = path.stat().st_size
-        yield from prune_steps(platform, env, keep=keep)
         yield Result(
             env.name, operation="backup", ok=True,
             summary=f"Backed up {env.db_name} to {path.name} "
@@ -333,11 +369,16 @@ def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_
     return locked(platform, env, "backup", {"keep": keep}, body)
 
 
-def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[Event]:
+def prune_steps(
+    platform: Platform, env: Environment, *, keep: int, written: Path | None = None
+) -> Iterator[Event]:
     """Delete `env`'s backups older than its newest `keep` good ones, auditing each deletion.
 
     Run only after a successful backup. Backups are verified newest first until
     `keep` good ones are found, so a damaged file never counts as one of them.
+    Never deleted: the backup just `written`, one a running restore reads (it
+    holds a shared flock on it), and files dated in the future (check reports
+    those; they never count as newest).
     """
     found = backups.list_backups(platform.backups_dir, env.name)
     if len(found) <= keep:
@@ -345,22 +386,28 @@ def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[
     yield StepStarted(env.name, "prune", detail=f"keeping the newest {keep} good backups")
     checked = []
     good = 0
+    now = time.time()
     for info in found:
-        if good < keep:
+        if good < keep and not backups.future_dated(info, now):
             ok = backups.verify_cached(info.path).ok
             info = replace(info, verified=ok)
             good += ok
         checked.append(info)
     pruned = 0
-    for info in backups.plan_prune(checked, keep):
+    protected = {written} if written else set()
+    for info in backups.plan_prune(checked, keep, now=now, protected=protected):
         started = time.time()
         arguments = {"file": info.name, "keep": keep}
         try:
-            info.path.unlink()
+            removed = _remove_unless_read(info.path)
         except OSError as err:
             audit.record(platform.audit_log, operation="prune", env=env.name, arguments=arguments,
                          result="failed", started=started, detail=err.strerror or str(err))
             yield Warning(env.name, f"Could not delete old backup {info.name}: {err.strerror}.")
+            continue
+        if not removed:
+            yield OutputLine(env.name, f"kept {info.name}: a running restore reads it",
+                             source="prune")
             continue
         pruned += 1
         audit.record(platform.audit_log, operation="prune", env=env.name, arguments=arguments,
@@ -370,6 +417,20 @@ def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[
     if pruned:
         backups.fsync_dir(platform.backups_dir)
     yield StepFinished(env.name, "prune", detail=f"{pruned} pruned, {len(found) - pruned} kept")
+
+
+def _remove_unless_read(path: Path) -> bool:
+    """Unlink `path` unless a restore holds its shared flock; False when it was kept."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        path.unlink()
+        return True
+    finally:
+        os.close(fd)
 
 
 def list_all(platform: Platform, verify: bool = False) -> dict[str, list[backups.BackupInfo]]:

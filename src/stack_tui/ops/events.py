@@ -69,6 +69,20 @@ class Warning(Event):
 
 
 @dataclass
+class Waiting(Event):
+    """A statement of ours waits on locks that other sessions hold (repeated while it waits).
+
+    `bound` is when PostgreSQL gives up on our behalf (lock_timeout); `blockers` describe
+    the sessions in the way (pid, application, client, state, age, query)."""
+
+    what: str
+    seconds: float
+    bound: float
+    blockers: list[str] = field(default_factory=list)
+    kind: ClassVar[str] = "waiting"
+
+
+@dataclass
 class ConfirmationNeeded(Event):
     """A decision only a person may take. `require_typing` asks them to type that text."""
 
@@ -96,7 +110,7 @@ class Result(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (StepStarted, StepFinished, OutputLine, ServiceProgress, Warning,
+    for cls in (StepStarted, StepFinished, OutputLine, ServiceProgress, Warning, Waiting,
                 ConfirmationNeeded, Result)
 }
 

@@ -1,19 +1,23 @@
-"""Restore a backup into an environment's database: all or nothing.
+"""Restore a backup: the database becomes exactly the backup, and nothing committed is lost.
 
-Order: validate the file (nothing touches the database until it passes),
-confirm, take a safety backup, then load the dump in one transaction.
+1. Validate the file (name, place, gzip, trailer, and content: core.dumpscan)
+   before anything touches the cluster; check the volume has room for a second
+   copy of the database.
+2. Load it into a new database, `{db}__restoring`, owned by the environment's
+   user, with ON_ERROR_STOP, while the application keeps serving from `{db}`.
+   Any plain dump loads into an empty database: with or without --clean, with
+   views depending on tables, and without the tables added since. Then every
+   table's row count is compared with the rows the dump's COPY blocks carry,
+   and the new database is analysed. A failed or interrupted load drops it:
+   nothing else was touched.
+3. Switch over (ops.switchover): the services that use the database stop, the
+   sessions still on it are shown and, once agreed, ended, and the two names
+   are swapped in one transaction. The database as it was a moment before is
+   kept as `{db}__before_{stamp}`: taken after the writers stopped, so every
+   committed write is in it; `./stack backup undo-restore` swaps it back.
 
-The load pipes the decompressed dump into `docker exec -i CONTAINER psql -X
--v ON_ERROR_STOP=1` (a subprocess, no shell; docker-py has no supported way to
-feed an exec's stdin). It does not use `psql --single-transaction`: that
-commits at the end of input, and when the feeding side dies (Ctrl-C, a kill,
-the engine dropping the connection) psql sees the input end early and commits
-a partial restore, even one cut in the middle of a COPY. Instead we send
-BEGIN first and COMMIT only after the whole file was read and checked again
-(gzip CRC, dump-complete trailer) on its way in. Any early end leaves the
-transaction open and PostgreSQL rolls it back when psql goes away; an SQL
-error stops psql (ON_ERROR_STOP) with the same effect. Either way the
-database is exactly as it was.
+The load pipes the decompressed dump into `docker exec -i CONTAINER psql`
+(docker-py has no supported way to feed an exec's stdin).
 """
 
 from __future__ import annotations
@@ -27,20 +31,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Generator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import requests
 
-from stack_tui.core import backups, engine
+from stack_tui.core import backups, dumpscan, engine, pg, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
-from stack_tui.ops.backup import (
-    PROGRESS_BYTES,
-    backup_steps,
-    postgres_user,
-    running_postgres,
-)
+from stack_tui.ops.backup import PROGRESS_BYTES, running_postgres
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
@@ -48,12 +48,25 @@ from stack_tui.ops.events import (
     Result,
     StepFinished,
     StepStarted,
+    Warning,
 )
 from stack_tui.ops.runner import locked
+from stack_tui.ops.switchover import (
+    Declined,
+    drop_loading,
+    repair_steps,
+    running_dependents,
+    session_lines,
+    switch_over,
+)
 
 PSQL_LINES_KEPT = 40
 PIPE_SIZE = 1 << 20
-PSQL_SCRIPT_ERROR = 3  # psql's exit status when ON_ERROR_STOP stopped the script
+#: Room asked for beyond the restored database's size: WAL and the catalog.
+SPACE_MARGIN = 64 << 20
+SPACE_FACTOR = 1.1
+#: Tables counted per query when the loaded rows are checked.
+COUNTED_PER_QUERY = 200
 
 
 def restore(
@@ -68,7 +81,18 @@ def restore(
     arguments = {"file": str(file), "allow_cross_env": allow_cross_env,
                  "allow_outside": allow_outside}
     return locked(platform, env, "restore", arguments,
-                  lambda: _restore(platform, env, Path(file), allow_cross_env, allow_outside))
+                  lambda: _guarded(_restore(platform, env, Path(file), allow_cross_env,
+                                            allow_outside)))
+
+
+def undo_restore(platform: Platform, env: Environment) -> Iterator[Event]:
+    """Swap the newest `{db}__before_*` copy back in; the current database is kept in turn."""
+    return locked(platform, env, "undo-restore", {}, lambda: _guarded(_undo(platform, env)))
+
+
+def repair(platform: Platform, env: Environment) -> Iterator[Event]:
+    """Clean up what an interrupted restore left (also done first by every database operation)."""
+    return locked(platform, env, "repair", {}, lambda: _guarded(_repair(platform, env)))
 
 
 def check_file(
@@ -114,29 +138,47 @@ def check_file(
     return path, source_env
 
 
-def _restore(
-    platform: Platform, env: Environment, file: Path, allow_cross_env: bool, allow_outside: bool
-) -> Iterator[Event]:
+def _guarded(body: Iterator[Event]) -> Iterator[Event]:
+    """An engine that stops answering, or the filesystem, as a StackError the operator reads."""
     try:
-        yield from _restore_file(platform, env, file, allow_cross_env, allow_outside)
+        yield from body
     except OSError as err:  # a hung engine (requests' errors are OSErrors) or the filesystem
         if isinstance(err, requests.RequestException):
             raise engine.unreachable(err) from None
         where = f" ({err.filename})" if err.filename else ""
-        raise StackError(f"The restore stopped: {err.strerror or err}{where}.",
+        raise StackError(f"The operation stopped: {err.strerror or err}{where}.",
                          "Check the file and the disk, then try again.") from None
 
 
 def _open_checked(path: Path) -> BinaryIO:
-    """Open the file `check_file` accepted; O_NOFOLLOW: it cannot have become a symlink since."""
+    """Open the file `check_file` accepted (O_NOFOLLOW: it cannot have become a symlink since),
+    with a shared flock that tells retention it is being read."""
     try:
-        return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
+        source = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
     except OSError as err:
         raise Refused(f"Cannot open {path}: {err.strerror or err}.",
                       "Check the file's permissions.") from None
+    fcntl.flock(source.fileno(), fcntl.LOCK_SH)
+    return source
 
 
-def _restore_file(
+class _Cluster:
+    """The environment's running Postgres, reached as its superuser under our name."""
+
+    def __init__(self, env: Environment, operation: str, consequence: str) -> None:
+        self.client = engine.client()
+        try:
+            self.container = running_postgres(self.client, env, consequence)
+            self.db = pg.session(self.client, self.container, operation)
+        except BaseException:
+            self.client.close()
+            raise
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _restore(
     platform: Platform, env: Environment, file: Path, allow_cross_env: bool, allow_outside: bool
 ) -> Iterator[Event]:
     started = time.monotonic()
@@ -155,51 +197,135 @@ def _restore_file(
             yield StepFinished(env.name, "validate", ok=False, detail=message)
             raise Refused(message, "Nothing was changed. Pick another backup "
                                    "(./stack backup list --verify).")
-        validated = time.monotonic()
-        yield StepFinished(env.name, "validate", detail=f"gzip intact, dump complete, "
-                           f"{backups.human_size(verification.sql_bytes)} of SQL")
-        client = engine.client()
+        yield StepFinished(env.name, "validate", detail=(
+            f"gzip intact, dump complete, {len(verification.rows)} tables, "
+            f"{backups.human_size(verification.sql_bytes)} of SQL"))
+        cluster = _Cluster(env, "restore", "there is no database to restore into")
         try:
-            container = running_postgres(client, env, "there is no database to restore into")
+            yield from _restore_into(platform, env, cluster, source, path, source_env,
+                                     verification, started)
         finally:
-            client.close()
-        for question in _confirmations(platform, env, path, source_env):
-            yield question
-            if question.response is not True:
-                yield Result(env.name, operation="restore", ok=False,
-                             summary="Restore cancelled: nothing was changed.",
-                             data={"cancelled": True, "error": "Refused"})
-                return
-        asked = time.monotonic()
-        safety = yield from backup_steps(platform, env, reason="pre-restore safety")
-        loading = time.monotonic()
-        yield StepStarted(env.name, "restore", detail=f"{path.name} into {env.db_name} "
-                          f"({env.project}), in one transaction")
+            cluster.close()
+
+
+def _restore_into(
+    platform: Platform, env: Environment, cluster: _Cluster, source: BinaryIO, path: Path,
+    source_env: str, verification: backups.Verification, started: float,
+) -> Iterator[Event]:
+    db = cluster.db
+    state = yield from repair_steps(platform, env, db)
+    if not state.live:
+        raise Refused(f"{env.db_name} does not exist in {env.name}'s cluster.",
+                      f"Put the newest copy back first: {_command(env, 'undo-restore')}.")
+    yield from _check_space(env, db, verification.sql_bytes, state)
+    services = running_dependents(env, cluster.client)
+    sessions = pg.sessions_on(db, env.db_name)
+    for question in _confirmations(platform, env, path, source_env, services, sessions, state):
+        yield question
+        if question.response is not True:
+            yield Result(env.name, operation="restore", ok=False,
+                         summary="Restore cancelled: nothing was changed.",
+                         data={"cancelled": True, "error": "Refused"})
+            return
+    asked = time.monotonic()
+    loading = switchover.loading_name(env.db_name)
+    keep_as = switchover.before_name(env.db_name, datetime.now())
+    switched = False
+    try:
+        yield StepStarted(env.name, "load", f"{path.name} into {loading}, while {env.name} "
+                                            f"keeps serving from {env.db_name}")
+        _create_like(db, loading, env.db_name)
         source.seek(0)
-        try:
-            yield from _load(env, container, source, verification.sql_bytes)
-        except StackError as err:
-            yield StepFinished(env.name, "restore", ok=False, detail=err.message)
-            raise StackError(err.message, f"{err.hint} The safety backup {safety.name} holds "
-                             "the database as it was before this restore.") from None
+        yield from _load(env, cluster, loading, source, verification.sql_bytes)
+        loaded = time.monotonic()
+        yield StepFinished(env.name, "load", detail=f"{loaded - asked:.1f} s")
+        yield from _check_rows(env, db, loading, dict(verification.rows))
+        checked = time.monotonic()
+        downtime, failure = yield from switch_over(
+            platform, env, db, incoming=loading, keep_as=keep_as, services=services)
+        switched = True
+    except BaseException as stopped:
+        if not switched:
+            yield from _abandon(env, db, loading, stopped)
+        raise
+    dropped = _drop_old_copies(db, env)
     done = time.monotonic()
-    yield StepFinished(env.name, "restore", detail=f"{done - loading:.1f} s")
-    phases = {"validate": validated - started, "safety_backup": loading - asked,
-              "restore": done - loading}
+    phases = {"validate_and_check_space": asked - started, "load": loaded - asked,
+              "check_rows": checked - loaded, "switch_over": downtime}
+    summary = (f"Restored {path.name} into {env.db_name} ({env.project}): "
+               f"{env.name} was down {downtime:.1f} s. The database as it was is kept as "
+               f"{keep_as} ({_command(env, 'undo-restore')} puts it back).")
+    details = [f"Dropped the older copy {name}." for name in dropped]
+    if failure:
+        details.insert(0, f"The services did not come back healthy: {failure}")
     yield Result(
-        env.name, operation="restore", ok=True,
-        summary=f"Restored {path.name} into {env.db_name} ({env.project}) in "
-                f"{phases['restore']:.1f} s (safety backup {safety.name} first).",
-        data={"file": str(path), "database": env.db_name,
-              # the time the operator took to answer is not the restore's
-              "seconds": round(done - started - (asked - validated), 3),
-              "safety_backup": str(safety),
+        env.name, operation="restore", ok=not failure,
+        summary=summary if not failure else f"{summary} But: the services are not healthy.",
+        details=details,
+        data={"file": str(path), "database": env.db_name, "kept_as": keep_as,
+              "seconds": round(done - asked + (asked - started), 3),
+              "downtime": round(downtime, 3),
               "phases": {k: round(v, 3) for k, v in phases.items()}},
     )
 
 
+def _abandon(env: Environment, db: pg.Session, loading: str, stopped: BaseException
+             ) -> Iterator[Event]:
+    """Remove our half of an unfinished restore: our backends, then `{db}__restoring`."""
+    try:
+        pg.end_backends_named(db, db.name)
+        drop_loading(db, env.db_name)
+    except StackError as err:
+        if not isinstance(stopped, GeneratorExit):
+            yield Warning(env.name, f"Could not drop {loading}: {err.message} The next "
+                          f"operation on {env.name} drops it ({_command(env, 'repair')}).")
+        return
+    if not isinstance(stopped, GeneratorExit):
+        yield Warning(env.name, f"Dropped {loading}; {env.db_name} was not changed.")
+
+
+def _command(env: Environment, subcommand: str) -> str:
+    return f"./stack backup {subcommand}" + (" --dev" if env.name == "dev" else "")
+
+
+def _create_like(db: pg.Session, new: str, like: str) -> None:
+    """An empty database owned by the cluster's user, with `like`'s encoding and locale."""
+    found = db.rows("SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
+                    f"WHERE datname = {pg.literal(like)}")
+    options = ""
+    if found:
+        encoding, collate, ctype = found[0]
+        options = (f" ENCODING {pg.literal(encoding)} LC_COLLATE {pg.literal(collate)}"
+                   f" LC_CTYPE {pg.literal(ctype)}")
+    db.run(f"CREATE DATABASE {pg.ident(new)} OWNER {pg.ident(db.user)} TEMPLATE template0"
+           + options)
+
+
+def _check_space(env: Environment, db: pg.Session, sql_bytes: int,
+                 state: switchover.DatabaseState) -> Iterator[Event]:
+    """Refuse before anything is created when the volume cannot hold a second copy."""
+    directory = db.value("SHOW data_directory")
+    code, output = db.container.exec_run(["df", "-Pk", directory])
+    lines = output.decode(errors="replace").splitlines() if code == 0 else []
+    fields = lines[-1].split() if len(lines) >= 2 else []
+    if len(fields) < 4 or not fields[3].isdigit():
+        yield Warning(env.name, f"Could not read the free space of {directory}; going on.")
+        return
+    free = int(fields[3]) * 1024
+    need = int(max(sql_bytes, state.live_size) * SPACE_FACTOR) + SPACE_MARGIN
+    if free < need:
+        kept = "".join(f", {c.name} holds {backups.human_size(c.size)}" for c in state.copies)
+        raise Refused(
+            f"{env.name}'s Postgres volume has {backups.human_size(free)} free; the restored "
+            f"database needs about {backups.human_size(need)} beside {env.db_name} "
+            f"({backups.human_size(state.live_size)}{kept}). Nothing was changed.",
+            "Free space on that volume (an older copy can go: DROP DATABASE in psql), "
+            "then restore again.")
+
+
 def _confirmations(
-    platform: Platform, env: Environment, path: Path, source_env: str
+    platform: Platform, env: Environment, path: Path, source_env: str, services: dict[str, Any],
+    sessions: list[pg.Backend], state: switchover.DatabaseState,
 ) -> list[ConfirmationNeeded]:
     """What the operator must agree to: a cross-environment restore, then the restore itself."""
     asks = []
@@ -211,30 +337,38 @@ def _confirmations(
             require_typing="prod" if env.is_prod else "",
         ))
     size = backups.human_size(path.stat().st_size)
+    stopped = ", ".join(services) or "no service (none running uses it)"
+    details = [
+        f"File: {path} ({size}, a backup of {source_env}).",
+        f"Into: database {env.db_name} of project {env.project} ({env.name}).",
+        f"1. The backup is loaded into a new database while {env.name} keeps serving.",
+        f"2. Then a short switch-over: {stopped} stopped, the sessions still on "
+        f"{env.db_name} ended, the databases swapped, the services started again.",
+        f"{env.db_name} becomes exactly the backup: tables created since are not in it. "
+        f"Its current state, with every committed write, is kept as a database "
+        f"({_command(env, 'undo-restore')} swaps it back).",
+    ]
+    if state.copies:
+        details.append(f"The older copy {state.copies[-1].name} is dropped once this restore "
+                       "succeeds (STACK_RESTORE_KEEP_BEFORE sets how many are kept).")
+    if sessions:
+        details += [f"Connected to {env.db_name} now:", *session_lines(sessions, services)]
     asks.append(ConfirmationNeeded(
-        env.name,
-        f"Restore {path.name} into {env.name}'s database {env.db_name}?",
-        details=[
-            f"File: {path} ({size}, a backup of {source_env}).",
-            f"Into: database {env.db_name} of project {env.project} ({env.name}).",
-            f"First a safety backup of {env.db_name} is written to {platform.backups_dir}.",
-            "Then everything in the backup replaces what the database holds now, in one "
-            "transaction: if anything fails, nothing changes.",
-            "Tables created after the backup was taken, and not in it, are left as they are.",
-        ],
-        require_typing=env.name,
-    ))
+        env.name, f"Restore {path.name} into {env.name}'s database {env.db_name}?",
+        details=details, require_typing=env.name))
     return asks
 
 
-def _load(env: Environment, container: Any, source: BinaryIO, total: int) -> Iterator[Event]:
-    """Feed the dump to psql between our own BEGIN and COMMIT; raise if it did not commit."""
+def _load(env: Environment, cluster: _Cluster, database: str, source: BinaryIO, total: int
+          ) -> Iterator[Event]:
+    """Feed the dump to psql connected to `database`; raise unless all of it loaded."""
     docker_cli = shutil.which("docker")
     if docker_cli is None:
         raise StackError("The docker command-line client is not installed: it is needed to feed "
                          "the dump to psql.", "Install it (apt-get install docker.io).")
-    command = [docker_cli, "exec", "-i", container.id, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-               "--no-password", "-U", postgres_user(container), "-d", env.db_name]
+    settings = [f"{key}={value}" for key, value in cluster.db.environment("load").items()]
+    command = [docker_cli, "exec", "-i", *(x for s in settings for x in ("-e", s)),
+               cluster.container.id, *cluster.db.psql_command(database)]
     with tempfile.TemporaryFile() as said:
         # Its own session: a Ctrl-C reaches us only, and we decide how psql stops.
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -244,7 +378,7 @@ def _load(env: Environment, container: Any, source: BinaryIO, total: int) -> Ite
             complete = yield from _feed(env, proc, source, total)
             code = proc.wait()
         except BaseException:
-            proc.kill()  # the connection drops before COMMIT: PostgreSQL rolls back
+            proc.kill()
             proc.wait()
             raise
         lines = _tail(said)
@@ -254,40 +388,69 @@ def _load(env: Environment, container: Any, source: BinaryIO, total: int) -> Ite
         return
     reason = next((line for line in lines if "ERROR" in line), lines[-1] if lines else "")
     detail = f": {reason}" if reason else ""
-    if not complete or code == PSQL_SCRIPT_ERROR:
-        raise StackError(f"The restore failed (psql exit status {code}){detail}. The transaction "
-                         f"was rolled back: {env.db_name} is exactly as it was.",
-                         "Fix the cause shown above and restore again.")
-    raise StackError(f"psql exited with status {code} after the whole dump was sent{detail}.",
-                     f"Check {env.db_name} before using it.")
+    raise StackError(f"The load failed (psql exit status {code}){detail}. {env.db_name} was "
+                     "not touched.", "Fix the cause shown above and restore again.")
 
 
 def _feed(
     env: Environment, proc: subprocess.Popen[bytes], source: BinaryIO, total: int
 ) -> Generator[Event, None, bool]:
-    """Write BEGIN, the dump and COMMIT to psql; return False if psql stopped reading early."""
+    """Write the dump to psql; return False if psql stopped reading early (an SQL error)."""
     assert proc.stdin is not None
     fed = 0
     next_progress = PROGRESS_BYTES
     try:
-        proc.stdin.write(b"BEGIN;\n")
-        for piece in backups.inflate(source):
+        for piece in dumpscan.for_empty_database(backups.inflate(source)):
             proc.stdin.write(piece)
             fed += len(piece)
             if fed >= next_progress:
                 next_progress += PROGRESS_BYTES
-                percent = f" ({100 * fed // total} %)" if total else ""
-                yield OutputLine(env.name, f"{backups.human_size(fed)} of SQL restored{percent}",
+                percent = f" ({min(100, 100 * fed // total)} %)" if total else ""
+                yield OutputLine(env.name, f"{backups.human_size(fed)} of SQL loaded{percent}",
                                  source="restore")
-        proc.stdin.write(b"\nCOMMIT;\n")
         proc.stdin.close()
     except BrokenPipeError:  # psql stopped at an error; what it said explains why
-        _close_quietly(proc.stdin)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
         return False
     except backups.InvalidBackup as err:
-        raise StackError(f"The file changed after it was validated ({err.message}); nothing was "
-                         "committed.", "Do not modify backups while restoring.") from None
+        raise StackError(f"The file changed after it was validated ({err.message}).",
+                         "Do not modify backups while restoring.") from None
     return True
+
+
+def _check_rows(env: Environment, db: pg.Session, database: str, expected: dict[str, int]
+                ) -> Iterator[Event]:
+    """Every table holds as many rows as the dump's COPY block for it; then ANALYZE."""
+    yield StepStarted(env.name, "check", f"row counts of {len(expected)} tables, then ANALYZE")
+    tables = sorted(expected)
+    wrong = []
+    for at in range(0, len(tables), COUNTED_PER_QUERY):
+        chunk = tables[at : at + COUNTED_PER_QUERY]
+        sql = " UNION ALL ".join(f"SELECT {pg.literal(t)}, count(*) FROM ONLY {t}" for t in chunk)
+        for table, count in db.rows(sql, database):
+            if int(count) != expected[table]:
+                wrong.append(f"{table}: {count} rows loaded, {expected[table]} in the dump")
+    if wrong:
+        yield StepFinished(env.name, "check", ok=False, detail="; ".join(wrong[:5]))
+        raise StackError(f"The loaded database does not match the dump: {'; '.join(wrong[:5])}.",
+                         f"Nothing was switched: {env.db_name} is unchanged.")
+    db.run("ANALYZE", database=database)
+    yield StepFinished(env.name, "check", detail=f"{sum(expected.values())} rows as in the dump")
+
+
+def _drop_old_copies(db: pg.Session, env: Environment) -> list[str]:
+    """Keep the newest STACK_RESTORE_KEEP_BEFORE copies (after a successful switch only)."""
+    keep = switchover.keep_before_setting()
+    copies = switchover.read_state(db, env.db_name).copies
+    dropped = []
+    for old in copies[keep:]:
+        try:
+            db.run(f"DROP DATABASE IF EXISTS {pg.ident(old.name)} WITH (FORCE)")
+        except StackError:
+            continue
+        dropped.append(old.name)
+    return dropped
 
 
 def _widen(pipe: IO[bytes] | None) -> None:
@@ -299,14 +462,71 @@ def _widen(pipe: IO[bytes] | None) -> None:
             fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
-def _close_quietly(pipe: IO[bytes]) -> None:
-    with contextlib.suppress(BrokenPipeError):
-        pipe.close()
-
-
 def _tail(output: IO[bytes]) -> list[str]:
     """The last lines psql wrote (bounded: a broken dump can make it print a lot)."""
     size = output.seek(0, os.SEEK_END)
     output.seek(max(0, size - 16384))
     text = output.read().decode(errors="replace")
     return [line for line in text.splitlines() if line.strip()][-PSQL_LINES_KEPT:]
+
+
+# --- undo and repair ------------------------------------------------------------------------------
+
+
+def _undo(platform: Platform, env: Environment) -> Iterator[Event]:
+    cluster = _Cluster(env, "undo-restore", "there is no database to swap")
+    try:
+        db = cluster.db
+        state = yield from repair_steps(platform, env, db)
+        if not state.copies:
+            raise Refused(f"There is no copy of {env.db_name} from before a restore to go back to.",
+                          "Copies are made by ./stack backup restore; ./stack status lists them.")
+        copy = state.copies[0]
+        services = running_dependents(env, cluster.client)
+        keep_as = switchover.before_name(env.db_name, datetime.now())
+        current = (f"{env.db_name} as it is now is kept as {keep_as}: the same command swaps "
+                   "it back." if state.live else f"{env.db_name} is missing: the copy takes its "
+                   "place.")
+        question = ConfirmationNeeded(
+            env.name,
+            f"Put {env.name}'s database back as it was before the restore of "
+            f"{copy.taken:%Y-%m-%d %H:%M:%S}?",
+            details=[f"{copy.name} ({backups.human_size(copy.size)}) becomes {env.db_name}.",
+                     current,
+                     f"Stopped for the switch-over: {', '.join(services) or 'no service'}."],
+            require_typing=env.name)
+        yield question
+        if question.response is not True:
+            yield Result(env.name, operation="undo-restore", ok=False,
+                         summary="Undo cancelled: nothing was changed.",
+                         data={"cancelled": True, "error": "Refused"})
+            return
+        try:
+            downtime, failure = yield from switch_over(
+                platform, env, db, incoming=copy.name, keep_as=keep_as, services=services)
+        except Declined as declined:
+            raise Refused(declined.message, declined.hint) from None
+    finally:
+        cluster.close()
+    yield Result(
+        env.name, operation="undo-restore", ok=not failure,
+        summary=f"{env.db_name} is back as it was before the restore ({copy.name}); "
+                f"{env.name} was down {downtime:.1f} s."
+                + (f" The restored state is kept as {keep_as}." if state.live else "")
+                + (f" But the services are not healthy: {failure}" if failure else ""),
+        data={"database": env.db_name, "from": copy.name, "kept_as": keep_as,
+              "downtime": round(downtime, 3)},
+    )
+
+
+def _repair(platform: Platform, env: Environment) -> Iterator[Event]:
+    cluster = _Cluster(env, "repair", "there is no database to repair")
+    try:
+        state = yield from repair_steps(platform, env, cluster.db)
+    finally:
+        cluster.close()
+    if not state.live:
+        raise Refused(f"{env.db_name} is missing.",
+                      f"Put the newest copy back: {_command(env, 'undo-restore')}.")
+    yield Result(env.name, operation="repair", ok=True,
+                 summary=f"{env.name}'s database {env.db_name} is in order.")

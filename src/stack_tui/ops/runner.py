@@ -52,13 +52,25 @@ def locked(
         ):
             events = _body_or_failure(env, operation, body)
             try:
-                for event in events:
+                # A KeyboardInterrupt thrown at our yield (the CLI's Ctrl-C or SIGTERM) is
+                # thrown into the body at its own yield, so that it can undo its work, say
+                # what it undid and end with an interrupted Result while the lock is held.
+                interrupt: KeyboardInterrupt | None = None
+                while True:
+                    try:
+                        event = events.throw(interrupt) if interrupt else next(events)
+                    except StopIteration:
+                        break
+                    interrupt = None
                     sink.write(event.to_json() + "\n")
                     sink.flush()
                     if isinstance(event, Result):
                         outcome = _outcome(event)
                         detail = event.summary
-                    yield event
+                    try:
+                        yield event
+                    except KeyboardInterrupt as thrown:
+                        interrupt = thrown
             finally:
                 events.close()  # the body's own cleanup runs while the lock is still held
     except StackError as err:
@@ -72,7 +84,14 @@ def locked(
 def _outcome(result: Result) -> str:
     if result.ok:
         return "ok"
-    return "refused" if result.data.get("error") in ("Refused", "LockHeld") else "failed"
+    kind = result.data.get("error")
+    if kind == INTERRUPTED:
+        return "interrupted"
+    return "refused" if kind in ("Refused", "LockHeld") else "failed"
+
+
+#: `data["error"]` of the Result an operation yields when Ctrl-C or SIGTERM stopped it.
+INTERRUPTED = "Interrupted"
 
 
 def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[Event, None, None]:
@@ -80,6 +99,11 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[
         yield from body()
     except StackError as err:
         yield failure(env, operation, err)
+    except KeyboardInterrupt:
+        yield Result(env.name, operation=operation, ok=False,
+                     summary=f"{operation} interrupted: what it had started was undone "
+                             "(see the lines above).",
+                     data={"error": INTERRUPTED})
 
 
 def failure(env: Environment, operation: str, err: StackError) -> Result:
