@@ -24,6 +24,7 @@ from support import drive, postgres_container, psql, result_of, skip_or_fail, wa
 pytestmark = pytest.mark.engine
 
 NOTES = "SELECT id, body FROM notes ORDER BY id"
+OURS = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stack-tui/%'"
 #: About 40 MB of SQL: progress events come every 8 MiB, and after the first one
 #: a kill has time to land well before the dump could end.
 BIG_TABLE = ("CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS pad "
@@ -39,6 +40,13 @@ def take_backup(platform: Platform, name: str) -> Path:
     done = result_of(drive(backup(platform, platform.env(name))))
     assert done.ok, (done.summary, done.details)
     return Path(done.data["path"])
+
+
+def psql_in(platform: Platform, database: str, sql: str) -> str:
+    run = postgres_container(platform, "dev").exec_run(
+        ["psql", "-X", "-q", "-t", "-A", "-U", "agent", "-d", database, "-c", sql])
+    assert run.exit_code == 0, run.output
+    return str(run.output.decode().strip())
 
 
 def files(directory: Path) -> set[str]:
@@ -70,12 +78,12 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     [question] = [e for e in events if isinstance(e, ConfirmationNeeded)]
     assert question.require_typing == "dev"
     assert saved["dev"].name in question.question and "agent_db_dev" in question.question
-    assert any("safety backup" in line for line in question.details)
+    assert any("kept as a database" in line for line in question.details)
     assert done.data["database"] == "agent_db_dev"
     assert done.data["file"] == str(saved["dev"])
-    safety = Path(done.data["safety_backup"])
-    assert safety.name.startswith("dev_") and backups.verify(safety).ok
-    assert b"later" in gzip.decompress(safety.read_bytes())  # the state before the restore
+    kept = done.data["kept_as"]
+    assert kept.startswith("agent_db_dev__before_")
+    assert "later" in psql_in(platform, kept, "SELECT body FROM notes")  # the state before
 
     # A dev backup into prod: refused unless allowed, and then the name must be typed.
     refused = result_of(drive(restore(platform, platform.prod, saved["dev"])))
@@ -90,9 +98,8 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     assert psql(platform, "prod", NOTES) == "1|prod one\n2|prod two"
     assert psql(platform, "dev", NOTES) == "1|dev one\n2|dev two"
     listing = list_all(platform, verify=True)
-    assert len(listing["dev"]) == 2 and len(listing["prod"]) == 2  # each plus its safety backup
+    assert len(listing["dev"]) == 1 and len(listing["prod"]) == 1  # no dump before a restore
     assert all(b.verified for found in listing.values() for b in found)
-    assert listing["dev"][0].taken >= listing["dev"][1].taken
 
 
 def test_postgres_killed_mid_backup_keeps_nothing_and_older_backups_intact(
@@ -131,8 +138,7 @@ def test_backup_and_restore_interrupted_leave_no_trace(platform: Platform) -> No
             dumping.close()  # what Ctrl-C does to the generator in a front end
             break
     assert files(platform.backups_dir) == {saved.name}  # no partial, no new backup
-    wait_for(lambda: psql(platform, "dev", "SELECT count(*) FROM pg_stat_activity "
-                                           "WHERE application_name = 'pg_dump'") == "0")
+    wait_for(lambda: psql(platform, "dev", OURS) == "0")
 
     psql(platform, "dev", "DELETE FROM big WHERE id > 1000")
     restoring = cast(Generator[Event, None, None], restore(platform, platform.dev, saved))
@@ -142,9 +148,10 @@ def test_backup_and_restore_interrupted_leave_no_trace(platform: Platform) -> No
         if isinstance(event, OutputLine) and event.source == "restore":
             restoring.close()
             break
-    wait_for(lambda: psql(platform, "dev", "SELECT count(*) FROM pg_stat_activity WHERE "
-                          "application_name = 'psql' AND pid <> pg_backend_pid()") == "0")
+    wait_for(lambda: psql(platform, "dev", OURS) == "0")
     assert psql(platform, "dev", "SELECT count(*) FROM big") == "1000"
+    assert psql(platform, "dev", "SELECT count(*) FROM pg_database WHERE datname LIKE "
+                                 "'%\\_\\_restoring'") == "0"  # the new database was dropped
     assert locks.holder(platform.locks_dir, platform.dev.project) is None
     assert audit.read(platform.audit_log)[-1]["result"] == "interrupted"
 
@@ -221,7 +228,7 @@ def test_restore_failing_half_way_leaves_the_database_unchanged(platform: Platfo
     events = drive(restore(platform, platform.dev, crafted))
     done = result_of(events)
     assert not done.ok
-    assert "rolled back" in done.summary and "no_such_table" in done.summary
+    assert "not touched" in done.summary and "no_such_table" in done.summary
     assert any("no_such_table" in e.line for e in events if isinstance(e, OutputLine))
     assert [psql(platform, "dev", query) for query in queries] == before
     assert psql(platform, "dev", "SELECT count(*) FROM later") == "0"

@@ -141,8 +141,9 @@ def scan(pieces: Iterable[bytes]) -> Scanner:
 # --- loading into an empty database --------------------------------------------------------------
 
 #: pg_dump --clean writes its DROP statements (and ALTER ... DROP CONSTRAINT / DROP DEFAULT /
-#: DETACH PARTITION) before the first object: in that preamble, only these are let fail.
+#: DETACH PARTITION) before the first object.
 DROP_LINE = re.compile(rb"(DROP|ALTER) ")
+DROP_SCHEMA = re.compile(rb"DROP SCHEMA (?!IF EXISTS )")
 PREAMBLE_LIMIT = 1 << 20
 
 
@@ -150,9 +151,12 @@ def for_empty_database(pieces: Iterable[bytes]) -> Iterator[bytes]:
     """The dump as psql should load it into a new, empty database.
 
     A dump written with --clean but without --if-exists starts by dropping every
-    object it is about to create; in an empty database each DROP fails. Those
-    statements, and only those, run with ON_ERROR_STOP off: everything after the
-    preamble stops at the first error as usual. Nothing else is changed.
+    object it is about to create; in an empty database each DROP fails (and
+    psql's `\\restrict` mode forbids turning ON_ERROR_STOP off around them). So
+    in that preamble, and only there, a DROP SCHEMA gets IF EXISTS (the public
+    schema exists in a new database; dumps of PostgreSQL before 15 drop and
+    recreate it) and every other DROP becomes a comment: there is nothing to
+    drop. Everything after the preamble is passed through untouched.
     """
     iterator = iter(pieces)
     head = b""
@@ -160,26 +164,23 @@ def for_empty_database(pieces: Iterable[bytes]) -> Iterator[bytes]:
         head += piece
         if b"\n--\n-- Name: " in head or b"\nCOPY " in head or len(head) >= PREAMBLE_LIMIT:
             break
-    yield _relax_drops(head)
+    yield _skip_drops(head)
     yield from iterator
 
 
-def _relax_drops(head: bytes) -> bytes:
-    """Wrap the preamble's failing DROPs in ON_ERROR_STOP off/on; `head` unchanged when it
-    holds no first object (the boundary that proves the preamble ended)."""
+def _skip_drops(head: bytes) -> bytes:
+    """`head` with its preamble's DROPs neutralised; unchanged when it holds no first object
+    (the boundary that proves where the preamble ends)."""
     lines = head.split(b"\n")
     boundary = next((i for i, line in enumerate(lines)
                      if line.startswith((b"-- Name: ", b"COPY "))), None)
     if boundary is None:
         return head
-    out: list[bytes] = []
-    relaxed = False
+    out = []
     for line in lines[:boundary]:
-        drop = bool(DROP_LINE.match(line)) and b" IF EXISTS " not in line
-        if drop != relaxed and (drop or line.strip()):
-            out.append(b"\\set ON_ERROR_STOP off" if drop else b"\\set ON_ERROR_STOP on")
-            relaxed = drop
+        if DROP_SCHEMA.match(line):
+            line = b"DROP SCHEMA IF EXISTS " + line[len(b"DROP SCHEMA "):]
+        elif DROP_LINE.match(line) and b" IF EXISTS " not in line:
+            line = b"-- nothing to drop in a new database: " + line
         out.append(line)
-    if relaxed:
-        out.append(b"\\set ON_ERROR_STOP on")
     return b"\n".join(out + lines[boundary:])

@@ -178,8 +178,11 @@ def _dump_with(
             raise StackError(f"The dump failed verification: {verification.reason}.",
                              "Nothing was kept; look at pg_dump's output above and try again.")
         final = _publish(partial, directory / name)
-    except BaseException:
+    except BaseException as stopped:
         partial.unlink(missing_ok=True)
+        if isinstance(stopped, KeyboardInterrupt):
+            yield OutputLine(env.name, f"stopped: pg_dump's session ended, {partial.name} "
+                             "removed; older backups untouched", source="backup")
         raise
     backups.remember_verified(final, verification)
     return final

@@ -101,8 +101,8 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[
         yield failure(env, operation, err)
     except KeyboardInterrupt:
         yield Result(env.name, operation=operation, ok=False,
-                     summary=f"{operation} interrupted: what it had started was undone "
-                             "(see the lines above).",
+                     summary=f"{operation} interrupted (Ctrl-C or SIGTERM); the lines above "
+                             "say what was undone.",
                      data={"error": INTERRUPTED})
 
 

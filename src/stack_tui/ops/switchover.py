@@ -165,7 +165,7 @@ def switch_over(
                              else f"; {', '.join(names)} started again")
             yield Warning(env.name, f"Nothing was switched: {live} is unchanged{restarted}.")
         raise
-    yield StepFinished(env.name, "switch", detail=f"{live} is now the restored database")
+    yield StepFinished(env.name, "switch", detail=f"{incoming} is now {live}")
     if names:
         yield StepStarted(env.name, "start", f"starting {', '.join(names)} again")
     failure = start_services(env, names, journal)
