@@ -11,8 +11,9 @@ rounds:
   verification, rename) against `docker exec C pg_dump ... | gzip > file`;
 - restore: the load phase of our restore operation against
   `gunzip -c file | docker exec -i C psql -X -q -v ON_ERROR_STOP=1 --single-transaction`,
-  both loading the same file; the whole operation (validation, safety backup,
-  load) is reported too;
+  both loading the same file (ours into a new database beside the live one,
+  see bench/live_restore.py); the whole operation (validation, load, row check,
+  switch-over) is reported too;
 - peak memory (VmHWM) of a child process that runs only our backup.
 
 `--write-doc` replaces the "Backup and restore" section of docs/benchmarks.md.
@@ -44,7 +45,7 @@ from stack_tui.core import backups, compose, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.pg import postgres_user
 from stack_tui.ops.backup import backup
-from stack_tui.ops.events import Result, StepFinished, StepStarted
+from stack_tui.ops.events import StepFinished, StepStarted
 from stack_tui.ops.restore import restore
 from support import destroy, drive, engine_or_skip, make_platform, psql
 
@@ -90,13 +91,13 @@ Where the time goes, on two cores:
   status, fsync, and a full re-read of the written file (gzip CRC and the
   dump-complete trailer, the same check a restore makes) before the rename.
 - Restore: the load phase inflates in-process in 256 KiB pieces into a 1 MiB
-  pipe to `docker exec -i ... psql`, so psql never waits for us; it does the
-  same work as the raw pipeline. We send BEGIN and COMMIT ourselves instead of
-  `--single-transaction`, which commits whatever arrived when its input ends
-  early.
-- The whole restore operation also validates the file before touching the
-  database and takes a safety backup; no pipeline that skips both can be
-  matched by it, so that row has no target and is shown for what it costs.
+  pipe to `docker exec -i ... psql`, so psql never waits for us. It loads into
+  a new database (the unit of all-or-nothing: a failed load drops it), while
+  the raw pipeline loads over the live one in one transaction.
+- The whole restore operation also validates the file, checks every table's
+  row count against the dump, runs ANALYZE and switches over; no pipeline
+  that skips all that can be matched by it, so that row has no target and is
+  shown for what it costs.
 - The machine is shared with other jobs (see the load average): rounds
   alternate which side goes first, each run starts after a CHECKPOINT and a
   sync (so no run pays for the previous one's writes), and medians are
@@ -186,10 +187,8 @@ def our_restore(platform: Platform, env: Environment, source: Path) -> tuple[flo
     events = drive(restore(platform, env, source))
     whole = time.perf_counter() - started
     result(events)
-    load_start = next(e.at for e in events if isinstance(e, StepStarted) and e.step == "restore")
-    load_end = next(e.at for e in events if isinstance(e, StepFinished) and e.step == "restore")
-    safety = next(e.data["safety_backup"] for e in events if isinstance(e, Result))
-    Path(safety).unlink()
+    load_start = next(e.at for e in events if isinstance(e, StepStarted) and e.step == "load")
+    load_end = next(e.at for e in events if isinstance(e, StepFinished) and e.step == "load")
     return load_end - load_start, whole
 
 
@@ -317,7 +316,7 @@ def table(label: str, table_bytes: int, m: dict[str, object]) -> list[str]:
         f"| restore (load phase), median s | {f('restore_ours'):.2f} | "
         f"{f('restore_raw'):.2f} | **{restore_ratio:.2f}x** | **{f('restore_paired'):.2f}x** "
         "| >= 0.95x |",
-        f"| restore operation (validate + safety backup + load), median s | "
+        f"| restore operation (validate + load + check + switch-over), median s | "
         f"{f('restore_ours_whole'):.2f} | {f('restore_raw'):.2f} | {whole_ratio:.2f}x | | |",
         f"| peak RSS of a process running only our backup | {f('hwm_mb'):.0f} MB "
         f"({f('hwm_after_imports_mb'):.0f} MB after imports) | | | | <= 150 MB |",

@@ -424,7 +424,7 @@ def report_error(error: StackError) -> int:
 
 
 def show_status(platform: Platform, env: Environment) -> int:
-    from stack_tui.ops.status import status
+    from stack_tui.ops.status import database_state, status
 
     snapshot = status(platform, env)
     label = "PROD" if env.is_prod else "dev"
@@ -447,7 +447,19 @@ def show_status(platform: Platform, env: Environment) -> int:
         out.print(f"[bold yellow]busy:[/] {escape(snapshot.holder.describe())}")
     newest = snapshot.backups[0].name if snapshot.backups else "none"
     out.print(f"backups: {len(snapshot.backups)} (newest: {newest})")
+    database = database_state(platform, env)
+    if database is not None:
+        undo = "./stack backup undo-restore" + (" --dev" if env.name == "dev" else "")
+        for copy in database.copies:
+            out.print(f"kept by a restore: {copy.name} ({backups.human_size(copy.size)}); "
+                      f"{undo} swaps it back", soft_wrap=True)
+        repair = "./stack backup repair" + (" --dev" if env.name == "dev" else "")
+        for problem in database.problems:
+            out.print(f"[bold red]interrupted restore:[/] {escape(problem)}; fix: {repair}",
+                      soft_wrap=True)
     healthy = all(row.ok for row in snapshot.services) and not snapshot.missing_volumes
+    if database is not None and database.problems:
+        healthy = False
     return EXIT_OK if healthy else EXIT_FAILED
 
 

@@ -25,7 +25,16 @@ from stack_tui.ops.backup import backup
 from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import ConfirmationNeeded, Event, Waiting
 from stack_tui.ops.restore import repair, restore, undo_restore
-from support import REPO, destroy, drive, make_platform, postgres_container, psql, result_of, wait_for
+from support import (
+    REPO,
+    destroy,
+    drive,
+    make_platform,
+    postgres_container,
+    psql,
+    result_of,
+    wait_for,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -81,8 +90,8 @@ def counts(platform: Platform, database: str) -> str:
     return query_in(platform, database,
                     "SELECT string_agg(t || '=' || n, ' ' ORDER BY t) FROM (SELECT relname AS t, "
                     "(xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM ' || "
-                    "quote_ident(relname), false, true, '')))[1]::text AS n FROM pg_stat_user_tables"
-                    ") s")
+                    "quote_ident(relname), false, true, '')))[1]::text AS n "
+                    "FROM pg_stat_user_tables) s")
 
 
 class Holder:
@@ -92,8 +101,8 @@ class Holder:
         self.proc, self.pid = proc, pid
 
     def connected(self, platform: Platform) -> bool:
-        return psql(platform, "dev", f"SELECT count(*) FROM pg_stat_activity "
-                                     f"WHERE pid = {self.pid}") == "1"
+        query = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(self.pid)}"  # noqa: S608
+        return psql(platform, "dev", query) == "1"
 
     def kill(self) -> None:
         self.proc.kill()

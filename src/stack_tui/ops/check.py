@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import compose, dotenv, engine, guard
+from stack_tui.core import backups, compose, dotenv, engine, guard
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.core.parity import (
@@ -40,6 +40,7 @@ from stack_tui.core.parity import (
     structural_rows,
     traefik_attachment_row,
 )
+from stack_tui.ops.status import database_state
 
 __all__ = ["SECTIONS", "CheckReport", "CheckRow", "run_checks"]
 
@@ -103,7 +104,38 @@ def _engine_rows(
     return drift_rows(states["dev"], states["prod"], created), [
         orphans_row(_orphans(platform, client)),
         traefik_attachment_row(_attachment(platform, client)),
+        _restores_row(platform, client),
+        _backup_dates_row(platform),
     ]
+
+
+def _restores_row(platform: Platform, client: docker.DockerClient) -> CheckRow:
+    """The databases restores keep (with their size), and anything an interrupted one left."""
+    shown: dict[str, str] = {}
+    notes = []
+    for name in ENV_NAMES:
+        env = platform.env(name)
+        state = database_state(platform, env, client)
+        if state is None:
+            shown[name] = "Postgres not running"
+            continue
+        shown[name] = ", ".join(f"{c.name} ({backups.human_size(c.size)})"
+                                for c in state.copies) or "no copy"
+        repair = "./stack backup repair" + (" --dev" if name == "dev" else "")
+        notes += [f"{name}: {problem} (fix: {repair})" for problem in state.problems]
+    return CheckRow(HYGIENE, "Restores", not notes, shown["dev"], shown["prod"], "; ".join(notes))
+
+
+def _backup_dates_row(platform: Platform) -> CheckRow:
+    """Backups named after a future time never count as newest and are never pruned."""
+    future = {name: [b.name for b in backups.list_backups(platform.backups_dir, name)
+                     if backups.future_dated(b)] for name in ENV_NAMES}
+    found = future["dev"] + future["prod"]
+    detail = (f"named in the future (a wrong clock, or copied in): {', '.join(found)}; they "
+              "never count as the newest backup and are never pruned: check the clock, then "
+              "rename or remove them") if found else ""
+    return CheckRow(HYGIENE, "Backup dates", not found, f"{len(future['dev'])} in the future",
+                    f"{len(future['prod'])} in the future", detail)
 
 
 def _env_state(env: Environment, config: Config | None, client: docker.DockerClient) -> EnvState:

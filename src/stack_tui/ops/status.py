@@ -14,7 +14,7 @@ from typing import Any
 
 import docker
 
-from stack_tui.core import backups, compose, dotenv, engine, locks
+from stack_tui.core import backups, compose, dotenv, engine, locks, pg, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 
@@ -129,6 +129,24 @@ def status(
     rows += [_service(name, c) for name, c in sorted(by_service.items()) if name not in names]
     return EnvStatus(**base, services=tuple(rows), volumes=volumes,
                      error=error.message if error else "", hint=error.hint if error else "")
+
+
+def database_state(
+    platform: Platform, env: Environment, client: docker.DockerClient | None = None
+) -> switchover.DatabaseState | None:
+    """The copies kept by restores and what an interrupted one left, read from the cluster;
+    None when Postgres is not running. Not part of `status()`: it runs a query in the
+    container, which the TUI's per-event refresh must not pay."""
+    try:
+        client = client or engine.client()
+        container = engine.service_container(client, env.project, "postgres")
+        if container is None or container.status != "running":
+            return None
+        db = pg.session(client, container, "status")
+        journal = switchover.journal_path(platform.locks_dir, env.project)
+        return switchover.read_state(db, env.db_name, journal)
+    except (StackError, docker.errors.DockerException):
+        return None
 
 
 def _volume(client: docker.DockerClient, name: str) -> VolumeStatus:
