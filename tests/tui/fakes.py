@@ -161,10 +161,13 @@ def restore_confirmation(platform: Platform, env: Environment, file: Path) -> It
         details=[
             f"File: {file} (46.0 MB, a backup of {env.name}).",
             f"Into: database {env.db_name} of project {env.project} ({env.name}).",
-            f"First a safety backup of {env.db_name} is written to {platform.backups_dir}.",
-            "Then everything in the backup replaces what the database holds now, in one "
-            "transaction: if anything fails, nothing changes.",
-            "Tables created after the backup was taken, and not in it, are left as they are.",
+            f"1. The backup is loaded into a new database while {env.name} keeps serving.",
+            f"2. Then a short switch-over: agent, openwebui stopped, the sessions still on "
+            f"{env.db_name} ended, the databases swapped, the services started again.",
+            f"{env.db_name} becomes exactly the backup: tables created since are not in it. "
+            f"Its current state, with every committed write, is kept as a database "
+            f"(./stack backup undo-restore{' --dev' if env.name == 'dev' else ''} swaps it "
+            "back).",
         ],
         require_typing=env.name,
     )
@@ -239,6 +242,11 @@ class FixedBackend:
     def restore(self, env: Environment, file: Path, *, allow_cross_env: bool) -> Iterator[Event]:
         self.started.append(f"restore {env.name} {file.name}")
         return restore_confirmation(self.platform, env, file)
+
+    def undo_restore(self, env: Environment) -> Iterator[Event]:
+        self.started.append(f"undo-restore {env.name}")
+        return iter([Result(env.name, operation="undo-restore", ok=True,
+                            summary=f"{env.db_name} is back as it was before the restore.")])
 
     def checks(self) -> CheckReport:
         return self.report

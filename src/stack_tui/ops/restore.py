@@ -484,8 +484,8 @@ def _undo(platform: Platform, env: Environment) -> Iterator[Event]:
         copy = state.copies[0]
         services = running_dependents(env, cluster.client)
         keep_as = switchover.before_name(env.db_name, datetime.now())
-        current = (f"{env.db_name} as it is now is kept as {keep_as}: the same command swaps "
-                   "it back." if state.live else f"{env.db_name} is missing: the copy takes its "
+        current = (f"{env.db_name} as it is now is kept as {keep_as}: undoing again swaps it "
+                   "back." if state.live else f"{env.db_name} is missing: the copy takes its "
                    "place.")
         question = ConfirmationNeeded(
             env.name,

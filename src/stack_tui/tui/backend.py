@@ -64,6 +64,8 @@ class Backend(Protocol):
         self, env: Environment, file: Path, *, allow_cross_env: bool
     ) -> Iterator[Event]: ...
 
+    def undo_restore(self, env: Environment) -> Iterator[Event]: ...
+
     def checks(self) -> CheckReport: ...
 
     def logs(self, env: Environment, service: str) -> LogStream: ...
@@ -194,6 +196,11 @@ class LiveBackend:
         from stack_tui.ops.restore import restore
 
         return restore(self.platform, env, file, allow_cross_env=allow_cross_env)
+
+    def undo_restore(self, env: Environment) -> Iterator[Event]:
+        from stack_tui.ops.restore import undo_restore
+
+        return undo_restore(self.platform, env)
 
     def checks(self) -> CheckReport:
         from stack_tui.ops.check import run_checks

@@ -81,6 +81,8 @@ class MainScreen(Screen[None]):
         Binding("d", "deploy", "Deploy", tooltip="Deploy the focused environment (confirm first)"),
         Binding("b", "backup", "Backup", tooltip="Back up the focused environment's database"),
         Binding("r", "restore", "Restore", tooltip="Pick a backup and restore it"),
+        Binding("u", "undo_restore", "Undo restore", show=False,
+                tooltip="Swap back the database the last restore kept (confirm first)"),
         Binding("l", "logs", "Logs", tooltip="Follow the logs of the highlighted service"),
         Binding("o", "operation", "Progress",
                 tooltip="Show the running or last operation (also another process's)"),
@@ -407,6 +409,12 @@ class MainScreen(Screen[None]):
         self.app.push_screen(RestorePicker(
             env, list(status.backups) if status else [],
             list(other_status.backups) if other_status else [], self.backend.now()), picked)
+
+    def action_undo_restore(self) -> None:
+        """The operation asks its own question (what it swaps, typed name) before anything."""
+        env = self.env
+        if not self._refuse_if_busy(env):
+            self._launch(env, "undo-restore", partial(self.backend.undo_restore, env))
 
     def action_logs(self) -> None:
         from stack_tui.tui.screens.logs import LogsScreen

@@ -23,6 +23,7 @@ from stack_tui.ops.events import (
     ServiceProgress,
     StepFinished,
     StepStarted,
+    Waiting,
     Warning,
 )
 from stack_tui.tui.plans import label
@@ -95,6 +96,7 @@ class OperationScreen(Screen[None]):
                 yield Static("Steps", classes="section")
                 yield Static(id="op-steps")
             yield Log(id="op-log", highlight=False)
+        yield Static(id="op-waiting")
         with VerticalScroll(id="op-result"):
             yield Static(id="op-summary")
         yield Footer()
@@ -124,12 +126,23 @@ class OperationScreen(Screen[None]):
             self.query_one("#op-steps", Static).update(steps)
         for widget_id in ("#op-services-title", "#op-services"):
             self.query_one(widget_id).display = bool(self.run.services)
+        if new:
+            self._show_wait(new[-1])
         if any(isinstance(e, ServiceProgress) for e in new):
             self.query_one(ProgressTable).sync([
                 (service, ((service, "bold"), progress_cell(state)))
                 for service, state in self.run.services.items()
             ])
         self._show_header()
+
+    def _show_wait(self, last: Event) -> None:
+        """Who blocks us, rewritten each second while we wait; gone with the next event."""
+        line = self.query_one("#op-waiting", Static)
+        line.display = isinstance(last, Waiting)
+        if isinstance(last, Waiting):
+            line.update(Text.assemble(
+                (f" waiting {last.seconds:.0f} s of {last.bound:.0f} s ", "bold reverse yellow"),
+                f" {last.what} is blocked by ", "; ".join(last.blockers)))
 
     def _show_header(self) -> None:
         run = self.run
