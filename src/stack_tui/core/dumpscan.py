@@ -39,61 +39,110 @@ class UnsafeDump(Refused):
     """The dump holds something pg_dump never writes; it is not run."""
 
 
+#: How much of a line is kept to judge it (a line can be megabytes: a COPY row, a
+#: function body); the checks only need its start.
+HEAD = 8192
+
+
 class Scanner:
-    """Feed a dump's SQL piece by piece; `rows` counts the data lines of each COPY block."""
+    """Feed a dump's SQL piece by piece; `rows` counts the data lines of each COPY block.
+
+    Memory is bounded whatever the input: only the start of the current line
+    and a few bytes around piece boundaries are kept. Ordinary statement lines
+    are skipped by one regular-expression search per piece, COPY data by
+    `bytes.find`; only notable lines are looked at one by one.
+    """
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}
-        self.line = 0
-        self._pending = b""
+        self.line = 0  # lines ended so far
         self._copying: str | None = None
-        self._previous_tail = b""
+        self._head: bytes | None = None  # the current, unfinished statement line's start
+        self._tail = b""  # statement text just before: FROM/TO PROGRAM across boundaries
+        self._copy_tail = b"\n"  # the COPY data just before (a virtual newline at its start)
 
     def feed(self, piece: bytes) -> None:
-        data = self._pending + piece
-        start = 0
-        while start < len(data):
+        at = 0
+        while at < len(piece):
             if self._copying is not None:
-                start = self._skip_copy(data, start)
-                if self._copying is not None:
-                    break
-                continue
-            end = data.find(b"\n", start)
-            if end < 0:
-                break
-            self.line += 1
-            self._statement_line(data[start:end])
-            start = end + 1
-        self._pending = data[start:]
+                at = self._copy_data(piece, at)
+            elif self._head is not None:
+                at = self._line_rest(piece, at)
+            else:
+                at = self._statements(piece, at)
 
     def finish(self) -> None:
-        """The end of the SQL: a last line without a newline is checked too."""
-        if self._pending and self._copying is None:
+        """The end of the SQL: a last line without a newline is judged too."""
+        if self._head is not None and self._copying is None:
             self.line += 1
-            self._statement_line(self._pending)
-        self._pending = b""
+            self._judge(self._head)
+        self._head = None
 
-    def _skip_copy(self, data: bytes, start: int) -> int:
-        """Consume COPY data from `start` (a line start); return where statements resume."""
+    def _copy_data(self, piece: bytes, at: int) -> int:
+        """Count COPY rows up to the `\\.` line; return where statements resume."""
         assert self._copying is not None
-        at = start if data.startswith(COPY_END, start) else data.find(b"\n" + COPY_END, start)
-        if at < 0:
-            last = data.rfind(b"\n", start)
-            if last < 0:
-                return start  # an incomplete line: wait for more
-            lines = data.count(b"\n", start, last + 1)
-            self.rows[self._copying] += lines
-            self.line += lines
-            return last + 1
-        if at != start:
-            at += 1  # past the newline that ends the last row
-        lines = data.count(b"\n", start, at)
-        self.rows[self._copying] += lines
-        self.line += lines + 1
+        carry = self._copy_tail
+        window = carry + piece[at:]
+        found = window.find(b"\n" + COPY_END)
+        if found < 0:
+            rows = piece.count(b"\n", at)
+            self.rows[self._copying] += rows
+            self.line += rows
+            self._copy_tail = window[-len(COPY_END):]
+            return len(piece)
+        rows = window.count(b"\n", len(carry), found + 1)
+        self.rows[self._copying] += rows
+        self.line += rows + 1
         self._copying = None
-        return at + len(COPY_END)
+        self._tail = b""
+        return at + found + 1 + len(COPY_END) - len(carry)
 
-    def _statement_line(self, line: bytes) -> None:
+    def _line_rest(self, piece: bytes, at: int) -> int:
+        """More of an unfinished statement line."""
+        assert self._head is not None
+        end = piece.find(b"\n", at)
+        stop = len(piece) if end < 0 else end + 1
+        self._program_check(piece[at:stop])
+        if len(self._head) < HEAD:
+            self._head += piece[at : min(stop, at + HEAD - len(self._head))]
+        if end < 0:
+            return len(piece)
+        head, self._head = self._head.rstrip(b"\n"), None
+        self.line += 1
+        self._judge(head)
+        return end + 1
+
+    def _statements(self, piece: bytes, at: int) -> int:
+        """From a line start: skip ordinary lines with a few `find`s, judge the next notable
+        one (the last, unfinished line of the piece is kept for the next piece)."""
+        complete = piece.rfind(b"\n", at) + 1  # whole lines end here (0: none)
+        if complete <= at:
+            self._head = b""
+            return self._line_rest(piece, at)
+        segment = piece[at:complete]
+        notable = _first_notable(segment)
+        plain = segment if notable < 0 else segment[:notable]
+        if plain:
+            self._program_check(plain)
+            self.line += plain.count(b"\n")
+        resume = at + notable if notable >= 0 else complete
+        if resume >= len(piece):
+            return len(piece)
+        self._head = b""
+        return self._line_rest(piece, resume)
+
+    def _program_check(self, text: bytes) -> None:
+        joined = self._tail + text
+        if b"program" in joined.lower():  # rare: the exact test only then
+            found = PROGRAM.search(joined)
+            if found:
+                where = self.line + 1 + joined.count(b"\n", len(self._tail), found.end())
+                raise UnsafeDump(f"line {where} runs a program on the server "
+                                 "(COPY ... PROGRAM)", _HINT)
+        self._tail = joined[-CARRY:]
+
+    def _judge(self, line: bytes) -> None:
+        """A whole statement line (its first HEAD bytes): meta-commands, COPY, databases."""
         if line.startswith(b"\\"):
             if not line.startswith(ALLOWED_META):
                 command = line.split(None, 1)[0].decode(errors="replace")
@@ -102,24 +151,36 @@ class Scanner:
                     "writes" + (" (it would switch the load to another database)"
                                 if command in ("\\c", "\\connect") else ""),
                     _HINT)
-        elif line.startswith(b"COPY "):
+        elif line[:5].upper() == b"COPY ":
             match = COPY_FROM_STDIN.fullmatch(line) or COPY_WITHOUT_COLUMNS.fullmatch(line)
             if match is None:
                 raise UnsafeDump(f"line {self.line} is a COPY that is not pg_dump's "
                                  "'COPY table (columns) FROM stdin;'", _HINT)
             table = match.group(1).decode(errors="replace")
             self._copying = table
+            self._copy_tail = b"\n"
             self.rows.setdefault(table, 0)
         elif DATABASE_STATEMENT.match(line.lstrip()):
             raise UnsafeDump(f"line {self.line} changes a database ({_words(line, 3)}): the dump "
                              "was written with pg_dump --create, or edited",
                              "Restore a dump written without --create (./stack backup writes "
                              "one); nothing was changed.")
-        joined = self._previous_tail + b" " + line
-        if PROGRAM.search(joined):
-            raise UnsafeDump(f"line {self.line} runs a program on the server (COPY ... PROGRAM)",
-                             _HINT)
-        self._previous_tail = line[-CARRY:]
+
+
+def _first_notable(segment: bytes) -> int:
+    """Where the first line worth a closer look starts in `segment` (whole lines, starting at
+    a line start): a meta-command, a COPY, a database statement; -1 if none."""
+    low = segment.lower()
+    found = [0] if low.startswith((b"\\", b"copy ")) else []
+    found += [i + 1 for i in (low.find(b"\n\\"), low.find(b"\ncopy ")) if i >= 0]
+    at = low.find(b"database")
+    while at >= 0 and (not found or at < min(found)):
+        start = low.rfind(b"\n", 0, at) + 1
+        if DATABASE_STATEMENT.match(segment[start:].lstrip()):
+            found.append(start)
+            break
+        at = low.find(b"database", at + 1)
+    return min(found) if found else -1
 
 
 _HINT = "It was not written by pg_dump, or was changed since: nothing was run. Pick another backup."
