@@ -15,8 +15,8 @@ from faults.common import (
 from stack_tui.core import audit, backups, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup
-from stack_tui.ops.events import ConfirmationNeeded, OutputLine, Result, StepStarted
-from stack_tui.ops.restore import restore
+from stack_tui.ops.events import ConfirmationNeeded, OutputLine, Result, StepStarted, Warning
+from stack_tui.ops.restore import repair, restore
 from support import drive, postgres_container, psql, result_of
 
 pytestmark = pytest.mark.engine
@@ -71,27 +71,32 @@ def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Pla
         events.append(event)
         if isinstance(event, ConfirmationNeeded):
             event.answer(True)
-        elif isinstance(event, StepStarted) and event.step == "restore":
+        elif isinstance(event, StepStarted) and event.step == "load":
             loading = True
         elif (loading and not killed and isinstance(event, OutputLine)
-              and "of SQL restored" in event.line):
-            container.kill()  # the old tables are dropped by now, inside the transaction
+              and "of SQL loaded" in event.line):
+            container.kill()  # the load into agent_db_dev__restoring is half-way
             killed = True
     assert killed, "the restore ended before it could be interrupted: make the table bigger"
     container.wait(timeout=60)
     result = result_of(events)
     assert isinstance(result, Result) and not result.ok
-    assert "restore failed" in result.summary.lower()
-    safety = [info for info in backups.list_backups(big.backups_dir) if info.path != saved]
-    assert len(safety) == 1 and backups.verify(safety[0].path).ok
-    assert safety[0].name in " ".join(result.details)  # the hint names the safety backup
+    assert "load failed" in result.summary.lower() and "not touched" in result.summary
+    # Postgres is gone: the half-loaded database could not be dropped, and we said so.
+    assert any("next operation" in e.message for e in events if isinstance(e, Warning))
+    assert [info.path for info in backups.list_backups(big.backups_dir)] == [saved]
     assert partials(big.backups_dir) == []
     assert locks.holder(big.locks_dir, big.dev_project) is None
     entry = audit.read(big.audit_log)[-1]
     assert (entry["operation"], entry["result"]) == ("restore", "failed")
 
-    start_postgres(big)  # crash recovery rolls the open transaction back
+    start_postgres(big)  # the live database was never part of the load
     assert table_checksum(big) == before
     notes = psql(big, "dev", "SELECT body FROM notes ORDER BY id")
     assert notes == "changed\nsecond\nafter the backup"
+    # The next operation on dev removes the leftover first.
+    repaired = result_of(list(repair(big, big.dev)))
+    assert repaired.ok
+    assert psql(big, "dev", "SELECT count(*) FROM pg_database WHERE datname LIKE "
+                            "'%\\_\\_restoring'") == "0"
     print(f"\npostgres killed during restore: {result.summary} / {result.details}")
