@@ -57,6 +57,9 @@ async def confirm_typing(pilot: Pilot[int], text: str, question: str) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, ConfirmScreen)
     assert screen.plan.require_typing == text
+    # Keys sent before the dialog has mounted and focused its input would be lost.
+    await until(pilot, lambda: pilot.app.focused is screen.query_one("#typed"),
+                what="the dialog's input focused")
     await pilot.press(*text, "enter")
 
 
