@@ -52,9 +52,11 @@ from support import destroy, drive, engine_or_skip, make_platform, psql
 SECTION = "## Restore on a live database"
 #: Ends by itself when its stop file appears (a killed `docker exec` leaves it running) or
 #: after ten minutes.
-PROBE = ("end=$(( $(date +%s) + 600 )); while [ ! -e {stop} ] && [ $(date +%s) -lt $end ]; do "
-         "if psql -X -q -A -t -U {user} -d {db} -c 'SELECT id FROM events LIMIT 1' "
-         ">/dev/null 2>&1; then echo ok $(date +%s.%N); else echo fail $(date +%s.%N); fi; done")
+PROBE = (
+    "end=$(( $(date +%s) + 600 )); while [ ! -e {stop} ] && [ $(date +%s) -lt $end ]; do "
+    "if psql -X -q -A -t -U {user} -d {db} -c 'SELECT id FROM events LIMIT 1' "
+    ">/dev/null 2>&1; then echo ok $(date +%s.%N); else echo fail $(date +%s.%N); fi; done"
+)
 
 
 class Probe:
@@ -64,15 +66,21 @@ class Probe:
         self.container, user = container_of(env)
         self.stop_file = f"/tmp/stop-probe-{time.monotonic_ns()}"
         script = PROBE.format(user=user, db=env.db_name, stop=self.stop_file)
-        self.proc = subprocess.Popen(["docker", "exec", self.container, "bash", "-c", script],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ["docker", "exec", self.container, "bash", "-c", script],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def stop(self, start: float, end: float) -> float:
         """The longest time without a successful answer between `start` and `end` (epoch s)."""
         subprocess.run(["docker", "exec", self.container, "touch", self.stop_file], check=True)
         out, _ = self.proc.communicate(timeout=60)
-        oks = [float(t) for word, t in (line.split() for line in out.splitlines()
-                                        if line.count(" ") == 1) if word == "ok"]
+        oks = [
+            float(t)
+            for word, t in (line.split() for line in out.splitlines() if line.count(" ") == 1)
+            if word == "ok"
+        ]
         inside = [t for t in oks if start <= t <= end]
         edges = [start, *inside, end]
         return max(b - a for a, b in itertools.pairwise(edges))
@@ -83,9 +91,26 @@ def raw_load(env: Environment, source: Path, database: str, *extra: str) -> floa
     started = time.perf_counter()
     gunzip = subprocess.Popen(["gunzip", "-c", str(source)], stdout=subprocess.PIPE)
     assert gunzip.stdout is not None
-    load = subprocess.Popen(["docker", "exec", "-i", container, "psql", "-X", "-q", "-v",
-                             "ON_ERROR_STOP=1", *extra, "-U", user, "-d", database],
-                            stdin=gunzip.stdout, stdout=subprocess.DEVNULL)
+    load = subprocess.Popen(
+        [
+            "docker",
+            "exec",
+            "-i",
+            container,
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            *extra,
+            "-U",
+            user,
+            "-d",
+            database,
+        ],
+        stdin=gunzip.stdout,
+        stdout=subprocess.DEVNULL,
+    )
     gunzip.stdout.close()
     if load.wait() != 0 or gunzip.wait() != 0:
         raise SystemExit("raw load failed")
@@ -100,9 +125,20 @@ def step(events: list[Event], name: str) -> float:
 
 def measure(platform: Platform, source: Path, rounds: int) -> dict[str, list[float]]:
     env = platform.dev
-    got: dict[str, list[float]] = {k: [] for k in (
-        "raw_load", "raw_live", "raw_live_down", "ours_load", "ours_down_probe", "ours_stop",
-        "ours_switch", "ours_start", "ours_whole")}
+    got: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "raw_load",
+            "raw_live",
+            "raw_live_down",
+            "ours_load",
+            "ours_down_probe",
+            "ours_stop",
+            "ours_switch",
+            "ours_start",
+            "ours_whole",
+        )
+    }
     for number in range(rounds):
         order = ("ours", "raw") if number % 2 == 0 else ("raw", "ours")
         for who in order:
@@ -116,8 +152,7 @@ def measure(platform: Platform, source: Path, rounds: int) -> dict[str, list[flo
                 probe = Probe(env)
                 time.sleep(1)
                 began = time.time()
-                got["raw_live"].append(raw_load(env, source, env.db_name,
-                                                "--single-transaction"))
+                got["raw_live"].append(raw_load(env, source, env.db_name, "--single-transaction"))
                 got["raw_live_down"].append(probe.stop(began, time.time()))
             else:
                 probe = Probe(env)
@@ -133,15 +168,18 @@ def measure(platform: Platform, source: Path, rounds: int) -> dict[str, list[flo
                 got["ours_start"].append(step(events, "start"))
                 got["ours_whole"].append(ended - began)
                 assert done.data["downtime"] > 0
-        print(f"  round {number + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in got.items()),
-              flush=True)
+        print(
+            f"  round {number + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in got.items()),
+            flush=True,
+        )
     return got
 
 
 def table(mb: int, table_bytes: int, file_bytes: int, got: dict[str, list[float]]) -> list[str]:
     m = {k: statistics.median(v) for k, v in got.items()}
-    paired = statistics.median(r / o for r, o in zip(got["raw_load"], got["ours_load"],
-                                                     strict=True))
+    paired = statistics.median(
+        r / o for r, o in zip(got["raw_load"], got["ours_load"], strict=True)
+    )
     app_down = m["ours_stop"] + m["ours_switch"] + m["ours_start"]
     return [
         f"### {table_bytes / 1e6:.0f} MB of table data ({file_bytes / 1e6:.0f} MB backup file)",
@@ -190,8 +228,10 @@ def main() -> None:
             compose.run(platform.dev, "up", "-d", "--wait")
             size = fill(platform, "dev", mb)
             source = Path(run_ok(backup(platform, platform.dev, keep=KEEP_ALL)).data["path"])
-            print(f"{size / 1e6:.0f} MB of table data, {source.stat().st_size / 1e6:.0f} MB "
-                  "file:", flush=True)
+            print(
+                f"{size / 1e6:.0f} MB of table data, {source.stat().st_size / 1e6:.0f} MB file:",
+                flush=True,
+            )
             got = measure(platform, source, options.rounds if mb <= 300 else 1)
             lines += table(mb, size, source.stat().st_size, got)
         finally:

@@ -60,8 +60,11 @@ def bench(platform: Platform, *args: str) -> str:
 
 
 def databases(platform: Platform) -> list[str]:
-    return psql(platform, "dev", "SELECT datname FROM pg_database WHERE datname LIKE "
-                                 "'agent\\_db\\_dev%' ORDER BY 1").split()
+    return psql(
+        platform,
+        "dev",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'agent\\_db\\_dev%' ORDER BY 1",
+    ).split()
 
 
 def take_backup(platform: Platform) -> Path:
@@ -72,8 +75,22 @@ def take_backup(platform: Platform) -> Path:
 
 def query_in(platform: Platform, database: str, sql: str) -> str:
     run = postgres_container(platform).exec_run(
-        ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", "agent", "-d", database,
-         "-c", sql])
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "agent",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]
+    )
     assert run.exit_code == 0, run.output
     return str(run.output.decode().strip())
 
@@ -81,17 +98,21 @@ def query_in(platform: Platform, database: str, sql: str) -> str:
 def schema(platform: Platform, database: str) -> str:
     """A schema dump without the per-run \\restrict key, to compare two databases."""
     run = postgres_container(platform).exec_run(
-        ["pg_dump", "--schema-only", "-U", "agent", database])
+        ["pg_dump", "--schema-only", "-U", "agent", database]
+    )
     assert run.exit_code == 0, run.output
     return re.sub(r"^\\(un)?restrict .*$", "", run.output.decode(), flags=re.MULTILINE)
 
 
 def counts(platform: Platform, database: str) -> str:
-    return query_in(platform, database,
-                    "SELECT string_agg(t || '=' || n, ' ' ORDER BY t) FROM (SELECT relname AS t, "
-                    "(xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM ' || "
-                    "quote_ident(relname), false, true, '')))[1]::text AS n "
-                    "FROM pg_stat_user_tables) s")
+    return query_in(
+        platform,
+        database,
+        "SELECT string_agg(t || '=' || n, ' ' ORDER BY t) FROM (SELECT relname AS t, "
+        "(xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM ' || "
+        "quote_ident(relname), false, true, '')))[1]::text AS n "
+        "FROM pg_stat_user_tables) s",
+    )
 
 
 class Holder:
@@ -112,9 +133,22 @@ class Holder:
 def idle_in_transaction(platform: Platform, lock: str) -> Holder:
     """A psql session that takes `lock` in a transaction, then sits idle (until killed)."""
     holder = subprocess.Popen(
-        ["docker", "exec", "-i", postgres_container(platform).id, "psql", "-X", "-U", "agent",
-         "-d", "agent_db_dev"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
+        [
+            "docker",
+            "exec",
+            "-i",
+            postgres_container(platform).id,
+            "psql",
+            "-X",
+            "-U",
+            "agent",
+            "-d",
+            "agent_db_dev",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert holder.stdin is not None
     holder.stdin.write(f"BEGIN;\n{lock};\nSELECT 'held by ' || pg_backend_pid();\n".encode())
     holder.stdin.flush()
@@ -130,8 +164,9 @@ def test_committed_writes_during_a_restore_are_kept(live: Platform) -> None:
     history = "SELECT count(*) FROM pgbench_history"
     assert psql(live, "dev", history) == "0"
     writer: dict[str, str] = {}
-    thread = threading.Thread(target=lambda: writer.update(out=bench(live, "-c", "2", "-T", "25",
-                                                                      "-n")))
+    thread = threading.Thread(
+        target=lambda: writer.update(out=bench(live, "-c", "2", "-T", "25", "-n"))
+    )
     thread.start()
     wait_for(lambda: int(psql(live, "dev", history)) > 100)
     events = drive(restore(live, live.dev, saved))
@@ -153,9 +188,14 @@ def test_committed_writes_during_a_restore_are_kept(live: Platform) -> None:
     # The services came back healthy.
     client = docker.from_env()
     for service in ("agent", "openwebui"):
-        [container] = client.containers.list(filters={"label": [
-            f"com.docker.compose.project={live.dev.project}",
-            f"com.docker.compose.service={service}"]})
+        [container] = client.containers.list(
+            filters={
+                "label": [
+                    f"com.docker.compose.project={live.dev.project}",
+                    f"com.docker.compose.service={service}",
+                ]
+            }
+        )
         assert container.attrs["State"]["Health"]["Status"] == "healthy", service
 
     # undo-restore puts the copy back (with every write), and keeps the restored state.
@@ -166,16 +206,23 @@ def test_committed_writes_during_a_restore_are_kept(live: Platform) -> None:
     assert switchover.loading_name("agent_db_dev") not in databases(live)
 
 
-@pytest.mark.parametrize("flags", [[], ["--clean"], ["--clean", "--if-exists"]],
-                         ids=["plain", "clean", "clean-if-exists"])
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--clean"], ["--clean", "--if-exists"]],
+    ids=["plain", "clean", "clean-if-exists"],
+)
 def test_any_plain_dump_makes_the_database_exactly_the_backup(
     live: Platform, flags: list[str]
 ) -> None:
-    psql(live, "dev", "CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY, body text); "
-                      "TRUNCATE notes; INSERT INTO notes VALUES (1, 'one'), (2, 'two'); "
-                      "CREATE OR REPLACE VIEW note_view AS SELECT id FROM notes; "
-                      "COMMENT ON TABLE notes IS 'kept'; "
-                      "CREATE SEQUENCE IF NOT EXISTS counter")
+    psql(
+        live,
+        "dev",
+        "CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY, body text); "
+        "TRUNCATE notes; INSERT INTO notes VALUES (1, 'one'), (2, 'two'); "
+        "CREATE OR REPLACE VIEW note_view AS SELECT id FROM notes; "
+        "COMMENT ON TABLE notes IS 'kept'; "
+        "CREATE SEQUENCE IF NOT EXISTS counter",
+    )
     expected_schema = schema(live, "agent_db_dev")
     expected_counts = counts(live, "agent_db_dev")
     # Written the way the original stack script does: pg_dump | gzip, with these flags.
@@ -184,8 +231,12 @@ def test_any_plain_dump_makes_the_database_exactly_the_backup(
     stamp = (datetime.now() - timedelta(days=1, seconds=len(flags))).strftime("%Y%m%d_%H%M%S")
     file = live.backups_dir / f"dev_{stamp}.sql.gz"
     file.write_bytes(gzip.compress(dump.output))
-    psql(live, "dev", "CREATE TABLE added_later (x int); INSERT INTO notes VALUES (3, 'three'); "
-                      "DROP VIEW note_view")
+    psql(
+        live,
+        "dev",
+        "CREATE TABLE added_later (x int); INSERT INTO notes VALUES (3, 'three'); "
+        "DROP VIEW note_view",
+    )
 
     done = result_of(drive(restore(live, live.dev, file)))
     assert done.ok, (done.summary, done.details)
@@ -260,9 +311,14 @@ def cli(platform: Platform, *args: str) -> subprocess.Popen[str]:
         f"p = Platform(root=Path({str(REPO)!r}), dev_project={platform.dev_project!r}, "
         f"prod_project={platform.prod_project!r}, data_dir=Path({str(platform.data)!r}), "
         f"env_file=Path({str(platform.dotenv)!r}))\n"
-        "sys.exit(main(sys.argv[1:], platform=p))\n")
-    return subprocess.Popen([sys.executable, "-u", "-c", program, *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        "sys.exit(main(sys.argv[1:], platform=p))\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-u", "-c", program, *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def read_until(proc: subprocess.Popen[str], marker: str) -> str:
@@ -291,8 +347,12 @@ def test_ctrl_c_while_waiting_leaves_nothing_of_ours(live: Platform) -> None:
 
 
 def test_sigkill_during_the_load_is_repaired_by_the_next_run(live: Platform) -> None:
-    psql(live, "dev", "CREATE TABLE IF NOT EXISTS big AS SELECT g AS id, md5(g::text) AS pad "
-                      "FROM generate_series(1, 400000) g")
+    psql(
+        live,
+        "dev",
+        "CREATE TABLE IF NOT EXISTS big AS SELECT g AS id, md5(g::text) AS pad "
+        "FROM generate_series(1, 400000) g",
+    )
     saved = take_backup(live)
     live_before = counts(live, "agent_db_dev")
     proc = cli(live, "backup", "restore", str(saved), "--dev", "--yes")
@@ -326,20 +386,31 @@ def test_sigkill_during_the_switch_over_is_repaired(live: Platform) -> None:
     assert not journal.exists()
     assert switchover.loading_name("agent_db_dev") not in databases(live)
     client = docker.from_env()
-    running = {c.labels["com.docker.compose.service"] for c in client.containers.list(
-        filters={"label": f"com.docker.compose.project={live.dev.project}"})}
+    running = {
+        c.labels["com.docker.compose.service"]
+        for c in client.containers.list(
+            filters={"label": f"com.docker.compose.project={live.dev.project}"}
+        )
+    }
     assert {"agent", "openwebui", "postgres"} <= running
 
 
 def test_a_volume_too_small_for_two_copies_is_refused(tmp_path: Path) -> None:
     platform = make_platform(tmp_path)
     client = docker.from_env()
-    client.volumes.create(platform.dev.postgres_volume, driver="local", driver_opts={
-        "type": "tmpfs", "device": "tmpfs", "o": "size=160m"})
+    client.volumes.create(
+        platform.dev.postgres_volume,
+        driver="local",
+        driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=160m"},
+    )
     try:
         compose.run(platform.dev, "up", "-d", "--wait", "postgres")
-        psql(platform, "dev", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5(g::text) "
-                              "AS pad FROM generate_series(1, 200000) g")
+        psql(
+            platform,
+            "dev",
+            "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5(g::text) "
+            "AS pad FROM generate_series(1, 200000) g",
+        )
         saved = take_backup(platform)
         before = databases(platform)
         events = drive(restore(platform, platform.dev, saved))

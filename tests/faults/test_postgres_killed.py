@@ -58,10 +58,14 @@ def test_postgres_killed_during_a_backup_fails_it_cleanly(big: Platform) -> None
 
 def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Platform) -> None:
     saved = take_backup(big)
-    psql(big, "dev", "INSERT INTO notes VALUES (3, 'after the backup'); "
-                     "UPDATE notes SET body = 'changed' WHERE id = 1; "
-                     "DELETE FROM big WHERE id % 100 = 0; "
-                     "CREATE TABLE later (id int); INSERT INTO later VALUES (42)")
+    psql(
+        big,
+        "dev",
+        "INSERT INTO notes VALUES (3, 'after the backup'); "
+        "UPDATE notes SET body = 'changed' WHERE id = 1; "
+        "DELETE FROM big WHERE id % 100 = 0; "
+        "CREATE TABLE later (id int); INSERT INTO later VALUES (42)",
+    )
     before = table_checksum(big)
     container = postgres_container(big)
     events = []
@@ -73,8 +77,12 @@ def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Pla
             event.answer(True)
         elif isinstance(event, StepStarted) and event.step == "load":
             loading = True
-        elif (loading and not killed and isinstance(event, OutputLine)
-              and "of SQL loaded" in event.line):
+        elif (
+            loading
+            and not killed
+            and isinstance(event, OutputLine)
+            and "of SQL loaded" in event.line
+        ):
             container.kill()  # the load into agent_db_dev__restoring is half-way
             killed = True
     assert killed, "the restore ended before it could be interrupted: make the table bigger"
@@ -97,6 +105,8 @@ def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Pla
     # The next operation on dev removes the leftover first.
     repaired = result_of(list(repair(big, big.dev)))
     assert repaired.ok
-    assert psql(big, "dev", "SELECT count(*) FROM pg_database WHERE datname LIKE "
-                            "'%\\_\\_restoring'") == "0"
+    assert (
+        psql(big, "dev", "SELECT count(*) FROM pg_database WHERE datname LIKE '%\\_\\_restoring'")
+        == "0"
+    )
     print(f"\npostgres killed during restore: {result.summary} / {result.details}")

@@ -80,8 +80,10 @@ def test_a_clean_preamble_is_made_harmless_for_an_empty_database() -> None:
     out = b"".join(dumpscan.for_empty_database([CLEAN[:40], CLEAN[40:]]))
     lines = out.split(b"\n")
     assert b"-- nothing to drop in a new database: DROP VIEW public.v;" in lines
-    assert b"-- nothing to drop in a new database: ALTER TABLE ONLY public.t DROP CONSTRAINT " \
-           b"t_pkey;" in lines
+    assert (
+        b"-- nothing to drop in a new database: ALTER TABLE ONLY public.t DROP CONSTRAINT "
+        b"t_pkey;" in lines
+    )
     assert b"DROP SCHEMA IF EXISTS public;" in lines
     assert b"DROP TABLE later_on;" in lines  # after the first object: untouched
     assert b"\\restrict KEY" in lines
@@ -89,7 +91,8 @@ def test_a_clean_preamble_is_made_harmless_for_an_empty_database() -> None:
 
 def test_if_exists_and_plain_dumps_pass_unchanged() -> None:
     if_exists = CLEAN.replace(b"DROP VIEW ", b"DROP VIEW IF EXISTS ").replace(
-        b"DROP TABLE public", b"DROP TABLE IF EXISTS public")
+        b"DROP TABLE public", b"DROP TABLE IF EXISTS public"
+    )
     out = b"".join(dumpscan.for_empty_database([if_exists]))
     assert b"DROP VIEW IF EXISTS public.v;" in out.split(b"\n")
     assert b"".join(dumpscan.for_empty_database([DUMP])) == DUMP

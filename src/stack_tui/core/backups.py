@@ -150,8 +150,7 @@ def dump_complete(tail: bytes) -> bool:
     if rest and not rest.startswith(b"\n"):
         return False
     return all(
-        not line.strip() or line.startswith((b"--", b"\\unrestrict "))
-        for line in rest.split(b"\n")
+        not line.strip() or line.startswith((b"--", b"\\unrestrict ")) for line in rest.split(b"\n")
     )
 
 
@@ -257,7 +256,10 @@ def future_dated(info: BackupInfo, now: float | None = None) -> bool:
 
 
 def plan_prune(
-    backups: Iterable[BackupInfo], keep: int, *, now: float | None = None,
+    backups: Iterable[BackupInfo],
+    keep: int,
+    *,
+    now: float | None = None,
     protected: Iterable[Path] = (),
 ) -> list[BackupInfo]:
     """The backups to delete so each env keeps its newest `keep` good ones.
@@ -283,8 +285,7 @@ def plan_prune(
         if len(good) <= keep:
             continue
         oldest_kept = (good[keep - 1].taken, good[keep - 1].name)
-        doomed += [b for b in infos
-                   if (b.taken, b.name) < oldest_kept and b.path not in spared]
+        doomed += [b for b in infos if (b.taken, b.name) < oldest_kept and b.path not in spared]
     return doomed
 
 
@@ -304,6 +305,8 @@ def keep_setting() -> int:
     if not raw:
         return DEFAULT_KEEP
     if not raw.isdigit() or int(raw) < 1:
-        raise Refused(f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
-                      "Set it to how many backups to keep per environment, e.g. 5.")
+        raise Refused(
+            f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
+            "Set it to how many backups to keep per environment, e.g. 5.",
+        )
     return int(raw)

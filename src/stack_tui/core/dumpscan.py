@@ -88,7 +88,7 @@ class Scanner:
             rows = piece.count(b"\n", at)
             self.rows[self._copying] += rows
             self.line += rows
-            self._copy_tail = window[-len(COPY_END):]
+            self._copy_tail = window[-len(COPY_END) :]
             return len(piece)
         rows = window.count(b"\n", len(carry), found + 1)
         self.rows[self._copying] += rows
@@ -137,8 +137,9 @@ class Scanner:
             found = PROGRAM.search(joined)
             if found:
                 where = self.line + 1 + joined.count(b"\n", len(self._tail), found.end())
-                raise UnsafeDump(f"line {where} runs a program on the server "
-                                 "(COPY ... PROGRAM)", _HINT)
+                raise UnsafeDump(
+                    f"line {where} runs a program on the server (COPY ... PROGRAM)", _HINT
+                )
         self._tail = joined[-CARRY:]
 
     def _judge(self, line: bytes) -> None:
@@ -148,23 +149,33 @@ class Scanner:
                 command = line.split(None, 1)[0].decode(errors="replace")
                 raise UnsafeDump(
                     f"line {self.line} is the psql meta-command {command}, which pg_dump never "
-                    "writes" + (" (it would switch the load to another database)"
-                                if command in ("\\c", "\\connect") else ""),
-                    _HINT)
+                    "writes"
+                    + (
+                        " (it would switch the load to another database)"
+                        if command in ("\\c", "\\connect")
+                        else ""
+                    ),
+                    _HINT,
+                )
         elif line[:5].upper() == b"COPY ":
             match = COPY_FROM_STDIN.fullmatch(line) or COPY_WITHOUT_COLUMNS.fullmatch(line)
             if match is None:
-                raise UnsafeDump(f"line {self.line} is a COPY that is not pg_dump's "
-                                 "'COPY table (columns) FROM stdin;'", _HINT)
+                raise UnsafeDump(
+                    f"line {self.line} is a COPY that is not pg_dump's "
+                    "'COPY table (columns) FROM stdin;'",
+                    _HINT,
+                )
             table = match.group(1).decode(errors="replace")
             self._copying = table
             self._copy_tail = b"\n"
             self.rows.setdefault(table, 0)
         elif DATABASE_STATEMENT.match(line.lstrip()):
-            raise UnsafeDump(f"line {self.line} changes a database ({_words(line, 3)}): the dump "
-                             "was written with pg_dump --create, or edited",
-                             "Restore a dump written without --create (./stack backup writes "
-                             "one); nothing was changed.")
+            raise UnsafeDump(
+                f"line {self.line} changes a database ({_words(line, 3)}): the dump "
+                "was written with pg_dump --create, or edited",
+                "Restore a dump written without --create (./stack backup writes "
+                "one); nothing was changed.",
+            )
 
 
 def _first_notable(segment: bytes) -> int:
@@ -233,14 +244,15 @@ def _skip_drops(head: bytes) -> bytes:
     """`head` with its preamble's DROPs neutralised; unchanged when it holds no first object
     (the boundary that proves where the preamble ends)."""
     lines = head.split(b"\n")
-    boundary = next((i for i, line in enumerate(lines)
-                     if line.startswith((b"-- Name: ", b"COPY "))), None)
+    boundary = next(
+        (i for i, line in enumerate(lines) if line.startswith((b"-- Name: ", b"COPY "))), None
+    )
     if boundary is None:
         return head
     out = []
     for line in lines[:boundary]:
         if DROP_SCHEMA.match(line):
-            line = b"DROP SCHEMA IF EXISTS " + line[len(b"DROP SCHEMA "):]
+            line = b"DROP SCHEMA IF EXISTS " + line[len(b"DROP SCHEMA ") :]
         elif DROP_LINE.match(line) and b" IF EXISTS " not in line:
             line = b"-- nothing to drop in a new database: " + line
         out.append(line)

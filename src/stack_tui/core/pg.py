@@ -44,8 +44,10 @@ def lock_timeout_setting(environ: Mapping[str, str] | None = None) -> int:
     if not raw:
         return DEFAULT_LOCK_TIMEOUT
     if not raw.isdigit() or int(raw) < 1:
-        raise Refused(f"{LOCK_TIMEOUT_VARIABLE}={raw!r} is not a positive whole number of seconds.",
-                      f"Set {LOCK_TIMEOUT_VARIABLE} to how long a lock may be waited for, e.g. 10.")
+        raise Refused(
+            f"{LOCK_TIMEOUT_VARIABLE}={raw!r} is not a positive whole number of seconds.",
+            f"Set {LOCK_TIMEOUT_VARIABLE} to how long a lock may be waited for, e.g. 10.",
+        )
     return int(raw)
 
 
@@ -79,31 +81,60 @@ class Session:
 
     def environment(self, role: str) -> dict[str, str]:
         """What every psql/pg_dump of ours runs with: `{name}/{role}` and the lock bound."""
-        return {"PGAPPNAME": f"{self.name}/{role}",
-                "PGOPTIONS": f"-c lock_timeout={self.lock_timeout}s"}
+        return {
+            "PGAPPNAME": f"{self.name}/{role}",
+            "PGOPTIONS": f"-c lock_timeout={self.lock_timeout}s",
+        }
 
     def psql_command(self, database: str) -> list[str]:
-        return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password",
-                "-U", self.user, "-d", database]
+        return [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--no-password",
+            "-U",
+            self.user,
+            "-d",
+            database,
+        ]
 
     def rows(self, sql: str, database: str = MAINTENANCE_DB) -> list[list[str]]:
         """Run one statement and return its rows as text fields."""
-        command = [*self.psql_command(database), "-A", "-t", "-F", FIELD_SEPARATOR,
-                   "-R", RECORD_SEPARATOR, "-c", sql]
+        command = [
+            *self.psql_command(database),
+            "-A",
+            "-t",
+            "-F",
+            FIELD_SEPARATOR,
+            "-R",
+            RECORD_SEPARATOR,
+            "-c",
+            sql,
+        ]
         with engine.translated():
             try:
                 code, (stdout, stderr) = self.container.exec_run(
-                    command, environment=self.environment("query"), demux=True)
+                    command, environment=self.environment("query"), demux=True
+                )
             except docker.errors.APIError as err:
-                raise PgError(f"Docker could not run psql: {err.explanation}.",
-                              "Check the Postgres container (docker logs).") from None
+                raise PgError(
+                    f"Docker could not run psql: {err.explanation}.",
+                    "Check the Postgres container (docker logs).",
+                ) from None
         if code != 0:
             said = (stderr or b"").decode(errors="replace").strip().splitlines()
-            raise PgError(said[-1] if said else f"psql exited with status {code}",
-                          "Nothing was changed by that statement.")
+            raise PgError(
+                said[-1] if said else f"psql exited with status {code}",
+                "Nothing was changed by that statement.",
+            )
         text = (stdout or b"").decode(errors="replace").rstrip("\n")
-        return [record.split(FIELD_SEPARATOR) for record in text.split(RECORD_SEPARATOR)
-                if record.strip("\n")]
+        return [
+            record.split(FIELD_SEPARATOR)
+            for record in text.split(RECORD_SEPARATOR)
+            if record.strip("\n")
+        ]
 
     def run(self, *statements: str, database: str = MAINTENANCE_DB) -> None:
         """Run statements one by one, each in its own implicit transaction."""
@@ -115,10 +146,16 @@ class Session:
         return found[0][0] if found and found[0] else ""
 
 
-def session(client: docker.DockerClient, container: Any, operation: str,
-            lock_timeout: int | None = None) -> Session:
-    return Session(client, container, postgres_user(container), operation,
-                   lock_timeout_setting() if lock_timeout is None else lock_timeout)
+def session(
+    client: docker.DockerClient, container: Any, operation: str, lock_timeout: int | None = None
+) -> Session:
+    return Session(
+        client,
+        container,
+        postgres_user(container),
+        operation,
+        lock_timeout_setting() if lock_timeout is None else lock_timeout,
+    )
 
 
 def postgres_user(container: Any) -> str:
@@ -147,8 +184,10 @@ class Backend:
     def describe(self) -> str:
         app = self.application or "no application name"
         what = f", {self.query!r}" if self.query else ""
-        return (f"pid {self.pid} ({app}, from {self.client}, {self.state or 'unknown state'} "
-                f"for {self.seconds} s{what})")
+        return (
+            f"pid {self.pid} ({app}, from {self.client}, {self.state or 'unknown state'} "
+            f"for {self.seconds} s{what})"
+        )
 
 
 _BACKEND_COLUMNS = (
@@ -165,33 +204,45 @@ def _backends(rows: list[list[str]]) -> list[Backend]:
 
 def sessions_on(db: Session, database: str) -> list[Backend]:
     """Every client session connected to `database`, except our own query."""
-    return _backends(db.rows(
-        f"SELECT {_BACKEND_COLUMNS.format(a='a')} FROM pg_stat_activity a "
-        f"WHERE a.datname = {literal(database)} AND a.pid <> pg_backend_pid() "
-        "AND a.backend_type = 'client backend' ORDER BY a.backend_start"))
+    return _backends(
+        db.rows(
+            f"SELECT {_BACKEND_COLUMNS.format(a='a')} FROM pg_stat_activity a "
+            f"WHERE a.datname = {literal(database)} AND a.pid <> pg_backend_pid() "
+            "AND a.backend_type = 'client backend' ORDER BY a.backend_start"
+        )
+    )
 
 
 def blockers_of(db: Session, name: str) -> list[Backend]:
     """The sessions that block any backend of ours whose name starts with `name`."""
-    return _backends(db.rows(
-        f"SELECT DISTINCT {_BACKEND_COLUMNS.format(a='b')} FROM pg_stat_activity w "
-        "CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocking(pid) "
-        "JOIN pg_stat_activity b ON b.pid = blocking.pid "
-        f"WHERE w.application_name LIKE {_prefix_pattern(name)}"))
+    return _backends(
+        db.rows(
+            f"SELECT DISTINCT {_BACKEND_COLUMNS.format(a='b')} FROM pg_stat_activity w "
+            "CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocking(pid) "
+            "JOIN pg_stat_activity b ON b.pid = blocking.pid "
+            f"WHERE w.application_name LIKE {_prefix_pattern(name)}"
+        )
+    )
 
 
 def end_backends_named(db: Session, name: str) -> int:
     """Terminate every backend whose name starts with `name` (ours); how many there were."""
-    return len(db.rows(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        f"WHERE application_name LIKE {_prefix_pattern(name)} AND pid <> pg_backend_pid()"))
+    return len(
+        db.rows(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE application_name LIKE {_prefix_pattern(name)} AND pid <> pg_backend_pid()"
+        )
+    )
 
 
 def backends_named(db: Session, name: str) -> list[Backend]:
     """Backends whose name starts with `name`: what of ours is still there."""
-    return _backends(db.rows(
-        f"SELECT {_BACKEND_COLUMNS.format(a='a')} FROM pg_stat_activity a "
-        f"WHERE a.application_name LIKE {_prefix_pattern(name)} AND a.pid <> pg_backend_pid()"))
+    return _backends(
+        db.rows(
+            f"SELECT {_BACKEND_COLUMNS.format(a='a')} FROM pg_stat_activity a "
+            f"WHERE a.application_name LIKE {_prefix_pattern(name)} AND a.pid <> pg_backend_pid()"
+        )
+    )
 
 
 def _prefix_pattern(name: str) -> str:

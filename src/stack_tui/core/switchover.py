@@ -86,7 +86,8 @@ def read_state(db: pg.Session, database: str, journal: Path | None = None) -> Da
     like = pg.literal(database.replace("_", "\\_") + "\\_\\_%")
     rows = db.rows(
         "SELECT datname, datallowconn, pg_database_size(oid) FROM pg_database "
-        f"WHERE datname = {pg.literal(database)} OR datname LIKE {like}")
+        f"WHERE datname = {pg.literal(database)} OR datname LIKE {like}"
+    )
     live = accepting = loading = False
     live_size = 0
     copies = []
@@ -139,6 +140,8 @@ def keep_before_setting(environ: dict[str, str] | None = None) -> int:
     if not raw:
         return DEFAULT_KEEP_BEFORE
     if not raw.isdigit() or int(raw) < 1:
-        raise Refused(f"{KEEP_BEFORE_VARIABLE}={raw!r} is not a positive whole number.",
-                      "Set it to how many pre-restore databases to keep, e.g. 1.")
+        raise Refused(
+            f"{KEEP_BEFORE_VARIABLE}={raw!r} is not a positive whole number.",
+            "Set it to how many pre-restore databases to keep, e.g. 1.",
+        )
     return int(raw)

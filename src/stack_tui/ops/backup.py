@@ -91,8 +91,9 @@ def backup_steps(
     (default: STACK_BACKUP_KEEP), and return its path. No lock taken: the caller holds it.
     Every backup counts for retention: manual, pre-deploy, scheduled."""
     keep = backups.keep_setting() if keep is None else keep
-    yield StepStarted(env.name, "backup",
-                      detail=f"{reason}: pg_dump of {env.db_name} ({env.project})")
+    yield StepStarted(
+        env.name, "backup", detail=f"{reason}: pg_dump of {env.db_name} ({env.project})"
+    )
     started = time.monotonic()
     try:
         path = yield from _dump(platform, env)
@@ -101,7 +102,8 @@ def backup_steps(
         raise
     size = path.stat().st_size
     yield StepFinished(
-        env.name, "backup",
+        env.name,
+        "backup",
         detail=f"{path.name} ({backups.human_size(size)}) in {time.monotonic() - started:.1f} s",
     )
     yield from prune_steps(platform, env, keep=keep, written=path)
@@ -133,8 +135,9 @@ def _dump_with(
     yield from repair_steps(platform, env, db)
     directory = backups.ensure_private_dir(platform.backups_dir)
     for stale in _remove_stale_partials(directory, env.name):
-        yield OutputLine(env.name, f"removed {stale}, left by an interrupted backup",
-                         source="backup")
+        yield OutputLine(
+            env.name, f"removed {stale}, left by an interrupted backup", source="backup"
+        )
     name = free_name(directory, env.name)
     partial = directory / backups.partial_name(name)
     waits: list[Waiting] = []
@@ -142,17 +145,32 @@ def _dump_with(
     try:
         try:
             os.fchmod(fd, 0o600)  # exact, whatever the umask
-            command = ["pg_dump", "--clean", "--if-exists", "--no-password",
-                       f"--lock-wait-timeout={db.lock_timeout}s", "-U", db.user, env.db_name]
+            command = [
+                "pg_dump",
+                "--clean",
+                "--if-exists",
+                "--no-password",
+                f"--lock-wait-timeout={db.lock_timeout}s",
+                "-U",
+                db.user,
+                env.db_name,
+            ]
             with engine.translated():
                 try:
-                    exec_id = client.api.exec_create(container.id, command, stdout=True,
-                                                     stderr=True, tty=False,
-                                                     environment=db.environment("dump"))["Id"]
+                    exec_id = client.api.exec_create(
+                        container.id,
+                        command,
+                        stdout=True,
+                        stderr=True,
+                        tty=False,
+                        environment=db.environment("dump"),
+                    )["Id"]
                     stream = client.api.exec_start(exec_id, stream=True, demux=True)
                 except docker.errors.APIError as err:
-                    raise StackError(f"Docker could not start pg_dump: {err.explanation}.",
-                                     "Check the Postgres container (docker logs).") from None
+                    raise StackError(
+                        f"Docker could not start pg_dump: {err.explanation}.",
+                        "Check the Postgres container (docker logs).",
+                    ) from None
             try:
                 watched = blocking.watched(stream, db, env.name, "pg_dump")
                 stderr = yield from _compress(env, watched, fd, directory, waits)
@@ -175,22 +193,31 @@ def _dump_with(
         _check_exit(client, container, exec_id, stderr, waits)
         verification = backups.verify(partial)
         if not verification.ok:
-            raise StackError(f"The dump failed verification: {verification.reason}.",
-                             "Nothing was kept; look at pg_dump's output above and try again.")
+            raise StackError(
+                f"The dump failed verification: {verification.reason}.",
+                "Nothing was kept; look at pg_dump's output above and try again.",
+            )
         final = _publish(partial, directory / name)
     except BaseException as stopped:
         partial.unlink(missing_ok=True)
         if isinstance(stopped, KeyboardInterrupt):
-            yield OutputLine(env.name, f"stopped: pg_dump's session ended, {partial.name} "
-                             "removed; older backups untouched", source="backup")
+            yield OutputLine(
+                env.name,
+                f"stopped: pg_dump's session ended, {partial.name} "
+                "removed; older backups untouched",
+                source="backup",
+            )
         raise
     backups.remember_verified(final, verification)
     return final
 
 
 def _compress(
-    env: Environment, stream: Iterator[tuple[bytes | None, bytes | None] | Event], fd: int,
-    directory: Path, waits: list[Waiting],
+    env: Environment,
+    stream: Iterator[tuple[bytes | None, bytes | None] | Event],
+    fd: int,
+    directory: Path,
+    waits: list[Waiting],
 ) -> Generator[Event, None, bytes]:
     """Write pg_dump's stdout through gzip to `fd`; return (the end of) its stderr. Waiting
     events pass through (the last is kept in `waits` for the error message)."""
@@ -219,8 +246,9 @@ def _compress(
                 dumped += len(data)
                 if dumped >= next_progress:
                     next_progress += PROGRESS_BYTES
-                    yield OutputLine(env.name, f"{backups.human_size(dumped)} of SQL dumped",
-                                     source="backup")
+                    yield OutputLine(
+                        env.name, f"{backups.human_size(dumped)} of SQL dumped", source="backup"
+                    )
             if errors:
                 stderr = (stderr + errors)[-STDERR_KEPT:]
         packed.append(compressor.flush())
@@ -249,12 +277,15 @@ def _write_error(err: OSError, directory: Path) -> StackError:
             "(the partial file was removed; older backups are untouched).",
             "Free some space on that filesystem, then run the backup again.",
         )
-    return StackError(f"Writing the backup into {directory} failed: {err.strerror or err}.",
-                      "Check the filesystem and the directory's permissions.")
+    return StackError(
+        f"Writing the backup into {directory} failed: {err.strerror or err}.",
+        "Check the filesystem and the directory's permissions.",
+    )
 
 
-def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stderr: bytes,
-                waits: list[Waiting]) -> None:
+def _check_exit(
+    client: docker.DockerClient, container: Any, exec_id: str, stderr: bytes, waits: list[Waiting]
+) -> None:
     """Raise unless pg_dump exited with status 0."""
     said = stderr.decode(errors="replace").strip().splitlines()
     detail = f": {said[-1]}" if said else ""
@@ -266,12 +297,15 @@ def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stder
             f"pg_dump waited {bound} for a lock and gave up; nothing was kept. In the way: "
             f"{blockers}.",
             "Older backups are untouched. End that session or its transaction (or wait for it), "
-            f"then back up again; {pg.LOCK_TIMEOUT_VARIABLE} sets the bound.")
+            f"then back up again; {pg.LOCK_TIMEOUT_VARIABLE} sets the bound.",
+        )
     try:
         code = _exit_status(client, exec_id)
     except docker.errors.NotFound:
-        raise StackError("The Docker engine restarted during the dump; nothing was kept.",
-                         engine.UNREACHABLE_HINT) from None
+        raise StackError(
+            "The Docker engine restarted during the dump; nothing was kept.",
+            engine.UNREACHABLE_HINT,
+        ) from None
     if code == 0:
         return
     with engine.translated():
@@ -291,8 +325,9 @@ def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stder
             "check it (docker inspect, docker logs), then retry.",
         )
     status = "no exit status" if code is None else f"exit status {code}"
-    raise StackError(f"pg_dump failed ({status}){detail}; nothing was kept.",
-                     "Older backups are untouched.")
+    raise StackError(
+        f"pg_dump failed ({status}){detail}; nothing was kept.", "Older backups are untouched."
+    )
 
 
 def _exit_status(client: docker.DockerClient, exec_id: str) -> int | None:
@@ -338,8 +373,10 @@ def _publish(partial: Path, final: Path) -> Path:
     try:
         os.link(partial, final)
     except FileExistsError:
-        raise StackError(f"{final.name} appeared while the dump ran; nothing was overwritten.",
-                         "Another process writes backups here: run the backup again.") from None
+        raise StackError(
+            f"{final.name} appeared while the dump ran; nothing was overwritten.",
+            "Another process writes backups here: run the backup again.",
+        ) from None
     except OSError as err:
         raise _write_error(err, final.parent) from None
     partial.unlink()
@@ -350,22 +387,27 @@ def _publish(partial: Path, final: Path) -> Path:
 # --- the backup operation, retention, listing --------------------------------------------------
 
 
-def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_KEEP
-           ) -> Iterator[Event]:
+def backup(
+    platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_KEEP
+) -> Iterator[Event]:
     """Back up `env` under its lock, then prune to the newest `keep` good backups."""
 
     def body() -> Iterator[Event]:
         if keep < 1:
-            raise Refused(f"Keeping {keep} backups would delete them all.",
-                          "Keep at least 1 (STACK_BACKUP_KEEP or --keep).")
+            raise Refused(
+                f"Keeping {keep} backups would delete them all.",
+                "Keep at least 1 (STACK_BACKUP_KEEP or --keep).",
+            )
         started = time.monotonic()
         path = yield from backup_steps(platform, env, reason="manual", keep=keep)
         seconds = time.monotonic() - started
         size = path.stat().st_size
         yield Result(
-            env.name, operation="backup", ok=True,
+            env.name,
+            operation="backup",
+            ok=True,
             summary=f"Backed up {env.db_name} to {path.name} "
-                    f"({backups.human_size(size)}) in {seconds:.1f} s.",
+            f"({backups.human_size(size)}) in {seconds:.1f} s.",
             data={"path": str(path), "size": size, "seconds": round(seconds, 3)},
         )
 
@@ -404,18 +446,32 @@ def prune_steps(
         try:
             removed = _remove_unless_read(info.path)
         except OSError as err:
-            audit.record(platform.audit_log, operation="prune", env=env.name, arguments=arguments,
-                         result="failed", started=started, detail=err.strerror or str(err))
+            audit.record(
+                platform.audit_log,
+                operation="prune",
+                env=env.name,
+                arguments=arguments,
+                result="failed",
+                started=started,
+                detail=err.strerror or str(err),
+            )
             yield Warning(env.name, f"Could not delete old backup {info.name}: {err.strerror}.")
             continue
         if not removed:
-            yield OutputLine(env.name, f"kept {info.name}: a running restore reads it",
-                             source="prune")
+            yield OutputLine(
+                env.name, f"kept {info.name}: a running restore reads it", source="prune"
+            )
             continue
         pruned += 1
-        audit.record(platform.audit_log, operation="prune", env=env.name, arguments=arguments,
-                     result="ok", started=started,
-                     detail=f"older than the newest {keep} good backups")
+        audit.record(
+            platform.audit_log,
+            operation="prune",
+            env=env.name,
+            arguments=arguments,
+            result="ok",
+            started=started,
+            detail=f"older than the newest {keep} good backups",
+        )
         yield OutputLine(env.name, f"pruned {info.name}", source="prune")
     if pruned:
         backups.fsync_dir(platform.backups_dir)

@@ -94,5 +94,10 @@ def _who_blocks(db: pg.Session, env: str, what: str, waited: float) -> Iterator[
     except StackError:  # asking is best effort: the wait itself is bounded by PostgreSQL
         return
     if blockers:
-        yield Waiting(env, what=what, seconds=round(waited, 1), bound=float(db.lock_timeout),
-                      blockers=[b.describe() for b in blockers])
+        yield Waiting(
+            env,
+            what=what,
+            seconds=round(waited, 1),
+            bound=float(db.lock_timeout),
+            blockers=[b.describe() for b in blockers],
+        )

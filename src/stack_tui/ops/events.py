@@ -110,8 +110,16 @@ class Result(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (StepStarted, StepFinished, OutputLine, ServiceProgress, Warning, Waiting,
-                ConfirmationNeeded, Result)
+    for cls in (
+        StepStarted,
+        StepFinished,
+        OutputLine,
+        ServiceProgress,
+        Warning,
+        Waiting,
+        ConfirmationNeeded,
+        Result,
+    )
 }
 
 

@@ -78,11 +78,18 @@ def restore(
     allow_outside: bool = False,
 ) -> Iterator[Event]:
     """Restore `file` into `env`'s database under its lock (see the module docstring)."""
-    arguments = {"file": str(file), "allow_cross_env": allow_cross_env,
-                 "allow_outside": allow_outside}
-    return locked(platform, env, "restore", arguments,
-                  lambda: _guarded(_restore(platform, env, Path(file), allow_cross_env,
-                                            allow_outside)))
+    arguments = {
+        "file": str(file),
+        "allow_cross_env": allow_cross_env,
+        "allow_outside": allow_outside,
+    }
+    return locked(
+        platform,
+        env,
+        "restore",
+        arguments,
+        lambda: _guarded(_restore(platform, env, Path(file), allow_cross_env, allow_outside)),
+    )
 
 
 def undo_restore(platform: Platform, env: Environment) -> Iterator[Event]:
@@ -108,19 +115,25 @@ def check_file(
     try:
         path = file.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise Refused(f"{file} is a symbolic link to a file that does not exist.",
-                      "List the backups with ./stack backup list.") from None
+        raise Refused(
+            f"{file} is a symbolic link to a file that does not exist.",
+            "List the backups with ./stack backup list.",
+        ) from None
     info = path.stat()
     if not stat.S_ISREG(info.st_mode):
         raise Refused(f"{file} is not a regular file.", "Give the path of a backup file.")
     if info.st_size == 0:
-        raise Refused(f"{file} is empty (0 bytes): it is not a backup.",
-                      "Pick another one from ./stack backup list.")
+        raise Refused(
+            f"{file} is empty (0 bytes): it is not a backup.",
+            "Pick another one from ./stack backup list.",
+        )
     home = platform.backups_dir.resolve()
     if path.parent != home and not allow_outside:
         where = f"is a symbolic link to {path}, " if file.is_symlink() else "is "
-        raise Refused(f"{file} {where}outside {home}: refusing to restore from there.",
-                      f"Copy it into {home}, or pass --allow-outside if you mean it.")
+        raise Refused(
+            f"{file} {where}outside {home}: refusing to restore from there.",
+            f"Copy it into {home}, or pass --allow-outside if you mean it.",
+        )
     parsed = backups.parse_name(path.name)
     if parsed is None:
         raise Refused(
@@ -146,8 +159,10 @@ def _guarded(body: Iterator[Event]) -> Iterator[Event]:
         if isinstance(err, requests.RequestException):
             raise engine.unreachable(err) from None
         where = f" ({err.filename})" if err.filename else ""
-        raise StackError(f"The operation stopped: {err.strerror or err}{where}.",
-                         "Check the file and the disk, then try again.") from None
+        raise StackError(
+            f"The operation stopped: {err.strerror or err}{where}.",
+            "Check the file and the disk, then try again.",
+        ) from None
 
 
 def _open_checked(path: Path) -> BinaryIO:
@@ -156,8 +171,9 @@ def _open_checked(path: Path) -> BinaryIO:
     try:
         source = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
     except OSError as err:
-        raise Refused(f"Cannot open {path}: {err.strerror or err}.",
-                      "Check the file's permissions.") from None
+        raise Refused(
+            f"Cannot open {path}: {err.strerror or err}.", "Check the file's permissions."
+        ) from None
     fcntl.flock(source.fileno(), fcntl.LOCK_SH)
     return source
 
@@ -184,8 +200,9 @@ def _restore(
     started = time.monotonic()
     yield StepStarted(env.name, "validate", detail=str(file))
     try:
-        path, source_env = check_file(platform, env, file, allow_cross_env=allow_cross_env,
-                                      allow_outside=allow_outside)
+        path, source_env = check_file(
+            platform, env, file, allow_cross_env=allow_cross_env, allow_outside=allow_outside
+        )
         source = _open_checked(path)
     except StackError as err:
         yield StepFinished(env.name, "validate", ok=False, detail=err.message)
@@ -195,45 +212,67 @@ def _restore(
         if not verification.ok:
             message = f"{path.name} cannot be restored: {verification.reason}."
             yield StepFinished(env.name, "validate", ok=False, detail=message)
-            raise Refused(message, "Nothing was changed. Pick another backup "
-                                   "(./stack backup list --verify).")
-        yield StepFinished(env.name, "validate", detail=(
-            f"gzip intact, dump complete, {len(verification.rows)} tables, "
-            f"{backups.human_size(verification.sql_bytes)} of SQL"))
+            raise Refused(
+                message, "Nothing was changed. Pick another backup (./stack backup list --verify)."
+            )
+        yield StepFinished(
+            env.name,
+            "validate",
+            detail=(
+                f"gzip intact, dump complete, {len(verification.rows)} tables, "
+                f"{backups.human_size(verification.sql_bytes)} of SQL"
+            ),
+        )
         cluster = _Cluster(env, "restore", "there is no database to restore into")
         try:
-            yield from _restore_into(platform, env, cluster, source, path, source_env,
-                                     verification, started)
+            yield from _restore_into(
+                platform, env, cluster, source, path, source_env, verification, started
+            )
         finally:
             cluster.close()
 
 
 def _restore_into(
-    platform: Platform, env: Environment, cluster: _Cluster, source: BinaryIO, path: Path,
-    source_env: str, verification: backups.Verification, started: float,
+    platform: Platform,
+    env: Environment,
+    cluster: _Cluster,
+    source: BinaryIO,
+    path: Path,
+    source_env: str,
+    verification: backups.Verification,
+    started: float,
 ) -> Iterator[Event]:
     db = cluster.db
     state = yield from repair_steps(platform, env, db)
     if not state.live:
-        raise Refused(f"{env.db_name} does not exist in {env.name}'s cluster.",
-                      f"Put the newest copy back first: {_command(env, 'undo-restore')}.")
+        raise Refused(
+            f"{env.db_name} does not exist in {env.name}'s cluster.",
+            f"Put the newest copy back first: {_command(env, 'undo-restore')}.",
+        )
     yield from _check_space(env, db, verification.sql_bytes, state)
     services = running_dependents(env, cluster.client)
     sessions = pg.sessions_on(db, env.db_name)
     for question in _confirmations(platform, env, path, source_env, services, sessions, state):
         yield question
         if question.response is not True:
-            yield Result(env.name, operation="restore", ok=False,
-                         summary="Restore cancelled: nothing was changed.",
-                         data={"cancelled": True, "error": "Refused"})
+            yield Result(
+                env.name,
+                operation="restore",
+                ok=False,
+                summary="Restore cancelled: nothing was changed.",
+                data={"cancelled": True, "error": "Refused"},
+            )
             return
     asked = time.monotonic()
     loading = switchover.loading_name(env.db_name)
     keep_as = switchover.before_name(env.db_name, datetime.now())
     switched = False
     try:
-        yield StepStarted(env.name, "load", f"{path.name} into {loading}, while {env.name} "
-                                            f"keeps serving from {env.db_name}")
+        yield StepStarted(
+            env.name,
+            "load",
+            f"{path.name} into {loading}, while {env.name} keeps serving from {env.db_name}",
+        )
         _create_like(db, loading, env.db_name)
         source.seek(0)
         yield from _load(env, cluster, loading, source, verification.sql_bytes)
@@ -242,7 +281,8 @@ def _restore_into(
         yield from _check_rows(env, db, loading, dict(verification.rows))
         checked = time.monotonic()
         downtime, failure = yield from switch_over(
-            platform, env, db, incoming=loading, keep_as=keep_as, services=services)
+            platform, env, db, incoming=loading, keep_as=keep_as, services=services
+        )
         switched = True
     except BaseException as stopped:
         if not switched:
@@ -250,35 +290,51 @@ def _restore_into(
         raise
     dropped = _drop_old_copies(db, env)
     done = time.monotonic()
-    phases = {"validate_and_check_space": asked - started, "load": loaded - asked,
-              "check_rows": checked - loaded, "switch_over": downtime}
-    summary = (f"Restored {path.name} into {env.db_name} ({env.project}): "
-               f"{env.name} was down {downtime:.1f} s. The database as it was is kept as "
-               f"{keep_as} ({_command(env, 'undo-restore')} puts it back).")
+    phases = {
+        "validate_and_check_space": asked - started,
+        "load": loaded - asked,
+        "check_rows": checked - loaded,
+        "switch_over": downtime,
+    }
+    summary = (
+        f"Restored {path.name} into {env.db_name} ({env.project}): "
+        f"{env.name} was down {downtime:.1f} s. The database as it was is kept as "
+        f"{keep_as} ({_command(env, 'undo-restore')} puts it back)."
+    )
     details = [f"Dropped the older copy {name}." for name in dropped]
     if failure:
         details.insert(0, f"The services did not come back healthy: {failure}")
     yield Result(
-        env.name, operation="restore", ok=not failure,
+        env.name,
+        operation="restore",
+        ok=not failure,
         summary=summary if not failure else f"{summary} But: the services are not healthy.",
         details=details,
-        data={"file": str(path), "database": env.db_name, "kept_as": keep_as,
-              "seconds": round(done - asked + (asked - started), 3),
-              "downtime": round(downtime, 3),
-              "phases": {k: round(v, 3) for k, v in phases.items()}},
+        data={
+            "file": str(path),
+            "database": env.db_name,
+            "kept_as": keep_as,
+            "seconds": round(done - asked + (asked - started), 3),
+            "downtime": round(downtime, 3),
+            "phases": {k: round(v, 3) for k, v in phases.items()},
+        },
     )
 
 
-def _abandon(env: Environment, db: pg.Session, loading: str, stopped: BaseException
-             ) -> Iterator[Event]:
+def _abandon(
+    env: Environment, db: pg.Session, loading: str, stopped: BaseException
+) -> Iterator[Event]:
     """Remove our half of an unfinished restore: our backends, then `{db}__restoring`."""
     try:
         pg.end_backends_named(db, db.name)
         drop_loading(db, env.db_name)
     except StackError as err:
         if not isinstance(stopped, GeneratorExit):
-            yield Warning(env.name, f"Could not drop {loading}: {err.message} The next "
-                          f"operation on {env.name} drops it ({_command(env, 'repair')}).")
+            yield Warning(
+                env.name,
+                f"Could not drop {loading}: {err.message} The next "
+                f"operation on {env.name} drops it ({_command(env, 'repair')}).",
+            )
         return
     if not isinstance(stopped, GeneratorExit):
         yield Warning(env.name, f"Dropped {loading}; {env.db_name} was not changed.")
@@ -290,19 +346,25 @@ def _command(env: Environment, subcommand: str) -> str:
 
 def _create_like(db: pg.Session, new: str, like: str) -> None:
     """An empty database owned by the cluster's user, with `like`'s encoding and locale."""
-    found = db.rows("SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
-                    f"WHERE datname = {pg.literal(like)}")
+    found = db.rows(
+        "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
+        f"WHERE datname = {pg.literal(like)}"
+    )
     options = ""
     if found:
         encoding, collate, ctype = found[0]
-        options = (f" ENCODING {pg.literal(encoding)} LC_COLLATE {pg.literal(collate)}"
-                   f" LC_CTYPE {pg.literal(ctype)}")
-    db.run(f"CREATE DATABASE {pg.ident(new)} OWNER {pg.ident(db.user)} TEMPLATE template0"
-           + options)
+        options = (
+            f" ENCODING {pg.literal(encoding)} LC_COLLATE {pg.literal(collate)}"
+            f" LC_CTYPE {pg.literal(ctype)}"
+        )
+    db.run(
+        f"CREATE DATABASE {pg.ident(new)} OWNER {pg.ident(db.user)} TEMPLATE template0" + options
+    )
 
 
-def _check_space(env: Environment, db: pg.Session, sql_bytes: int,
-                 state: switchover.DatabaseState) -> Iterator[Event]:
+def _check_space(
+    env: Environment, db: pg.Session, sql_bytes: int, state: switchover.DatabaseState
+) -> Iterator[Event]:
     """Refuse before anything is created when the volume cannot hold a second copy."""
     directory = db.value("SHOW data_directory")
     code, output = db.container.exec_run(["df", "-Pk", directory])
@@ -320,22 +382,32 @@ def _check_space(env: Environment, db: pg.Session, sql_bytes: int,
             f"database needs about {backups.human_size(need)} beside {env.db_name} "
             f"({backups.human_size(state.live_size)}{kept}). Nothing was changed.",
             "Free space on that volume (an older copy can go: DROP DATABASE in psql), "
-            "then restore again.")
+            "then restore again.",
+        )
 
 
 def _confirmations(
-    platform: Platform, env: Environment, path: Path, source_env: str, services: dict[str, Any],
-    sessions: list[pg.Backend], state: switchover.DatabaseState,
+    platform: Platform,
+    env: Environment,
+    path: Path,
+    source_env: str,
+    services: dict[str, Any],
+    sessions: list[pg.Backend],
+    state: switchover.DatabaseState,
 ) -> list[ConfirmationNeeded]:
     """What the operator must agree to: a cross-environment restore, then the restore itself."""
     asks = []
     if source_env != env.name:
-        asks.append(ConfirmationNeeded(
-            env.name,
-            f"{path.name} is a backup of {source_env}. Load {source_env}'s data into {env.name}?",
-            details=[f"{env.name}'s database {env.db_name} will then hold {source_env}'s data."],
-            require_typing="prod" if env.is_prod else "",
-        ))
+        asks.append(
+            ConfirmationNeeded(
+                env.name,
+                f"{path.name} is a backup of {source_env}. Load {source_env}'s data into {env.name}?",
+                details=[
+                    f"{env.name}'s database {env.db_name} will then hold {source_env}'s data."
+                ],
+                require_typing="prod" if env.is_prod else "",
+            )
+        )
     size = backups.human_size(path.stat().st_size)
     stopped = ", ".join(services) or "no service (none running uses it)"
     details = [
@@ -349,30 +421,52 @@ def _confirmations(
         f"({_command(env, 'undo-restore')} swaps it back).",
     ]
     if state.copies:
-        details.append(f"The older copy {state.copies[-1].name} is dropped once this restore "
-                       "succeeds (STACK_RESTORE_KEEP_BEFORE sets how many are kept).")
+        details.append(
+            f"The older copy {state.copies[-1].name} is dropped once this restore "
+            "succeeds (STACK_RESTORE_KEEP_BEFORE sets how many are kept)."
+        )
     if sessions:
         details += [f"Connected to {env.db_name} now:", *session_lines(sessions, services)]
-    asks.append(ConfirmationNeeded(
-        env.name, f"Restore {path.name} into {env.name}'s database {env.db_name}?",
-        details=details, require_typing=env.name))
+    asks.append(
+        ConfirmationNeeded(
+            env.name,
+            f"Restore {path.name} into {env.name}'s database {env.db_name}?",
+            details=details,
+            require_typing=env.name,
+        )
+    )
     return asks
 
 
-def _load(env: Environment, cluster: _Cluster, database: str, source: BinaryIO, total: int
-          ) -> Iterator[Event]:
+def _load(
+    env: Environment, cluster: _Cluster, database: str, source: BinaryIO, total: int
+) -> Iterator[Event]:
     """Feed the dump to psql connected to `database`; raise unless all of it loaded."""
     docker_cli = shutil.which("docker")
     if docker_cli is None:
-        raise StackError("The docker command-line client is not installed: it is needed to feed "
-                         "the dump to psql.", "Install it (apt-get install docker.io).")
+        raise StackError(
+            "The docker command-line client is not installed: it is needed to feed "
+            "the dump to psql.",
+            "Install it (apt-get install docker.io).",
+        )
     settings = [f"{key}={value}" for key, value in cluster.db.environment("load").items()]
-    command = [docker_cli, "exec", "-i", *(x for s in settings for x in ("-e", s)),
-               cluster.container.id, *cluster.db.psql_command(database)]
+    command = [
+        docker_cli,
+        "exec",
+        "-i",
+        *(x for s in settings for x in ("-e", s)),
+        cluster.container.id,
+        *cluster.db.psql_command(database),
+    ]
     with tempfile.TemporaryFile() as said:
         # Its own session: a Ctrl-C reaches us only, and we decide how psql stops.
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=said, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=said,
+            start_new_session=True,
+        )
         try:
             _widen(proc.stdin)
             complete = yield from _feed(env, proc, source, total)
@@ -388,8 +482,10 @@ def _load(env: Environment, cluster: _Cluster, database: str, source: BinaryIO, 
         return
     reason = next((line for line in lines if "ERROR" in line), lines[-1] if lines else "")
     detail = f": {reason}" if reason else ""
-    raise StackError(f"The load failed (psql exit status {code}){detail}. {env.db_name} was "
-                     "not touched.", "Fix the cause shown above and restore again.")
+    raise StackError(
+        f"The load failed (psql exit status {code}){detail}. {env.db_name} was not touched.",
+        "Fix the cause shown above and restore again.",
+    )
 
 
 def _feed(
@@ -406,21 +502,25 @@ def _feed(
             if fed >= next_progress:
                 next_progress += PROGRESS_BYTES
                 percent = f" ({min(100, 100 * fed // total)} %)" if total else ""
-                yield OutputLine(env.name, f"{backups.human_size(fed)} of SQL loaded{percent}",
-                                 source="restore")
+                yield OutputLine(
+                    env.name, f"{backups.human_size(fed)} of SQL loaded{percent}", source="restore"
+                )
         proc.stdin.close()
     except BrokenPipeError:  # psql stopped at an error; what it said explains why
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.close()
         return False
     except backups.InvalidBackup as err:
-        raise StackError(f"The file changed after it was validated ({err.message}).",
-                         "Do not modify backups while restoring.") from None
+        raise StackError(
+            f"The file changed after it was validated ({err.message}).",
+            "Do not modify backups while restoring.",
+        ) from None
     return True
 
 
-def _check_rows(env: Environment, db: pg.Session, database: str, expected: dict[str, int]
-                ) -> Iterator[Event]:
+def _check_rows(
+    env: Environment, db: pg.Session, database: str, expected: dict[str, int]
+) -> Iterator[Event]:
     """Every table holds as many rows as the dump's COPY block for it; then ANALYZE."""
     yield StepStarted(env.name, "check", f"row counts of {len(expected)} tables, then ANALYZE")
     tables = sorted(expected)
@@ -433,8 +533,10 @@ def _check_rows(env: Environment, db: pg.Session, database: str, expected: dict[
                 wrong.append(f"{table}: {count} rows loaded, {expected[table]} in the dump")
     if wrong:
         yield StepFinished(env.name, "check", ok=False, detail="; ".join(wrong[:5]))
-        raise StackError(f"The loaded database does not match the dump: {'; '.join(wrong[:5])}.",
-                         f"Nothing was switched: {env.db_name} is unchanged.")
+        raise StackError(
+            f"The loaded database does not match the dump: {'; '.join(wrong[:5])}.",
+            f"Nothing was switched: {env.db_name} is unchanged.",
+        )
     db.run("ANALYZE", database=database)
     yield StepFinished(env.name, "check", detail=f"{sum(expected.values())} rows as in the dump")
 
@@ -479,43 +581,61 @@ def _undo(platform: Platform, env: Environment) -> Iterator[Event]:
         db = cluster.db
         state = yield from repair_steps(platform, env, db)
         if not state.copies:
-            raise Refused(f"There is no copy of {env.db_name} from before a restore to go back to.",
-                          "Copies are made by ./stack backup restore; ./stack status lists them.")
+            raise Refused(
+                f"There is no copy of {env.db_name} from before a restore to go back to.",
+                "Copies are made by ./stack backup restore; ./stack status lists them.",
+            )
         copy = state.copies[0]
         services = running_dependents(env, cluster.client)
         keep_as = switchover.before_name(env.db_name, datetime.now())
-        current = (f"{env.db_name} as it is now is kept as {keep_as}: undoing again swaps it "
-                   "back." if state.live else f"{env.db_name} is missing: the copy takes its "
-                   "place.")
+        current = (
+            f"{env.db_name} as it is now is kept as {keep_as}: undoing again swaps it back."
+            if state.live
+            else f"{env.db_name} is missing: the copy takes its place."
+        )
         question = ConfirmationNeeded(
             env.name,
             f"Put {env.name}'s database back as it was before the restore of "
             f"{copy.taken:%Y-%m-%d %H:%M:%S}?",
-            details=[f"{copy.name} ({backups.human_size(copy.size)}) becomes {env.db_name}.",
-                     current,
-                     f"Stopped for the switch-over: {', '.join(services) or 'no service'}."],
-            require_typing=env.name)
+            details=[
+                f"{copy.name} ({backups.human_size(copy.size)}) becomes {env.db_name}.",
+                current,
+                f"Stopped for the switch-over: {', '.join(services) or 'no service'}.",
+            ],
+            require_typing=env.name,
+        )
         yield question
         if question.response is not True:
-            yield Result(env.name, operation="undo-restore", ok=False,
-                         summary="Undo cancelled: nothing was changed.",
-                         data={"cancelled": True, "error": "Refused"})
+            yield Result(
+                env.name,
+                operation="undo-restore",
+                ok=False,
+                summary="Undo cancelled: nothing was changed.",
+                data={"cancelled": True, "error": "Refused"},
+            )
             return
         try:
             downtime, failure = yield from switch_over(
-                platform, env, db, incoming=copy.name, keep_as=keep_as, services=services)
+                platform, env, db, incoming=copy.name, keep_as=keep_as, services=services
+            )
         except Declined as declined:
             raise Refused(declined.message, declined.hint) from None
     finally:
         cluster.close()
     yield Result(
-        env.name, operation="undo-restore", ok=not failure,
+        env.name,
+        operation="undo-restore",
+        ok=not failure,
         summary=f"{env.db_name} is back as it was before the restore ({copy.name}); "
-                f"{env.name} was down {downtime:.1f} s."
-                + (f" The restored state is kept as {keep_as}." if state.live else "")
-                + (f" But the services are not healthy: {failure}" if failure else ""),
-        data={"database": env.db_name, "from": copy.name, "kept_as": keep_as,
-              "downtime": round(downtime, 3)},
+        f"{env.name} was down {downtime:.1f} s."
+        + (f" The restored state is kept as {keep_as}." if state.live else "")
+        + (f" But the services are not healthy: {failure}" if failure else ""),
+        data={
+            "database": env.db_name,
+            "from": copy.name,
+            "kept_as": keep_as,
+            "downtime": round(downtime, 3),
+        },
     )
 
 
@@ -526,7 +646,13 @@ def _repair(platform: Platform, env: Environment) -> Iterator[Event]:
     finally:
         cluster.close()
     if not state.live:
-        raise Refused(f"{env.db_name} is missing.",
-                      f"Put the newest copy back: {_command(env, 'undo-restore')}.")
-    yield Result(env.name, operation="repair", ok=True,
-                 summary=f"{env.name}'s database {env.db_name} is in order.")
+        raise Refused(
+            f"{env.db_name} is missing.",
+            f"Put the newest copy back: {_command(env, 'undo-restore')}.",
+        )
+    yield Result(
+        env.name,
+        operation="repair",
+        ok=True,
+        summary=f"{env.name}'s database {env.db_name} is in order.",
+    )

@@ -119,15 +119,20 @@ def switch_over(
         question = ConfirmationNeeded(
             env.name,
             f"End {len(foreign)} session(s) on {live} to switch {env.name} over?",
-            details=["Connected now:", *session_lines(sessions, services),
-                     f"Their open transactions are rolled back; {live} is renamed to {keep_as} "
-                     "with everything they committed."],
+            details=[
+                "Connected now:",
+                *session_lines(sessions, services),
+                f"Their open transactions are rolled back; {live} is renamed to {keep_as} "
+                "with everything they committed.",
+            ],
             require_typing="prod" if env.is_prod else "",
         )
         yield question
         if question.response is not True:
-            raise Declined(f"The switch-over was not confirmed: {live} was not changed.",
-                           "Run the restore again when those sessions may be ended.")
+            raise Declined(
+                f"The switch-over was not confirmed: {live} was not changed.",
+                "Run the restore again when those sessions may be ended.",
+            )
     journal = switchover.journal_path(platform.locks_dir, env.project)
     names = sorted(services)
     switchover.write_journal(journal, names)
@@ -138,15 +143,18 @@ def switch_over(
             yield StepStarted(env.name, "stop", f"stopping {', '.join(names)} for the switch-over")
             compose.run(env, "stop", *names)
             yield StepFinished(env.name, "stop")
-        yield StepStarted(env.name, "switch", f"{incoming} becomes {live}; {live} is kept as "
-                                              f"{keep_as}")
+        yield StepStarted(
+            env.name, "switch", f"{incoming} becomes {live}; {live} is kept as {keep_as}"
+        )
         if _exists(db, live):
             db.run(f"ALTER DATABASE {pg.ident(live)} WITH ALLOW_CONNECTIONS false")
             blocked = True
             yield from _end_sessions(env, db, live)
-            rename = (f"BEGIN; ALTER DATABASE {pg.ident(live)} RENAME TO {pg.ident(keep_as)}; "
-                      f"ALTER DATABASE {pg.ident(keep_as)} WITH ALLOW_CONNECTIONS true; "
-                      f"ALTER DATABASE {pg.ident(incoming)} RENAME TO {pg.ident(live)}; COMMIT")
+            rename = (
+                f"BEGIN; ALTER DATABASE {pg.ident(live)} RENAME TO {pg.ident(keep_as)}; "
+                f"ALTER DATABASE {pg.ident(keep_as)} WITH ALLOW_CONNECTIONS true; "
+                f"ALTER DATABASE {pg.ident(incoming)} RENAME TO {pg.ident(live)}; COMMIT"
+            )
         else:
             rename = f"ALTER DATABASE {pg.ident(incoming)} RENAME TO {pg.ident(live)}"
         for item in blocking.call(lambda: db.run(rename), db, env.name, "the rename"):
@@ -161,8 +169,11 @@ def switch_over(
         if not isinstance(stopped, GeneratorExit):
             restarted = ""
             if names:
-                restarted = (f"; starting {', '.join(names)} again failed: {failure}" if failure
-                             else f"; {', '.join(names)} started again")
+                restarted = (
+                    f"; starting {', '.join(names)} again failed: {failure}"
+                    if failure
+                    else f"; {', '.join(names)} started again"
+                )
             yield Warning(env.name, f"Nothing was switched: {live} is unchanged{restarted}.")
         raise
     yield StepFinished(env.name, "switch", detail=f"{incoming} is now {live}")
@@ -181,18 +192,20 @@ def _exists(db: pg.Session, database: str) -> bool:
 def _end_sessions(env: Environment, db: pg.Session, database: str) -> Iterator[Event]:
     """Terminate every session on `database`; wait (bounded) until they are gone."""
     deadline = time.monotonic() + db.lock_timeout
-    ended = db.rows(f"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
-                    f"WHERE datname = {pg.literal(database)} AND pid <> pg_backend_pid()")
+    ended = db.rows(
+        f"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = {pg.literal(database)} AND pid <> pg_backend_pid()"
+    )
     if ended:
-        yield OutputLine(env.name, f"ended {len(ended)} session(s) on {database}",
-                         source="switch")
+        yield OutputLine(env.name, f"ended {len(ended)} session(s) on {database}", source="switch")
     while remaining := pg.sessions_on(db, database):
         if time.monotonic() > deadline:
             raise StackError(
                 f"{len(remaining)} session(s) on {database} did not end within "
                 f"{db.lock_timeout} s: " + "; ".join(r.describe() for r in remaining) + ".",
                 "Nothing was switched. Find out why they do not end (pg_stat_activity), "
-                "then run the restore again.")
+                "then run the restore again.",
+            )
         time.sleep(0.1)  # termination is asynchronous; PostgreSQL offers nothing to wait on
 
 
@@ -201,8 +214,18 @@ def start_services(env: Environment, names: list[str], journal: Path) -> str:
     once they run. Returns "" or what went wrong (never raises: it runs in cleanups)."""
     if names:
         try:
-            compose.run(env, "up", "-d", "--no-deps", "--no-recreate", "--wait",
-                        "--wait-timeout", str(START_TIMEOUT), *names, timeout=START_TIMEOUT + 30)
+            compose.run(
+                env,
+                "up",
+                "-d",
+                "--no-deps",
+                "--no-recreate",
+                "--wait",
+                "--wait-timeout",
+                str(START_TIMEOUT),
+                *names,
+                timeout=START_TIMEOUT + 30,
+            )
         except StackError as err:
             return err.message
     journal.unlink(missing_ok=True)
@@ -223,21 +246,30 @@ def repair_steps(
     yield StepStarted(env.name, "repair", "; ".join(state.problems))
     if state.loading:
         drop_loading(db, env.db_name)
-        yield Warning(env.name, f"Removed {switchover.loading_name(env.db_name)}, left by an "
-                                f"interrupted restore; {env.db_name} was not changed by it.")
+        yield Warning(
+            env.name,
+            f"Removed {switchover.loading_name(env.db_name)}, left by an "
+            f"interrupted restore; {env.db_name} was not changed by it.",
+        )
     if state.live and not state.accepting:
         db.run(f"ALTER DATABASE {pg.ident(env.db_name)} WITH ALLOW_CONNECTIONS true")
-        yield Warning(env.name, f"{env.db_name} accepts connections again (an interrupted "
-                                "switch-over had blocked them).")
+        yield Warning(
+            env.name,
+            f"{env.db_name} accepts connections again (an interrupted "
+            "switch-over had blocked them).",
+        )
     if state.journal:
         names = ", ".join(state.journal)
         failure = start_services(env, list(state.journal), journal)
         if failure:
-            raise StackError(f"{names} were stopped by an interrupted switch-over and did not "
-                             f"start again: {failure}", "Look at their logs (./stack status), "
-                             "fix the cause and deploy.")
-        yield Warning(env.name, f"Started {names} again: an interrupted switch-over had "
-                                "stopped them.")
+            raise StackError(
+                f"{names} were stopped by an interrupted switch-over and did not "
+                f"start again: {failure}",
+                "Look at their logs (./stack status), fix the cause and deploy.",
+            )
+        yield Warning(
+            env.name, f"Started {names} again: an interrupted switch-over had stopped them."
+        )
     yield StepFinished(env.name, "repair", detail="done")
     return switchover.read_state(db, env.db_name)
 
