@@ -256,12 +256,10 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
             table = app.screen.query_one(BackupFilesTable)
             table.move_cursor(row=table.keys.index(str(directory / name)))
             await pilot.press("enter")
-            run_done = lambda: (
-                main.runs.get("dev") is not None
-                and (  # noqa: E731
-                    main.runs["dev"].result is not None
-                )
-            )
+
+            def run_done() -> bool:
+                return main.runs.get("dev") is not None and main.runs["dev"].result is not None
+
             await until(pilot, run_done, 20, f"the restore of {name} ended")
             result = main.runs["dev"].result
             assert result is not None and not result.ok and said in result.summary, result

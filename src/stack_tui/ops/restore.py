@@ -248,7 +248,8 @@ def _confirmations(
         asks.append(
             ConfirmationNeeded(
                 env.name,
-                f"{path.name} is a backup of {source_env}. Load {source_env}'s data into {env.name}?",
+                f"{path.name} is a backup of {source_env}. "
+                f"Load {source_env}'s data into {env.name}?",
                 details=[
                     f"{env.name}'s database {env.db_name} will then hold {source_env}'s data."
                 ],
