@@ -26,6 +26,7 @@ from stack_tui.core import backups
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
@@ -33,7 +34,6 @@ from stack_tui.ops.events import (
     ServiceProgress,
     StepFinished,
     StepStarted,
-    Warning,
 )
 from stack_tui.ops.runner import error_kind
 
@@ -320,7 +320,7 @@ def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
     warned: set[str] = set()
     try:
         for event in events:
-            if isinstance(event, Warning):
+            if isinstance(event, Caution):
                 warned.add(event.message)
             if isinstance(event, ConfirmationNeeded):
                 event.answer(confirm(event, options, already_shown=warned))
@@ -361,7 +361,7 @@ def print_event(event: Event, services: dict[str, str]) -> None:
             out.print(f"    {escape(event.service):<12} {escape(event.state)}")
     elif isinstance(event, OutputLine):
         out.print(f"    [dim]{escape(event.line)}[/]")
-    elif isinstance(event, Warning):
+    elif isinstance(event, Caution):
         out.print(f"[bold red]{escape(event.message)}[/]")
     elif isinstance(event, Result):
         colour = "green" if event.ok else "red"

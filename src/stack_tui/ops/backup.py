@@ -40,7 +40,7 @@ import requests
 from stack_tui.core import audit, backups, engine
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
-from stack_tui.ops.events import Event, OutputLine, Result, StepFinished, StepStarted, Warning
+from stack_tui.ops.events import Caution, Event, OutputLine, Result, StepFinished, StepStarted
 from stack_tui.ops.runner import locked
 
 COMPRESS_LEVEL = 1
@@ -397,7 +397,7 @@ def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[
                 started=started,
                 detail=err.strerror or str(err),
             )
-            yield Warning(env.name, f"Could not delete old backup {info.name}: {err.strerror}.")
+            yield Caution(env.name, f"Could not delete old backup {info.name}: {err.strerror}.")
             continue
         pruned += 1
         audit.record(

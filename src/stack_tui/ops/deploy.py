@@ -18,6 +18,7 @@ from stack_tui.core.errors import StackError
 from stack_tui.ops import runner
 from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
@@ -25,7 +26,6 @@ from stack_tui.ops.events import (
     ServiceProgress,
     StepFinished,
     StepStarted,
-    Warning,
 )
 from stack_tui.ops.status import ServiceStatus, status
 
@@ -145,7 +145,7 @@ def _check_volumes(
     yield StepStarted(env.name, "volumes", "checking the expected volumes exist")
     missing = [name for name in env.expected_volumes if not engine.volume_exists(client, name)]
     for name in missing:
-        yield Warning(env.name, missing_volume_warning(name))
+        yield Caution(env.name, missing_volume_warning(name))
     yield StepFinished(
         env.name,
         "volumes",
@@ -173,7 +173,7 @@ def _pre_deploy_backup(
 ) -> Iterator[Event]:
     container = engine.service_container(client, env.project, "postgres")
     if container is None or container.status != "running":
-        yield Warning(
+        yield Caution(
             env.name,
             f"{env.name}'s Postgres is not running: nothing to back up yet (no pre-deploy backup).",
         )

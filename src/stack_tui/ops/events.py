@@ -63,7 +63,7 @@ class ServiceProgress(Event):
 
 
 @dataclass
-class Warning(Event):
+class Caution(Event):
     message: str
     kind: ClassVar[str] = "warning"
 
@@ -101,7 +101,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepFinished,
         OutputLine,
         ServiceProgress,
-        Warning,
+        Caution,
         ConfirmationNeeded,
         Result,
     )
