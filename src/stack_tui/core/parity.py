@@ -855,9 +855,7 @@ def traefik_attachment_row(seen: TraefikAttachment) -> CheckRow:
 def dotenv_row(values: Mapping[str, str], example: Mapping[str, str]) -> CheckRow:
     """`.env` as it may be shown (secrets masked), failing while a secret still holds the
     placeholder from .env.example."""
-    placeholders = sorted(
-        k for k, v in values.items() if dotenv.looks_secret(k) and v and example.get(k) == v
-    )
+    placeholders = dotenv.placeholders(values, example)
     shown = ", ".join(f"{k}={dotenv.mask(k, v)}" for k, v in values.items())
     detail = shown
     if placeholders:
