@@ -114,3 +114,11 @@ def test_placeholders_are_secret_keys_still_holding_the_example_value() -> None:
     example = {"POSTGRES_PASSWORD": "change-me", "DOMAIN": "agent.example.com"}
     values = {"POSTGRES_PASSWORD": "change-me", "DOMAIN": "agent.example.com"}
     assert dotenv.placeholders(values, example) == ["POSTGRES_PASSWORD"]
+
+
+def test_a_quoted_secret_that_compose_cut_short_is_redacted() -> None:
+    hidden = dotenv.secret_values({"POSTGRES_PASSWORD": "pg-secret-8c1f2"})
+    said = 'invalid shm_size: parsing "pg-secret-8c1f": invalid size'
+    assert dotenv.redact(said, hidden) == 'invalid shm_size: parsing "***": invalid size'
+    untouched = 'container "pg-secret" and name pg-secret-8c1f-db'
+    assert dotenv.redact(untouched, hidden) == untouched

@@ -129,8 +129,25 @@ def secret_values(values: Mapping[str, str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+_QUOTED = re.compile(r"\"([^\"\n]+)\"|'([^'\n]+)'")
+
+
 def redact(text: str, secrets: list[str]) -> str:
-    """Replace each whole secret (or an encoded form of it) by ***; nothing shorter."""
+    """Replace each whole secret (or an encoded form of it) by ***, and a quoted value
+    that is a secret short of at most 2 characters: Compose quotes some values without
+    their last character (`parsing "pg-secret-8c1f"`). No other part of a secret is touched."""
     for secret in secrets:
         text = text.replace(secret, "***")
+    if secrets and ('"' in text or "'" in text):
+        text = _QUOTED.sub(lambda quoted: _cut_short(quoted, secrets), text)
     return text
+
+
+def _cut_short(quoted: re.Match[str], secrets: list[str]) -> str:
+    inner = quoted.group(1) or quoted.group(2)
+    if len(inner) < MIN_REDACTED_LENGTH:
+        return quoted.group(0)
+    for secret in secrets:
+        if len(inner) >= len(secret) - 2 and (secret.startswith(inner) or secret.endswith(inner)):
+            return quoted.group(0).replace(inner, "***")
+    return quoted.group(0)
