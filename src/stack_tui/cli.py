@@ -77,18 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def env_flags(sub: argparse.ArgumentParser) -> None:
+    def env_flags(sub: argparse.ArgumentParser, dest: str = "env") -> None:
         group = sub.add_mutually_exclusive_group()
         group.add_argument(
             "--dev",
-            dest="env",
+            dest=dest,
             action="store_const",
             const="dev",
             help="act on dev (ai-agent-platform-dev)",
         )
         group.add_argument(
             "--prod",
-            dest="env",
+            dest=dest,
             action="store_const",
             const="prod",
             help="act on prod (the default)",
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    env_flags(backup)
+    env_flags(backup, dest="backup_env")  # merged with restore's own (parent_flag_error)
     backup.add_argument(
         "--keep",
         type=int,
@@ -238,11 +238,11 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
         options = parser.parse_args(args)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    flag_env = getattr(options, "env", None)
-    if leading_env and flag_env and leading_env != flag_env:
-        err.print(f"[bold red]Conflicting environments: '{leading_env}' and '--{flag_env}'.[/]")
+    problem = parent_flag_error(options, leading_env)
+    if problem:
+        err.print(f"[bold red]{escape(problem)}[/]")
         return EXIT_USAGE
-    env_name = leading_env or flag_env or "prod"
+    env_name = leading_env or getattr(options, "env", None) or "prod"
     try:
         return dispatch(options, env_name, platform or Platform())
     except KeyboardInterrupt:
@@ -253,6 +253,29 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
         return EXIT_INTERRUPTED
     except StackError as error:
         return report_error(error)
+
+
+def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> str:
+    """A flag given to a parent command holds for its subcommand, or is refused: never
+    silently dropped (`./stack backup --dev restore FILE` restores into dev). Folds the
+    parent's environment into `options.env`; returns the usage error, or ""."""
+    command = options.command
+    sub = getattr(options, "backup_command", None)
+    if options.read_only and command not in (None, "tui"):
+        return f"--read-only applies to the TUI only, not to '{command}'."
+    parent_env = getattr(options, "backup_env", None)
+    if sub is not None and getattr(options, "keep", None) is not None:
+        return f"--keep applies to taking a backup, not to 'backup {sub}'."
+    given = [e for e in (leading_env, parent_env, getattr(options, "env", None)) if e]
+    if len(set(given)) > 1:
+        return "Conflicting environments: " + " and ".join(sorted(set(given))) + "."
+    takes_env = command in ("deploy", "status") or (command == "backup" and sub != "list")
+    if given and not takes_env:
+        what = f"backup {sub}" if command == "backup" else command or "the TUI"
+        return f"'{what}' covers both environments: leave out '{given[0]}'."
+    if given:
+        options.env = given[0]
+    return ""
 
 
 def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> int:

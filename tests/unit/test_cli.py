@@ -24,7 +24,7 @@ def test_leading_environment_word(argv: list[str], env: str | None, command: lis
 
 def test_spec_command_lines_parse() -> None:
     parser = cli.build_parser()
-    assert parser.parse_args(["backup", "--dev"]).env == "dev"
+    assert parser.parse_args(["backup", "--dev"]).backup_env == "dev"
     assert parser.parse_args(["backup", "list"]).backup_command == "list"
     restore = parser.parse_args(
         ["backup", "restore", "data/backups/dev_20260223_172400.sql.gz", "--dev"]
@@ -70,3 +70,39 @@ def test_backup_keep_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STACK_BACKUP_KEEP", "many")
     with pytest.raises(Refused, match="STACK_BACKUP_KEEP"):
         backups.keep_setting()
+
+
+def test_a_parent_flag_holds_for_the_subcommand() -> None:
+    """`./stack backup --dev restore FILE` restores into dev (it used to target prod)."""
+    parser = cli.build_parser()
+    for argv in (
+        ["backup", "--dev", "restore", "f.sql.gz"],
+        ["backup", "restore", "f.sql.gz", "--dev"],
+        ["backup", "--dev", "restore", "f.sql.gz", "--dev"],
+    ):
+        options = parser.parse_args(argv)
+        assert cli.parent_flag_error(options, None) == ""
+        assert options.env == "dev", argv
+    options = parser.parse_args(["backup", "--dev"])
+    assert cli.parent_flag_error(options, None) == "" and options.env == "dev"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["backup", "--dev", "restore", "f.sql.gz", "--prod"], "Conflicting environments"),
+        (["dev", "backup", "--prod", "restore", "f.sql.gz"], "Conflicting environments"),
+        (["dev", "deploy", "--prod"], "Conflicting environments"),
+        (["backup", "--dev", "list"], "'backup list' covers both environments"),
+        (["dev", "backup", "list"], "'backup list' covers both environments"),
+        (["dev", "check"], "'check' covers both environments"),
+        (["backup", "--keep", "3", "restore", "f.sql.gz"], "--keep applies to taking a backup"),
+        (["backup", "--keep", "3", "list"], "--keep applies to taking a backup"),
+        (["--read-only", "deploy"], "--read-only applies to the TUI only"),
+    ],
+)
+def test_a_parent_flag_that_cannot_hold_is_refused(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == cli.EXIT_USAGE
+    assert said in capsys.readouterr().err
