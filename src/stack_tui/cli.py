@@ -13,16 +13,19 @@ Textual is imported only when the TUI is opened.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO, cast
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-from stack_tui.core import backups
+from stack_tui.core import backups, compose
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.ops.events import (
@@ -58,8 +61,66 @@ EXIT_CODES = f"""exit codes:
 ENVIRONMENTS = ("dev", "prod")
 COMMANDS = ("deploy", "status", "backup", "check", "tui")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+#: Line width when the output is not a terminal: lines are never cut nor wrapped there.
+PIPE_WIDTH = 10_000
+
+
+class _Stream(io.TextIOBase):
+    """`sys.stdout` or `sys.stderr` as found at each write. Once its reader has gone
+    (`./stack dev deploy | head -3`), output goes to /dev/null and the operation goes on:
+    a closed pipe must never abort a deploy halfway."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def _target(self) -> TextIO:
+        stream: TextIO = getattr(sys, self._name)
+        return stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._target().write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._target().flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._target().fileno())
+        finally:
+            os.close(devnull)
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+    def fileno(self) -> int:
+        return self._target().fileno()
+
+
+class _Console(Console):
+    """On a terminal, its width (text soft-wrapped: a command copied from the screen is
+    one line); in a pipe or a file, lines as long as they are."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self.is_terminal:
+            return super().size
+        return ConsoleDimensions(PIPE_WIDTH, 25)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+out = _Console(file=cast(TextIO, _Stream("stdout")), highlight=False, soft_wrap=True)
+err = _Console(file=cast(TextIO, _Stream("stderr")), highlight=False, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -433,6 +494,7 @@ def report_error(error: StackError) -> int:
 def show_status(platform: Platform, env: Environment) -> int:
     from stack_tui.ops.status import status
 
+    compose.preflight(env)  # no .env, a forbidden variable: refused (exit 3), not a state
     snapshot = status(platform, env)
     label = "PROD" if env.is_prod else "dev"
     out.print(f"[bold]{label}[/]  project {snapshot.project}  domain {snapshot.domain or '-'}")

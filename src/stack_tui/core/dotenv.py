@@ -90,6 +90,12 @@ def mask(key: str, value: str) -> str:
     return "***" if looks_secret(key) else value
 
 
+def example(root: Path) -> dict[str, str]:
+    """The values `.env.example` in the checkout gives, or none when there is no such file."""
+    path = root / ".env.example"
+    return parse(path, environ={}) if path.is_file() else {}
+
+
 def placeholders(values: Mapping[str, str], example: Mapping[str, str]) -> list[str]:
     """Secret keys still holding the value `.env.example` gives them (e.g. `change-me`)."""
     return sorted(k for k, v in values.items() if looks_secret(k) and v and example.get(k) == v)

@@ -54,7 +54,7 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
     try:
         values = dotenv.parse(platform.dotenv)
         hygiene.append(forbidden_row(guard.forbidden_found(platform.dotenv)))
-        hygiene.append(dotenv_row(values, _example(platform)))
+        hygiene.append(dotenv_row(values, dotenv.example(platform.root)))
     except StackError as err:
         # .env is unreadable: the process environment is all that can still be checked.
         hygiene.append(forbidden_row(guard.forbidden_found(Path(os.devnull))))
@@ -82,11 +82,6 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         engine_hygiene = [error_row(HYGIENE, "Docker engine", message, hint)]
     rows = (*structural, *drift, *hygiene, *engine_hygiene)
     return CheckReport(rows).redacted(dotenv.secret_values(values))
-
-
-def _example(platform: Platform) -> dict[str, str]:
-    example = platform.root / ".env.example"
-    return dotenv.parse(example) if example.is_file() else {}
 
 
 def _domain(env: Environment, values: dict[str, str]) -> str:

@@ -14,7 +14,7 @@ import docker
 
 from stack_tui.core import compose, dotenv, engine
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import StackError
+from stack_tui.core.errors import Refused, StackError
 from stack_tui.ops import runner
 from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
@@ -63,7 +63,8 @@ def _deploy(
     platform: Platform, env: Environment, accept_new_volumes: bool, wait_timeout: int
 ) -> Iterator[Event]:
     yield StepStarted(env.name, "config", "validating .env and the compose files")
-    dotenv.parse(env.env_file)
+    values = dotenv.parse(env.env_file)
+    yield from _placeholder_secrets(platform, env, values)
     services = sorted(compose.render_config(env).get("services", {}))
     client = engine.client()
     yield StepFinished(env.name, "config", detail=", ".join(services))
@@ -76,8 +77,11 @@ def _deploy(
             summary="Deploy cancelled: the missing volume was not accepted.",
             details=[
                 "Nothing was changed. To create it anyway: "
-                f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
-                "--accept-new-volumes"
+                + (
+                    "./stack deploy --accept-new-volumes --yes --confirm prod"
+                    if env.is_prod
+                    else "./stack dev deploy --accept-new-volumes"
+                )
             ],
             data={"error": "Refused"},
         )
@@ -152,8 +156,8 @@ def _check_volumes(
         ok=not missing,
         detail=f"missing: {', '.join(missing)}" if missing else "all present",
     )
-    if not missing or accept_new_volumes:
-        return True
+    if not missing or (accept_new_volumes and not env.is_prod):
+        return True  # an empty prod volume always needs prod's name typed or given
     question = ConfirmationNeeded(
         env.name,
         f"Create new, EMPTY volume(s) for {env.name} and deploy?",
@@ -166,6 +170,27 @@ def _check_volumes(
     )
     yield question
     return question.response is True
+
+
+def _placeholder_secrets(
+    platform: Platform, env: Environment, values: dict[str, str]
+) -> Iterator[Event]:
+    """Secrets still holding .env.example's value (as `check` finds them): prod refuses
+    to deploy with them, dev warns."""
+    found = dotenv.placeholders(values, dotenv.example(platform.root))
+    if not found:
+        return
+    names = ", ".join(found)
+    if env.is_prod:
+        raise Refused(
+            f"Refusing to deploy prod: {names} still hold the .env.example placeholder.",
+            "Set real values in .env (the value is not shown here), then deploy again.",
+        )
+    yield Caution(
+        env.name,
+        f"{names} still hold the .env.example placeholder (dev only: "
+        "prod refuses to deploy with them).",
+    )
 
 
 def _pre_deploy_backup(
