@@ -513,6 +513,8 @@ def show_status(platform: Platform, env: Environment) -> int:
     for volume in snapshot.volumes:
         state = "present" if volume.present else "[bold red]MISSING[/]"
         out.print(f"volume {volume.name}: {state}")
+    if snapshot.died:
+        out.print(f"[bold red]last operation died:[/] {escape(snapshot.died.describe())}")
     if snapshot.holder:
         out.print(f"[bold yellow]busy:[/] {escape(snapshot.holder.describe())}")
     newest = snapshot.backups[0].name if snapshot.backups else "none"

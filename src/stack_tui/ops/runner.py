@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TextIO
 
 from stack_tui.core import audit, guard, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
+from stack_tui.ops import died
 from stack_tui.ops.events import Event, Result
 
 Body = Callable[[], Iterator[Event]]
@@ -45,6 +47,7 @@ def locked(
     detail = ""
     try:
         guard.check(env.env_file)
+        died.reap(platform, env)  # the previous operation, if it was killed: audited once
         log = log_path(platform, env, operation)
         with (
             locks.hold(platform.locks_dir, env.project, env.name, operation, log),
@@ -61,6 +64,9 @@ def locked(
                     yield event
             finally:
                 events.close()  # the body's own cleanup runs while the lock is still held
+                if outcome == "interrupted":  # the log ends with a Result: it did not die
+                    with suppress(OSError):
+                        sink.write(_interrupted(env, operation).to_json() + "\n")
     except StackError as err:
         outcome, detail = "refused", err.message
         yield failure(env, operation, err)
@@ -74,6 +80,16 @@ def locked(
             started=started,
             detail=detail,
         )
+
+
+def _interrupted(env: Environment, operation: str) -> Result:
+    return Result(
+        env.name,
+        operation=operation,
+        ok=False,
+        summary=f"{operation} was interrupted before it finished.",
+        data={"interrupted": True},
+    )
 
 
 def _outcome(result: Result) -> str:

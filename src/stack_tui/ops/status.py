@@ -17,6 +17,7 @@ import docker
 from stack_tui.core import backups, compose, dotenv, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.ops.died import Died, reap
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class EnvStatus:
     volumes: tuple[VolumeStatus, ...] = ()
     backups: tuple[backups.BackupInfo, ...] = ()
     holder: locks.Holder | None = None
+    #: The last operation on this environment, when it died without a Result (ops.died).
+    died: Died | None = None
     error: str = ""  # engine unreachable, bad compose file, ...
     hint: str = ""
     taken: float = field(default_factory=time.time)
@@ -108,7 +111,7 @@ def status(
     base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": _domain(env)}
     found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
     holder = locks.holder(platform.locks_dir, env.project)
-    base.update(backups=found_backups, holder=holder)
+    base.update(backups=found_backups, holder=holder, died=reap(platform, env))
     error: StackError | None = None
     names: list[str] = []
     try:
