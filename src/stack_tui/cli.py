@@ -494,8 +494,8 @@ def report_error(error: StackError) -> int:
 def show_status(platform: Platform, env: Environment) -> int:
     from stack_tui.ops.status import status
 
-    compose.preflight(env)  # no .env, a forbidden variable: refused (exit 3), not a state
-    snapshot = status(platform, env)
+    prepared = compose.ready(env)  # no .env, a forbidden variable: refused (exit 3)
+    snapshot = status(platform, env, prepared=prepared)
     label = "PROD" if env.is_prod else "dev"
     out.print(f"[bold]{label}[/]  project {snapshot.project}  domain {snapshot.domain or '-'}")
     if snapshot.error:

@@ -221,7 +221,7 @@ HOLDER = textwrap.dedent("""
     platform = Platform(root=Path(compose).parent, dev_project=dev, prod_project=prod,
                         data_dir=Path(data), env_file=Path(env_file), compose_dir=Path(compose))
 
-    def body():
+    def body(_):
         yield StepStarted("dev", "backup", "another operator's backup")
         yield OutputLine("dev", "dumping...")
         while not Path(release).exists():

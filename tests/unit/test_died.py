@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 from stack_tui.core import audit
 from stack_tui.core.environments import Platform
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops import died, runner
-from stack_tui.ops.events import Result, StepStarted
+from stack_tui.ops.events import Event, Result, StepStarted
 from stack_tui.ops.status import status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +26,7 @@ from stack_tui.ops import runner
 from stack_tui.ops.events import StepStarted
 p = Platform(root=Path(sys.argv[1]), data_dir=Path(sys.argv[2]), env_file=Path(sys.argv[3]))
 
-def body():
+def body(_):
     yield StepStarted("dev", "up", "docker compose up")
     print("in step up", flush=True)
     time.sleep(600)
@@ -92,7 +94,7 @@ def test_a_killed_operation_is_audited_once_as_died_and_shown_until_the_next(
     assert status(platform, platform.prod).died is None
     assert len(audit.read(platform.audit_log)) == 1  # status looked again: still once
 
-    def quick():  # type: ignore[no-untyped-def]
+    def quick(_: Prepared) -> Iterator[Event]:
         yield Result("dev", "backup", ok=True, summary="done")
 
     list(runner.locked(platform, platform.dev, "backup", {}, quick))
@@ -103,7 +105,7 @@ def test_a_killed_operation_is_audited_once_as_died_and_shown_until_the_next(
 def test_an_interrupted_operation_is_not_taken_for_a_dead_one(tmp_path: Path) -> None:
     platform = make(tmp_path)
 
-    def slow():  # type: ignore[no-untyped-def]
+    def slow(_: Prepared) -> Iterator[Event]:
         yield StepStarted("dev", "dump")
         yield StepStarted("dev", "never reached")
 

@@ -360,7 +360,7 @@ def backup(
             data={"path": str(path), "size": size, "seconds": round(seconds, 3)},
         )
 
-    return locked(platform, env, "backup", {"keep": keep}, body)
+    return locked(platform, env, "backup", {"keep": keep}, lambda _prepared: body())
 
 
 def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[Event]:

@@ -8,13 +8,14 @@ replaced before the current database is safely on disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 
 import docker
 
 from stack_tui.core import compose, dotenv, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops import runner
 from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
@@ -55,17 +56,18 @@ def deploy(
         env,
         "deploy",
         arguments,
-        lambda: _deploy(platform, env, accept_new_volumes, wait_timeout),
+        lambda prepared: _deploy(platform, prepared, accept_new_volumes, wait_timeout),
     )
 
 
 def _deploy(
-    platform: Platform, env: Environment, accept_new_volumes: bool, wait_timeout: int
+    platform: Platform, prepared: Prepared, accept_new_volumes: bool, wait_timeout: int
 ) -> Iterator[Event]:
+    env = prepared.env
     yield StepStarted(env.name, "config", "validating .env and the compose files")
-    values = dotenv.parse(env.env_file)
-    yield from _placeholder_secrets(platform, env, values)
-    services = sorted(compose.render_config(env).get("services", {}))
+    compose.ready(prepared)  # no .env: refused plainly
+    yield from _placeholder_secrets(platform, env, prepared.values)
+    services = sorted(compose.render_config(prepared).get("services", {}))
     client = engine.client()
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
@@ -95,7 +97,7 @@ def _deploy(
     up_error: StackError | None = None
     try:
         for line in compose.stream(
-            env,
+            prepared,
             "--progress",
             "json",
             "up",
@@ -113,7 +115,7 @@ def _deploy(
     if up_error is None:
         yield from _attach_traefik(platform, client)
 
-    final = status(platform, env, client, services)
+    final = status(platform, env, client, services, prepared=prepared)
     summary_rows = [_describe(row) for row in final.services]
     failed = [row for row in final.services if not row.ok]
     if up_error is None and not failed:
@@ -130,7 +132,7 @@ def _deploy(
     if up_error is not None:
         details.append(up_error.message)
     for row in failed:
-        details += [f"--- last log lines of {row.service} ---", *_last_logs(client, env, row)]
+        details += [f"--- last log lines of {row.service} ---", *_last_logs(client, prepared, row)]
     names = ", ".join(row.service for row in failed) or "compose up"
     yield Result(
         env.name,
@@ -173,7 +175,7 @@ def _check_volumes(
 
 
 def _placeholder_secrets(
-    platform: Platform, env: Environment, values: dict[str, str]
+    platform: Platform, env: Environment, values: Mapping[str, str]
 ) -> Iterator[Event]:
     """Secrets still holding .env.example's value (as `check` finds them): prod refuses
     to deploy with them, dev warns."""
@@ -251,11 +253,10 @@ def _as_data(rows: tuple[ServiceStatus, ...]) -> dict[str, dict[str, str]]:
     }
 
 
-def _last_logs(client: docker.DockerClient, env: Environment, row: ServiceStatus) -> list[str]:
-    container = engine.service_container(client, env.project, row.service)
+def _last_logs(client: docker.DockerClient, prepared: Prepared, row: ServiceStatus) -> list[str]:
+    container = engine.service_container(client, prepared.env.project, row.service)
     if container is None:
         return ["(no container)"]
     raw = engine.call(lambda: container.logs(tail=FAILED_LOG_LINES))
-    hidden = compose.secrets(env)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return [dotenv.redact(line, hidden) for line in text.splitlines()] or ["(no output)"]
+    return [prepared.redact(line) for line in text.splitlines()] or ["(no output)"]

@@ -75,7 +75,7 @@ def restore(
         env,
         "restore",
         arguments,
-        lambda: _restore(platform, env, Path(file), allow_cross_env, allow_outside),
+        lambda _prepared: _restore(platform, env, Path(file), allow_cross_env, allow_outside),
     )
 
 

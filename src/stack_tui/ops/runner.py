@@ -16,13 +16,15 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, TextIO
 
-from stack_tui.core import audit, guard, locks
+from stack_tui.core import audit, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
+from stack_tui.core.prepared import Prepared, prepare
 from stack_tui.ops import died
 from stack_tui.ops.events import Event, Result
 
-Body = Callable[[], Iterator[Event]]
+#: An operation's body: given its environment prepared once (`.env` read, guard passed).
+Body = Callable[[Prepared], Iterator[Event]]
 
 
 #: Event logs kept in data/logs/ (newest first); older ones are removed as new ones start.
@@ -46,14 +48,14 @@ def locked(
     outcome = "interrupted"
     detail = ""
     try:
-        guard.check(env.env_file)
+        prepared = prepare(env)  # .env read once; a forbidden variable refuses here
         died.reap(platform, env)  # the previous operation, if it was killed: audited once
         log = log_path(platform, env, operation)
         with (
             locks.hold(platform.locks_dir, env.project, env.name, operation, log),
             _open_log(log) as sink,
         ):
-            events = _body_or_failure(env, operation, body)
+            events = _body_or_failure(env, operation, lambda: body(prepared))
             try:
                 for event in events:
                     sink.write(event.to_json() + "\n")
@@ -98,7 +100,9 @@ def _outcome(result: Result) -> str:
     return "refused" if result.data.get("error") in ("Refused", "LockHeld") else "failed"
 
 
-def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[Event, None, None]:
+def _body_or_failure(
+    env: Environment, operation: str, body: Callable[[], Iterator[Event]]
+) -> Generator[Event, None, None]:
     try:
         yield from body()
     except StackError as err:

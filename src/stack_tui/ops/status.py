@@ -14,9 +14,10 @@ from typing import Any
 
 import docker
 
-from stack_tui.core import backups, compose, dotenv, engine, locks
+from stack_tui.core import backups, compose, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.core.prepared import Prepared, prepare
 from stack_tui.ops.died import Died, reap
 
 
@@ -94,28 +95,33 @@ def next_change(seconds: float) -> float:
     return step - seconds % step
 
 
-def _domain(env: Environment) -> str:
-    try:
-        return dotenv.parse(env.env_file).get(env.domain_var, "")
-    except StackError:
-        return ""
-
-
 def status(
     platform: Platform,
     env: Environment,
     client: docker.DockerClient | None = None,
     services: list[str] | None = None,
+    *,
+    prepared: Prepared | None = None,
 ) -> EnvStatus:
-    """The environment as it is now. Errors become `error`, never an exception."""
-    base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": _domain(env)}
+    """The environment as it is now. Errors become `error`, never an exception.
+    `prepared`: the caller's, when it has read `.env` already (an operation)."""
+    error: StackError | None = None
+    if prepared is None:
+        try:
+            prepared = prepare(env)
+        except StackError as err:
+            error = err
+    domain = prepared.values.get(env.domain_var, "") if prepared else ""
+    base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": domain}
     found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
     holder = locks.holder(platform.locks_dir, env.project)
     base.update(backups=found_backups, holder=holder, died=reap(platform, env))
-    error: StackError | None = None
     names: list[str] = []
     try:
-        names = services if services is not None else compose.service_names(env)
+        if services is not None:
+            names = services
+        elif prepared is not None:
+            names = compose.service_names(prepared)
     except StackError as err:
         error = err  # still show what runs: containers and volumes need no config
     try:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stack_tui.core import backups, compose, dotenv, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.core.prepared import prepare
 from stack_tui.ops.events import Event
 from stack_tui.ops.status import EnvStatus, status
 
@@ -206,7 +207,11 @@ class LiveBackend:
                 f"{service} has no container in {env.project}.", "Deploy the environment first (d)."
             )
         stream = engine.call(lambda: container.logs(stream=True, follow=True, tail=200))
-        return DockerLogStream(stream, compose.secrets(env))
+        try:
+            hidden = list(prepare(env).secrets)
+        except StackError:
+            hidden = []  # .env unreadable: its values cannot be in the logs either
+        return DockerLogStream(stream, hidden)
 
 
 def _identity(info: backups.BackupInfo) -> tuple[str, int, int]:
