@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-from stack_tui.core import backups, compose
+from stack_tui.core import backups, compose, diagnostics
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.ops.events import (
@@ -60,6 +61,8 @@ EXIT_CODES = f"""exit codes:
 
 ENVIRONMENTS = ("dev", "prod")
 COMMANDS = ("deploy", "status", "backup", "check", "tui")
+
+log = logging.getLogger(__name__)
 
 #: Line width when the output is not a terminal: lines are never cut nor wrapped there.
 PIPE_WIDTH = 10_000
@@ -304,8 +307,10 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
         err.print(f"[bold red]{escape(problem)}[/]")
         return EXIT_USAGE
     env_name = leading_env or getattr(options, "env", None) or "prod"
+    platform = platform or Platform()
+    log_file = diagnostics.log_to(platform.logs_dir)
     try:
-        return dispatch(options, env_name, platform or Platform())
+        return dispatch(options, env_name, platform)
     except KeyboardInterrupt:
         err.print(
             "\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
@@ -314,6 +319,13 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
         return EXIT_INTERRUPTED
     except StackError as error:
         return report_error(error)
+    except Exception as error:  # a bug: its traceback goes to the log file, not the terminal
+        log.exception("unexpected error running %s", args)
+        err.print(
+            f"[bold red]Unexpected error:[/] {escape(type(error).__name__)}: {escape(str(error))}"
+        )
+        err.print(f"This is a bug in stack-tui; the details are in {escape(str(log_file))}.")
+        return EXIT_FAILED
 
 
 def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from stack_tui.core.errors import StackError
 from stack_tui.core.prepared import prepare
 from stack_tui.ops.events import Event
 from stack_tui.ops.status import EnvStatus, status
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from stack_tui.core.parity import CheckReport
@@ -86,6 +89,7 @@ class DockerLogStream:
                 for line in lines:
                     yield dotenv.redact(line, self._hidden)
         except Exception:  # closed under us, or the engine went away: the follow ends
+            log.info("log follow ended", exc_info=True)
             return
         if pending:
             yield dotenv.redact(pending, self._hidden)
