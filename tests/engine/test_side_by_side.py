@@ -107,7 +107,7 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
 
 
 def _volume_of(container: Any) -> str:
-    return next(m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume")
+    return str(next(m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume"))
 
 
 def _binds(container: Any) -> list[str]:

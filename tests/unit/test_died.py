@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from types import GeneratorType
 
 from stack_tui.core import audit
 from stack_tui.core.environments import Platform
@@ -110,6 +111,7 @@ def test_an_interrupted_operation_is_not_taken_for_a_dead_one(tmp_path: Path) ->
         yield StepStarted("dev", "never reached")
 
     events = runner.locked(platform, platform.dev, "backup", {}, slow)
+    assert isinstance(events, GeneratorType)
     next(events)
     events.close()  # Ctrl-C in the front end: the runner audits it as interrupted
     assert died.reap(platform, platform.dev) is None
