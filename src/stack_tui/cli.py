@@ -526,7 +526,7 @@ def show_status(platform: Platform, env: Environment) -> int:
         state = "present" if volume.present else "[bold red]MISSING[/]"
         out.print(f"volume {volume.name}: {state}")
     if snapshot.died:
-        out.print(f"[bold red]last operation died:[/] {escape(snapshot.died.describe())}")
+        out.print(f"[bold red]last operation:[/] {escape(snapshot.died.describe())}")
     if snapshot.holder:
         out.print(f"[bold yellow]busy:[/] {escape(snapshot.holder.describe())}")
     newest = snapshot.backups[0].name if snapshot.backups else "none"
