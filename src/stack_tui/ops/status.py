@@ -1,8 +1,9 @@
-"""A snapshot of one environment: services, volumes, backups, lock holder.
+"""A snapshot of one environment: services, volumes, backups, lock holder, a died operation.
 
-Read-only and lock-free, so it can run at any time (the TUI calls it on every
-Docker event for the environment). Built from the engine and the config
-Compose renders, never by parsing `docker ps` text.
+Lock-free, so it can run at any time (the TUI calls it on every Docker event
+for the environment). Built from the engine and the config Compose renders,
+never by parsing `docker ps` text. Its one write: the first status to find an
+operation killed outright records it as `died` (ops/died.py), once.
 """
 
 from __future__ import annotations
