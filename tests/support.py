@@ -157,7 +157,7 @@ def psql(platform: Platform, env_name: str, sql: str) -> str:
             sql,
         ]
     )
-    out = result.output.decode()
+    out: str = result.output.decode()
     assert result.exit_code == 0, out
     return out.strip()
 

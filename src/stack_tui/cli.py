@@ -14,21 +14,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
+from typing import TextIO, cast
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-from stack_tui.core import backups
+from stack_tui.core import backups, compose, diagnostics
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
@@ -37,7 +42,6 @@ from stack_tui.ops.events import (
     StepFinished,
     StepStarted,
     Waiting,
-    Warning,
 )
 from stack_tui.ops.runner import INTERRUPTED, error_kind
 
@@ -62,8 +66,68 @@ EXIT_CODES = f"""exit codes:
 ENVIRONMENTS = ("dev", "prod")
 COMMANDS = ("deploy", "status", "backup", "check", "tui")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+log = logging.getLogger(__name__)
+
+#: Line width when the output is not a terminal: lines are never cut nor wrapped there.
+PIPE_WIDTH = 10_000
+
+
+class _Stream(io.TextIOBase):
+    """`sys.stdout` or `sys.stderr` as found at each write. Once its reader has gone
+    (`./stack dev deploy | head -3`), output goes to /dev/null and the operation goes on:
+    a closed pipe must never abort a deploy halfway."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def _target(self) -> TextIO:
+        stream: TextIO = getattr(sys, self._name)
+        return stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._target().write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._target().flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._target().fileno())
+        finally:
+            os.close(devnull)
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+    def fileno(self) -> int:
+        return self._target().fileno()
+
+
+class _Console(Console):
+    """On a terminal, its width (text soft-wrapped: a command copied from the screen is
+    one line); in a pipe or a file, lines as long as they are."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self.is_terminal:
+            return super().size
+        return ConsoleDimensions(PIPE_WIDTH, 25)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+out = _Console(file=cast(TextIO, _Stream("stdout")), highlight=False, soft_wrap=True)
+err = _Console(file=cast(TextIO, _Stream("stderr")), highlight=False, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,18 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def env_flags(sub: argparse.ArgumentParser) -> None:
+    def env_flags(sub: argparse.ArgumentParser, dest: str = "env") -> None:
         group = sub.add_mutually_exclusive_group()
         group.add_argument(
             "--dev",
-            dest="env",
+            dest=dest,
             action="store_const",
             const="dev",
             help="act on dev (ai-agent-platform-dev)",
         )
         group.add_argument(
             "--prod",
-            dest="env",
+            dest=dest,
             action="store_const",
             const="prod",
             help="act on prod (the default)",
@@ -151,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    env_flags(backup)
+    env_flags(backup, dest="backup_env")  # merged with restore's own (parent_flag_error)
     backup.add_argument(
         "--keep",
         type=int,
@@ -267,14 +331,16 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
         options = parser.parse_args(args)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    flag_env = getattr(options, "env", None)
-    if leading_env and flag_env and leading_env != flag_env:
-        err.print(f"[bold red]Conflicting environments: '{leading_env}' and '--{flag_env}'.[/]")
+    problem = parent_flag_error(options, leading_env)
+    if problem:
+        err.print(f"[bold red]{escape(problem)}[/]")
         return EXIT_USAGE
-    env_name = leading_env or flag_env or "prod"
+    env_name = leading_env or getattr(options, "env", None) or "prod"
+    platform = platform or Platform()
+    log_file = diagnostics.log_to(platform.logs_dir)
     with _sigterm_interrupts():
         try:
-            return dispatch(options, env_name, platform or Platform())
+            return dispatch(options, env_name, platform)
         except KeyboardInterrupt:
             err.print(
                 "\n[bold yellow]Interrupted.[/] Run './stack status' to see what state "
@@ -283,6 +349,14 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
             return EXIT_INTERRUPTED
         except StackError as error:
             return report_error(error)
+        except Exception as error:  # a bug: its traceback goes to the log file, not the terminal
+            log.exception("unexpected error running %s", args)
+            err.print(
+                f"[bold red]Unexpected error:[/] {escape(type(error).__name__)}: "
+                f"{escape(str(error))}"
+            )
+            err.print(f"This is a bug in stack-tui; the details are in {escape(str(log_file))}.")
+            return EXIT_FAILED
 
 
 @contextlib.contextmanager
@@ -301,6 +375,29 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> str:
+    """A flag given to a parent command holds for its subcommand, or is refused: never
+    silently dropped (`./stack backup --dev restore FILE` restores into dev). Folds the
+    parent's environment into `options.env`; returns the usage error, or ""."""
+    command = options.command
+    sub = getattr(options, "backup_command", None)
+    if options.read_only and command not in (None, "tui"):
+        return f"--read-only applies to the TUI only, not to '{command}'."
+    parent_env = getattr(options, "backup_env", None)
+    if sub is not None and getattr(options, "keep", None) is not None:
+        return f"--keep applies to taking a backup, not to 'backup {sub}'."
+    given = [e for e in (leading_env, parent_env, getattr(options, "env", None)) if e]
+    if len(set(given)) > 1:
+        return "Conflicting environments: " + " and ".join(sorted(set(given))) + "."
+    takes_env = command in ("deploy", "status") or (command == "backup" and sub != "list")
+    if given and not takes_env:
+        what = f"backup {sub}" if command == "backup" else command or "the TUI"
+        return f"'{what}' covers both environments: leave out '{given[0]}'."
+    if given:
+        options.env = given[0]
+    return ""
 
 
 def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> int:
@@ -387,7 +484,7 @@ def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
                 break
             interrupt = None
             try:
-                if isinstance(event, Warning):
+                if isinstance(event, Caution):
                     warned.add(event.message)
                 if isinstance(event, ConfirmationNeeded):
                     printer.settle()
@@ -453,7 +550,7 @@ class Printer:
                 out.print(f"    {escape(event.service):<12} {escape(event.state)}")
         elif isinstance(event, OutputLine):
             out.print(f"    [dim]{escape(event.line)}[/]")
-        elif isinstance(event, Warning):
+        elif isinstance(event, Caution):
             out.print(f"[bold red]{escape(event.message)}[/]")
         elif isinstance(event, Result):
             colour = "green" if event.ok else "red"
@@ -517,7 +614,8 @@ def report_error(error: StackError) -> int:
 def show_status(platform: Platform, env: Environment) -> int:
     from stack_tui.ops.status import database_state, status
 
-    snapshot = status(platform, env)
+    prepared = compose.ready(env)  # no .env, a forbidden variable: refused (exit 3)
+    snapshot = status(platform, env, prepared=prepared)
     label = "PROD" if env.is_prod else "dev"
     out.print(f"[bold]{label}[/]  project {snapshot.project}  domain {snapshot.domain or '-'}")
     if snapshot.error:
@@ -535,6 +633,8 @@ def show_status(platform: Platform, env: Environment) -> int:
     for volume in snapshot.volumes:
         state = "present" if volume.present else "[bold red]MISSING[/]"
         out.print(f"volume {volume.name}: {state}")
+    if snapshot.died:
+        out.print(f"[bold red]last operation:[/] {escape(snapshot.died.describe())}")
     if snapshot.holder:
         out.print(f"[bold yellow]busy:[/] {escape(snapshot.holder.describe())}")
     newest = snapshot.backups[0].name if snapshot.backups else "none"

@@ -229,8 +229,8 @@ def test_bad_restore_inputs_are_refused_before_the_database_is_touched(
     assert files(home) == present  # not even a safety backup was taken
 
     # The same content, where and as it belongs, is restored.
-    outside = drive(restore(platform, platform.dev, cases["outside"], allow_outside=True))
-    assert result_of(outside).ok
+    from_outside = drive(restore(platform, platform.dev, cases["outside"], allow_outside=True))
+    assert result_of(from_outside).ok
     assert psql(platform, "dev", NOTES) == "1|kept"
 
 

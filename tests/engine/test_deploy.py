@@ -15,7 +15,7 @@ from stack_tui import cli
 from stack_tui.core import audit, backups, engine, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy, missing_volume_warning
-from stack_tui.ops.events import ConfirmationNeeded, Result, ServiceProgress, Warning
+from stack_tui.ops.events import Caution, ConfirmationNeeded, Result, ServiceProgress
 from support import REPO, destroy, drive, make_platform, psql, wait_for, write_env_file
 
 pytestmark = pytest.mark.engine
@@ -31,7 +31,7 @@ def test_missing_volume_warns_with_spec_text_and_declining_creates_nothing(
 ) -> None:
     dev = platform.dev
     events = run_deploy(platform, "dev", answer=False)
-    warnings = [e.message for e in events if isinstance(e, Warning)]
+    warnings = [e.message for e in events if isinstance(e, Caution)]
     assert (
         f"WARNING: Docker volume '{dev.postgres_volume}' does not exist!\n"
         "A new empty volume will be created. This may cause DATA LOSS."
@@ -50,7 +50,7 @@ def test_missing_volume_warns_with_spec_text_and_declining_creates_nothing(
 def test_redeploy_takes_a_pre_deploy_backup_with_the_data(platform: Platform) -> None:
     first = run_deploy(platform, "dev", accept_new_volumes=True, wait_timeout=90)
     assert first[-1].ok, first[-1].details
-    assert any("nothing to back up" in e.message for e in first if isinstance(e, Warning))
+    assert any("nothing to back up" in e.message for e in first if isinstance(e, Caution))
     assert {e.service for e in first if isinstance(e, ServiceProgress)} >= {"postgres", "agent"}
     psql(platform, "dev", "CREATE TABLE notes (id int); INSERT INTO notes VALUES (1), (2)")
 

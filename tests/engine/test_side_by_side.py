@@ -11,13 +11,14 @@ from stack_tui.core import engine
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import Result
-from support import psql
+from support import drive, psql
 
 pytestmark = pytest.mark.engine
 
 
 def deploy_ok(platform: Platform, name: str) -> Result:
-    events = list(deploy(platform, platform.env(name), accept_new_volumes=True, wait_timeout=90))
+    # the new prod volume is confirmed as an operator does: by typing prod's name
+    events = drive(deploy(platform, platform.env(name), accept_new_volumes=True, wait_timeout=90))
     result = events[-1]
     assert isinstance(result, Result)
     assert result.ok, (result.summary, result.details)
@@ -106,7 +107,7 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
 
 
 def _volume_of(container: Any) -> str:
-    return next(m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume")
+    return str(next(m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume"))
 
 
 def _binds(container: Any) -> list[str]:

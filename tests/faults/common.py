@@ -184,7 +184,8 @@ def last_result_in_logs(platform: Platform, env: str, operation: str) -> dict[st
     assert logs, f"no {env} {operation} event log in {platform.logs_dir}"
     lines = [json.loads(line) for line in logs[-1].read_text().splitlines() if line.strip()]
     assert lines and lines[-1]["kind"] == "result", lines[-1:]
-    return lines[-1]
+    last: dict[str, object] = lines[-1]
+    return last
 
 
 #: A secret counts as shown when any 10 characters of it in a row are: Compose, for one,

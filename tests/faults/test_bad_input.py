@@ -333,8 +333,8 @@ def test_non_utf8_file_names_are_refused_clearly(world: tuple[Platform, World]) 
     platform, _ = world
     backups_dir = os.fsencode(platform.backups_dir)
     bad = os.path.join(backups_dir, b"dev_2024\xff\xfe_000000.sql.gz")
-    with open(bad, "wb") as out:
-        out.write(b"\x1f\x8b not really")
+    with open(bad, "wb") as file:
+        file.write(b"\x1f\x8b not really")
     before = look(platform)
     code = cli_code(platform, [], before="").replace("cli.main([]", "cli.main(sys.argv[1:]")
     for argv in (

@@ -42,7 +42,7 @@ def crashing_prod(tmp_path: Path, engine_client: docker.DockerClient) -> Iterato
 
 
 def container_facts(client: docker.DockerClient, project: str) -> dict[str, tuple[str, ...]]:
-    facts = {}
+    facts: dict[str, tuple[str, ...]] = {}
     for container in engine.project_containers(client, project):
         state = container.attrs["State"]
         facts[container.name] = (
@@ -81,6 +81,7 @@ def test_crash_looping_prod_service_fails_the_deploy_and_leaves_dev_alone(
 
     result = last_result_in_logs(platform, "prod", "deploy")
     assert result["ok"] is False and "agent" in str(result["summary"])
+    assert isinstance(result["details"], list)
     details = "\n".join(map(str, result["details"]))
     assert "--- last log lines of agent ---" in details
     assert "agent crashed: no model at ***" in details

@@ -169,8 +169,8 @@ async def test_engine_restart_is_shown_within_a_second_and_recovered_within_two(
                 and len(main.statuses) == 2
                 and not any(s.error for s in statuses)
                 and agent_state() == "running"
-                and not str(pane.query_one("#problem").content)
-            )  # type: ignore[attr-defined]
+                and not str(pane.query_one("#problem").content)  # type: ignore[attr-defined]
+            )
 
         await until(pilot, recovered, 10, "the dev pane shows the agent running")
 

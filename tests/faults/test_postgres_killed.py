@@ -15,7 +15,7 @@ from faults.common import (
 from stack_tui.core import audit, backups, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup
-from stack_tui.ops.events import ConfirmationNeeded, OutputLine, Result, StepStarted, Warning
+from stack_tui.ops.events import Caution, ConfirmationNeeded, OutputLine, Result, StepStarted
 from stack_tui.ops.restore import repair, restore
 from support import drive, postgres_container, psql, result_of
 
@@ -91,7 +91,7 @@ def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Pla
     assert isinstance(result, Result) and not result.ok
     assert "load failed" in result.summary.lower() and "not touched" in result.summary
     # Postgres is gone: the half-loaded database could not be dropped, and we said so.
-    assert any("next operation" in e.message for e in events if isinstance(e, Warning))
+    assert any("next operation" in e.message for e in events if isinstance(e, Caution))
     assert [info.path for info in backups.list_backups(big.backups_dir)] == [saved]
     assert partials(big.backups_dir) == []
     assert locks.holder(big.locks_dir, big.dev_project) is None

@@ -111,7 +111,10 @@ def test_backups_are_private_even_with_umask_000(big: Platform) -> None:
     permissive = "import os\nos.umask(0)\n"
     proc = run_cli(big, ["dev", "backup"], before=permissive)
     assert proc.returncode == cli.EXIT_OK, proc.stdout + proc.stderr
-    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
     assert mode(big.backups_dir) == 0o700
     (made,) = backups.list_backups(big.backups_dir)
     assert mode(made.path) == 0o600

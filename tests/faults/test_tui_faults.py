@@ -107,10 +107,10 @@ async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_
         main = await both_panes(pilot, app)
         await until(
             pilot,
-            lambda: told in str(main.pane("dev").query_one("#operation").content),
+            lambda: told in str(main.pane("dev").query_one("#operation").content),  # type: ignore[attr-defined]
             10,
             "the pilot TUI's dev pane names the holder",
-        )  # type: ignore[attr-defined]
+        )
         for key in ("b", "d", "r"):
             await pilot.press("1", key)
             await until(
@@ -132,9 +132,9 @@ async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_
         assert rc_file.read_text() == "0", tmux.screen("cli")
         await until(
             pilot,
-            lambda: "No operation running" in str(main.pane("dev").query_one("#operation").content),
+            lambda: "No operation running" in str(main.pane("dev").query_one("#operation").content),  # type: ignore[attr-defined]
             10,
-        )  # type: ignore[attr-defined]
+        )
     wait_for(lambda: "No operation running" in tmux.screen("tui"), 10)
     tmux.keys("tui", "q")
     entries = [(e["env"], e["operation"], e["result"]) for e in audit.read(big.audit_log)]
@@ -247,7 +247,10 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
     async with app.run_test(size=SIZE) as pilot:
         main = await both_panes(pilot, app)
         backups_table = main.pane("dev").query_one("#backups")
-        keys = lambda: {Path(k).name for k in backups_table.keys}  # type: ignore[attr-defined]  # noqa: E731
+
+        def keys() -> set[str]:
+            return {Path(k).name for k in backups_table.keys}  # type: ignore[attr-defined]
+
         await until(pilot, lambda: keys() == listed, 10, f"the pane lists {sorted(listed)}")
         await until(pilot, lambda: "FAILED" in widget_texts(app), 10, "bad ones shown FAILED")
         for name, said in bad.items():
@@ -256,12 +259,10 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
             table = app.screen.query_one(BackupFilesTable)
             table.move_cursor(row=table.keys.index(str(directory / name)))
             await pilot.press("enter")
-            run_done = lambda: (
-                main.runs.get("dev") is not None
-                and (  # noqa: E731
-                    main.runs["dev"].result is not None
-                )
-            )
+
+            def run_done() -> bool:
+                return main.runs.get("dev") is not None and main.runs["dev"].result is not None
+
             await until(pilot, run_done, 20, f"the restore of {name} ended")
             result = main.runs["dev"].result
             assert result is not None and not result.ok and said in result.summary, result

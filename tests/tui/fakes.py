@@ -17,6 +17,7 @@ from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.locks import Holder
 from stack_tui.core.parity import DIFFERENT, DRIFT, HYGIENE, SAME, CheckReport, CheckRow
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
@@ -24,7 +25,6 @@ from stack_tui.ops.events import (
     ServiceProgress,
     StepFinished,
     StepStarted,
-    Warning,
 )
 from stack_tui.ops.status import EnvStatus, ServiceStatus, VolumeStatus
 
@@ -237,7 +237,7 @@ def restore_confirmation(platform: Platform, env: Environment, file: Path) -> It
             summary="Restore cancelled: nothing was changed.",
         )
         return
-    yield Warning(env.name, "scripted restore: nothing is really restored")
+    yield Caution(env.name, "scripted restore: nothing is really restored")
     yield Result(env.name, operation="restore", ok=True, summary=f"Restored {file.name}.")
 
 

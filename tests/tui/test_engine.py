@@ -210,7 +210,7 @@ async def test_read_only_offers_no_mutating_action(platform: Platform) -> None:
         assert main.runs == {}
         actions = {active.binding.action for active in main.active_bindings.values()}
         assert actions.isdisjoint({"deploy", "backup", "restore"})
-        titles = {command.title for command in app.get_system_commands(main)}
+        titles = {command.title for command in app.get_system_commands(main)}  # type: ignore[arg-type]
         assert titles.isdisjoint({"Deploy", "Backup", "Restore"})
         assert {"Logs", "Refresh", "Check"} <= titles
     assert not platform.audit_log.exists()
@@ -227,7 +227,7 @@ HOLDER = textwrap.dedent("""
     platform = Platform(root=Path(compose).parent, dev_project=dev, prod_project=prod,
                         data_dir=Path(data), env_file=Path(env_file), compose_dir=Path(compose))
 
-    def body():
+    def body(_):
         yield StepStarted("dev", "backup", "another operator's backup")
         yield OutputLine("dev", "dumping...")
         while not Path(release).exists():

@@ -59,7 +59,7 @@ async def test_a_second_action_on_a_busy_environment_is_refused_at_once() -> Non
     async with app.run_test(size=WIDE) as pilot:
         main = await settled(pilot)
         told: list[str] = []
-        main.notify = lambda message, **_: told.append(message)  # type: ignore[method-assign]
+        main.notify = lambda message, **_: told.append(message)
         await pilot.press("d")
         await screen_is(pilot, ConfirmScreen)
         await pilot.press("tab", "enter")

@@ -140,7 +140,9 @@ def test_one_subscription_matches_both_projects_and_survives_an_engine_restart()
 def test_no_engine_at_start_is_reported_once_then_the_return() -> None:
     platform = fakes.make_platform()
     stream = Stream([], then_block=True)
-    attempts = iter([OSError("no socket"), OSError("no socket"), Client(stream, [])])
+    attempts: Iterator[OSError | Client] = iter(
+        [OSError("no socket"), OSError("no socket"), Client(stream, [])]
+    )
 
     def connect() -> Client:
         step = next(attempts)

@@ -176,7 +176,6 @@ def test_inflate_output_is_bounded_for_a_highly_compressed_file() -> None:
     compressor = zlib.compressobj(9, zlib.DEFLATED, backups.GZIP_WBITS)
     data = b"".join(compressor.compress(b"\0" * (1 << 20)) for _ in range(zeros >> 20))
     data += compressor.compress(b"\n" + DUMP) + compressor.flush()
-    assert len(data) < backups.READ_SIZE  # one read holds it all: the limit alone bounds memory
     sizes = [len(piece) for piece in backups.inflate(io.BytesIO(data))]
     assert max(sizes) <= backups.INFLATE_LIMIT
     assert sum(sizes) == zeros + 1 + len(DUMP)
@@ -271,3 +270,12 @@ def test_a_taken_name_waits_for_the_next_second(tmp_path: Path) -> None:
     name = free_name(tmp_path, "dev")
     parsed = backups.parse_name(name)
     assert name != taken and parsed is not None and parsed[1] > now
+
+
+def test_inflate_reads_several_members_and_checks_each_crc() -> None:
+    whole = gzip.compress(b"-- part one\n") + gzip.compress(DUMP)
+    assert b"".join(backups.inflate(io.BytesIO(whole))) == b"-- part one\n" + DUMP
+    bad_crc = bytearray(gzip.compress(DUMP))
+    bad_crc[-8] ^= 0xFF  # the CRC32 in the trailer
+    check = backups.verify_stream(io.BytesIO(bytes(bad_crc)))
+    assert not check.ok and "damaged" in check.reason and "CRC" in check.reason

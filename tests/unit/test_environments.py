@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,9 @@ import pytest
 from stack_tui.core import compose, guard
 from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Platform
 from stack_tui.core.errors import Refused
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops import runner
-from stack_tui.ops.events import Result
+from stack_tui.ops.events import Event, Result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,7 +106,7 @@ def test_every_operation_stops_before_its_body_runs(
     platform = Platform(root=REPO, data_dir=tmp_path / "data", env_file=env_file)
     ran: list[bool] = []
 
-    def body():  # type: ignore[no-untyped-def]
+    def body(_: Prepared) -> Iterator[Event]:
         ran.append(True)
         yield Result("dev", "deploy", ok=True, summary="should not run")
 

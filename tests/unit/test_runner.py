@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from stack_tui.core import audit, locks
 from stack_tui.core.environments import Platform
 from stack_tui.core.errors import Refused
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops import runner
-from stack_tui.ops.events import Result, StepStarted
+from stack_tui.ops.events import Event, Result, StepStarted
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +27,7 @@ def test_events_are_logged_and_audited_and_the_lock_is_held_meanwhile(tmp_path: 
     platform = make(tmp_path)
     seen_holder: list[locks.Holder | None] = []
 
-    def body():  # type: ignore[no-untyped-def]
+    def body(_: Prepared) -> Iterator[Event]:
         seen_holder.append(locks.holder(platform.locks_dir, platform.dev.project))
         yield StepStarted("dev", "work")
         yield Result("dev", "backup", ok=True, summary="done")
@@ -49,7 +51,7 @@ def test_events_are_logged_and_audited_and_the_lock_is_held_meanwhile(tmp_path: 
 def test_a_refusal_inside_the_body_is_audited_as_refused(tmp_path: Path) -> None:
     platform = make(tmp_path)
 
-    def body():  # type: ignore[no-untyped-def]
+    def body(_: Prepared) -> Iterator[Event]:
         raise Refused("bad file", "pick another")
         yield  # pragma: no cover
 
@@ -62,7 +64,7 @@ def test_an_abandoned_operation_is_audited_as_interrupted_and_unlocked(tmp_path:
     platform = make(tmp_path)
     cleaned: list[bool] = []
 
-    def body():  # type: ignore[no-untyped-def]
+    def body(_: Prepared) -> Iterator[Event]:
         try:
             yield StepStarted("dev", "long")
             yield StepStarted("dev", "never reached")
@@ -87,7 +89,7 @@ def test_old_event_logs_are_pruned_and_other_files_kept(tmp_path: Path) -> None:
     unrelated = platform.logs_dir / "notes.txt"
     unrelated.write_text("keep me")
 
-    def body():  # type: ignore[no-untyped-def]
+    def body(_: Prepared) -> Iterator[Event]:
         yield Result("dev", "backup", ok=True, summary="done")
 
     list(runner.locked(platform, platform.dev, "backup", {}, body))

@@ -5,13 +5,14 @@ else ever carries such a name: a dump is written under a temporary name
 (`.{name}.partial`), verified, then renamed. Files are 0600, the directory 0700.
 
 Verification reads the whole file with bounded memory: the gzip stream must be
-intact (CRC and length checked by zlib at the end of each member) and the SQL
+intact (CRC and length checked by gzip.GzipFile at the end of each member) and the SQL
 must end with pg_dump's `-- PostgreSQL database dump complete` trailer, which a
 dump killed half-way lacks even when its gzip stream is well formed.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import stat
@@ -32,8 +33,7 @@ TRAILER = b"-- PostgreSQL database dump complete"
 DEFAULT_KEEP = 5
 
 GZIP_MAGIC = b"\x1f\x8b"
-GZIP_WBITS = 31  # zlib: a gzip header and trailer around the deflate stream
-READ_SIZE = 1 << 20
+GZIP_WBITS = 31  # zlib: a gzip header and trailer around the deflate stream (backup.py)
 #: The most a single inflate step may produce: a tiny, highly compressed input
 #: must not expand into memory all at once. Small pieces also keep a restore
 #: streaming: psql drains the pipe while the next piece is inflated.
@@ -155,40 +155,33 @@ def dump_complete(tail: bytes) -> bool:
 
 
 def inflate(source: BinaryIO) -> Iterator[bytes]:
-    """The SQL in a gzip file, in pieces of at most INFLATE_LIMIT bytes.
+    """The SQL in a gzip file (`source` seekable), in pieces of at most INFLATE_LIMIT bytes.
 
-    Raises InvalidBackup when the file is not gzip, is damaged or truncated, or
-    when the SQL lacks the dump-complete trailer. The check of the trailer comes
-    after the last piece, so a consumer must not treat the data as complete
-    until the iterator is exhausted without an exception.
+    The standard library's GzipFile checks each member's CRC and length and reads
+    `cat a.gz b.gz` as one stream. Raises InvalidBackup when the file is empty, not
+    gzip, damaged or truncated, or when the SQL lacks the dump-complete trailer. The
+    check of the trailer comes after the last piece, so a consumer must not treat the
+    data as complete until the iterator is exhausted without an exception.
     """
     head = source.read(len(GZIP_MAGIC))
     if not head:
         raise InvalidBackup("the file is empty")
     if head != GZIP_MAGIC:
         raise InvalidBackup("not a gzip file")
-    decompressor = zlib.decompressobj(GZIP_WBITS)
-    pending = head
-    draining = False  # the last step filled its limit: zlib may hold more output already
+    source.seek(-len(head), os.SEEK_CUR)
     tail = b""
-    while True:
-        if not pending and not draining:
-            pending = source.read(READ_SIZE)
-            if not pending:
+    with gzip.GzipFile(fileobj=source, mode="rb") as sql:
+        while True:
+            try:
+                piece = sql.read(INFLATE_LIMIT)  # at most that much in memory at once
+            except EOFError:
+                raise InvalidBackup("the gzip data is truncated") from None
+            except (gzip.BadGzipFile, zlib.error) as err:
+                raise InvalidBackup(f"damaged gzip data ({err})") from None
+            if not piece:
                 break
-        if decompressor.eof:  # another gzip member follows (`cat a.gz b.gz` is valid gzip)
-            decompressor = zlib.decompressobj(GZIP_WBITS)
-        try:
-            piece = decompressor.decompress(pending, INFLATE_LIMIT)
-        except zlib.error as err:
-            raise InvalidBackup(f"damaged gzip data ({err})") from None
-        draining = len(piece) == INFLATE_LIMIT and not decompressor.eof
-        pending = decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
-        if piece:
             tail = piece[-TAIL_SIZE:] if len(piece) >= TAIL_SIZE else (tail + piece)[-TAIL_SIZE:]
             yield piece
-    if not decompressor.eof:
-        raise InvalidBackup("the gzip data is truncated")
     if not dump_complete(tail):
         raise InvalidBackup(
             "the dump is incomplete: the '-- PostgreSQL database dump complete' trailer is missing"

@@ -20,6 +20,7 @@ from typing import Any
 from stack_tui.core import dotenv, guard
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
+from stack_tui.core.prepared import Prepared, prepare
 
 SUPPORTED_MAJOR_VERSIONS = (2, 5)
 
@@ -70,33 +71,37 @@ def process_env(env: Environment) -> dict[str, str]:
     return environ
 
 
-def secrets(env: Environment) -> list[str]:
-    """Secret values from `.env`, to redact from anything Compose prints."""
-    try:
-        return dotenv.secret_values(dotenv.parse(env.env_file))
-    except StackError:
-        return []
+#: What Compose calls take: a prepared environment (an operation's, read once), or an
+#: Environment that is prepared for this one call (read-only callers: status, the TUI).
+Target = Environment | Prepared
 
 
-def preflight(env: Environment) -> None:
+def ready(target: Target) -> Prepared:
     """Refuse before Compose runs: a missing `.env` (said plainly, rather than as Compose's
     "required variable is missing") and the forbidden project-name variables."""
-    dotenv.parse(env.env_file)
-    guard.check(env.env_file)
+    prepared = target if isinstance(target, Prepared) else prepare(target)
+    if not prepared.has_env_file:
+        dotenv.parse(prepared.env.env_file)  # raises the plain "No .env file" refusal
+    return prepared
 
 
 def run(
-    env: Environment,
+    target: Target,
     *args: str,
     timeout: float | None = 300,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run compose and capture its output; on failure raise with Compose's own message."""
-    preflight(env)
-    line = command(env, *args)
+    prepared = ready(target)
+    env = prepared.env
     try:
         done = subprocess.run(
-            line, env=process_env(env), capture_output=True, text=True, timeout=timeout, check=False
+            command(env, *args),
+            env=process_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise StackError(
@@ -104,12 +109,13 @@ def run(
             "Check the engine with 'docker info'.",
         ) from None
     if check and done.returncode != 0:
-        raise compose_error(env, args, done.stderr)
+        raise compose_error(prepared, args, done.stderr)
     return done
 
 
-def compose_error(env: Environment, args: Sequence[str], stderr: str) -> StackError:
-    message = dotenv.redact(stderr.strip(), secrets(env)) or "(no output)"
+def compose_error(prepared: Prepared, args: Sequence[str], stderr: str) -> StackError:
+    env = prepared.env
+    message = prepared.redact(stderr.strip()) or "(no output)"
     hint = "Fix the compose files or .env as the message says."
     if "Cannot connect to the Docker daemon" in message or "docker.sock" in message:
         hint = "The Docker engine is unreachable: start it or set DOCKER_HOST."
@@ -126,9 +132,9 @@ def _verb(args: Sequence[str]) -> str:
     return rest[0] if rest else ""
 
 
-def render_config(env: Environment) -> dict[str, Any]:
-    """The configuration Compose renders for `env` (creates nothing)."""
-    done = run(env, "config", "--format", "json")
+def render_config(target: Target) -> dict[str, Any]:
+    """The configuration Compose renders for the environment (creates nothing)."""
+    done = run(target, "config", "--format", "json")
     try:
         rendered: dict[str, Any] = json.loads(done.stdout)
     except json.JSONDecodeError as err:
@@ -136,28 +142,27 @@ def render_config(env: Environment) -> dict[str, Any]:
     return rendered
 
 
-def service_names(env: Environment) -> list[str]:
-    return sorted(render_config(env).get("services", {}))
+def service_names(target: Target) -> list[str]:
+    return sorted(render_config(target).get("services", {}))
 
 
-def stream(env: Environment, *args: str) -> Iterator[str]:
-    """Run compose, yielding its merged stdout/stderr lines; raise if it fails."""
-    preflight(env)
+def stream(target: Target, *args: str) -> Iterator[str]:
+    """Run compose, yielding its merged stdout/stderr lines (redacted); raise if it fails."""
+    prepared = ready(target)
     with subprocess.Popen(
-        command(env, *args),
-        env=process_env(env),
+        command(prepared.env, *args),
+        env=process_env(prepared.env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
     ) as proc:
         assert proc.stdout is not None
-        hidden = secrets(env)
         tail: list[str] = []
         for line in proc.stdout:
-            clean = dotenv.redact(line.rstrip("\n"), hidden)
+            clean = prepared.redact(line.rstrip("\n"))
             tail = [*tail[-40:], clean]
             yield clean
         code = proc.wait()
     if code != 0:
-        raise compose_error(env, args, "\n".join(tail))
+        raise compose_error(prepared, args, "\n".join(tail))

@@ -1,21 +1,34 @@
-"""Read `.env` the way Compose does, closely enough to guard it and mask it.
+"""Read `.env` the way Compose does (python-dotenv), and keep its secrets out of output.
 
-Values are never shown unmasked where the key or the value looks like a secret.
+Values are never shown unmasked where the key looks like a secret. Redaction
+replaces whole secret values (and their URL-encoded and base64 forms), never
+fragments of them, so ordinary output such as container names stays intact.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+from dotenv.parser import Binding, parse_stream
+from dotenv.variables import parse_variables
 
 from stack_tui.core.errors import Refused
 
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 _SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN|KEY|PRIVATE|CREDENTIAL|AUTH|DSN|URL", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+_SINGLE_QUOTED = re.compile(r"^\s*(?:export\s+)?[^=]*=\s*'")
 
 
-def parse(path: Path) -> dict[str, str]:
-    """Parse KEY=VALUE lines; a line that is neither that, blank nor a comment is an error."""
+def parse(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """KEY=VALUE lines as Compose reads them: quotes, `#` comments, escapes, and `${VAR}`
+    interpolated from the process environment first, then earlier lines (single-quoted
+    values stay literal). A line that is not a binding is refused without its content."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -29,31 +42,36 @@ def parse(path: Path) -> dict[str, str]:
         raise Refused(
             f"{path} is not valid UTF-8 (byte {err.start}).", "Fix the file's encoding."
         ) from None
+    environ = os.environ if environ is None else environ
     values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if not match:
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.key is None and not binding.error:
+            continue  # blank line or comment
+        bad_name = binding.key is not None and not _NAME.match(binding.key)
+        if binding.error or bad_name or binding.key is None or binding.value is None:
+            number = binding.original.line
             raise Refused(
-                f"{path}, line {number}: expected KEY=VALUE, found {_describe_line(stripped)}.",
+                f"{path}, line {number}: expected KEY=VALUE, found {_describe(binding)}.",
                 "Fix or remove that line in .env (its content is not shown: it may be a secret).",
             )
-        key, value = match.groups()
-        values[key] = _unquote(value)
+        values[binding.key] = _interpolated(binding, values, environ)
     return values
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value.split(" #", 1)[0].rstrip()
+def _interpolated(binding: Binding, earlier: dict[str, str], environ: Mapping[str, str]) -> str:
+    assert binding.value is not None
+    if _SINGLE_QUOTED.match(binding.original.string):
+        return binding.value
+    lookup: dict[str, str | None] = {**earlier, **environ}
+    return "".join(atom.resolve(lookup) for atom in parse_variables(binding.value))
 
 
-def _describe_line(line: str) -> str:
+def _describe(binding: Binding) -> str:
     """What is wrong with a bad line, without its content (a pasted secret must not leak)."""
+    line = binding.original.string.strip().splitlines()[0] if binding.original.string else ""
     key = re.match(r"[A-Za-z_][A-Za-z0-9_]*", line)
+    if binding.key is not None and binding.value is None and _NAME.match(binding.key):
+        return "a line without '='"
     if "=" in line:
         return "a line whose name is not a valid variable name"
     if key and len(line) > key.end() and line[key.end()] in " :\t":
@@ -72,34 +90,70 @@ def mask(key: str, value: str) -> str:
     return "***" if looks_secret(key) else value
 
 
-def secret_values(values: dict[str, str]) -> list[str]:
-    """Values that must never appear in output, longest first (for redaction)."""
-    found = {v for k, v in values.items() if looks_secret(k) and len(v) >= 4}
+def example(root: Path) -> dict[str, str]:
+    """The values `.env.example` in the checkout gives, or none when there is no such file."""
+    path = root / ".env.example"
+    return parse(path, environ={}) if path.is_file() else {}
+
+
+def placeholders(values: Mapping[str, str], example: Mapping[str, str]) -> list[str]:
+    """Secret keys still holding the value `.env.example` gives them (e.g. `change-me`)."""
+    return sorted(k for k, v in values.items() if looks_secret(k) and v and example.get(k) == v)
+
+
+#: Shortest secret value that is redacted. Shorter ones would blank ordinary text
+#: (`agent`, `admin`) wherever it appears; they are too weak to be worth hiding anyway.
+MIN_REDACTED_LENGTH = 8
+#: A value of letters only and shorter than this is taken as a word (`postgres`,
+#: `password`, `platform`): redacting it would blank that word out of all output.
+MIN_WORD_LIKE_LENGTH = 16
+
+
+def redactable(value: str) -> bool:
+    """Whether `value` is hidden in output: long enough, and not an ordinary word."""
+    if len(value) < MIN_REDACTED_LENGTH:
+        return False
+    return not (value.isalpha() and len(value) < MIN_WORD_LIKE_LENGTH)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """The value and the forms it takes in URLs and headers: URL-encoded, base64."""
+    raw = value.encode()
+    forms = {value, quote(value, safe=""), quote_plus(value, safe="")}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode("ascii")
+        forms |= {text, text.rstrip("=")}
+    return forms
+
+
+def secret_values(values: Mapping[str, str]) -> list[str]:
+    """Every text that must never appear in output, longest first (for `redact`)."""
+    found: set[str] = set()
+    for key, value in values.items():
+        if looks_secret(key) and redactable(value):
+            found |= {f for f in encoded_forms(value) if len(f) >= MIN_REDACTED_LENGTH}
     return sorted(found, key=len, reverse=True)
 
 
-#: Shortest piece of a secret that is redacted on its own: Compose sometimes quotes a
-#: value cut short (e.g. `parsing "pg-secret-8c1f2"`), so whole-value matching misses it.
-MIN_SECRET_FRAGMENT = 8
+_QUOTED = re.compile(r"\"([^\"\n]+)\"|'([^'\n]+)'")
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """Replace every secret, and every run of MIN_SECRET_FRAGMENT+ characters of one, by ***."""
+    """Replace each whole secret (or an encoded form of it) by ***, and a quoted value
+    that is a secret short of at most 2 characters: Compose quotes some values without
+    their last character (`parsing "pg-secret-8c1f"`). No other part of a secret is touched."""
     for secret in secrets:
         text = text.replace(secret, "***")
-    for secret in secrets:
-        if len(secret) < MIN_SECRET_FRAGMENT or not _shares_fragment(text, secret):
-            continue
-        for size in range(len(secret) - 1, MIN_SECRET_FRAGMENT - 1, -1):
-            for start in range(len(secret) - size + 1):
-                fragment = secret[start : start + size]
-                if fragment in text:
-                    text = text.replace(fragment, "***")
+    if secrets and ('"' in text or "'" in text):
+        text = _QUOTED.sub(lambda quoted: _cut_short(quoted, secrets), text)
     return text
 
 
-def _shares_fragment(text: str, secret: str) -> bool:
-    return any(
-        secret[start : start + MIN_SECRET_FRAGMENT] in text
-        for start in range(len(secret) - MIN_SECRET_FRAGMENT + 1)
-    )
+def _cut_short(quoted: re.Match[str], secrets: list[str]) -> str:
+    inner = quoted.group(1) or quoted.group(2)
+    if len(inner) < MIN_REDACTED_LENGTH:
+        return quoted.group(0)
+    for secret in secrets:
+        if len(inner) >= len(secret) - 2 and (secret.startswith(inner) or secret.endswith(inner)):
+            return quoted.group(0).replace(inner, "***")
+    return quoted.group(0)

@@ -17,23 +17,32 @@ from stack_tui.core.errors import Refused
 FORBIDDEN_VARIABLES = ("COMPOSE_PROJECT_NAME", "STACK_PROJECT_NAME")
 
 
-def forbidden_found(env_file: Path, environ: Mapping[str, str] | None = None) -> list[str]:
-    """Each forbidden variable and where it was found, as sentences."""
+def forbidden_found(
+    env_file: Path,
+    environ: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Each forbidden variable and where it was found, as sentences. `values`: the file's,
+    when the caller has read it already."""
     environ = os.environ if environ is None else environ
     found = [
         f"{name} is set in the process environment"
         for name in FORBIDDEN_VARIABLES
         if name in environ
     ]
-    if env_file.exists():
-        values = dotenv.parse(env_file)
-        found += [f"{name} is set in {env_file}" for name in FORBIDDEN_VARIABLES if name in values]
+    if values is None:
+        values = dotenv.parse(env_file, environ) if env_file.exists() else {}
+    found += [f"{name} is set in {env_file}" for name in FORBIDDEN_VARIABLES if name in values]
     return found
 
 
-def check(env_file: Path, environ: Mapping[str, str] | None = None) -> None:
+def check(
+    env_file: Path,
+    environ: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+) -> None:
     """Raise Refused naming every forbidden variable and where it is."""
-    found = forbidden_found(env_file, environ)
+    found = forbidden_found(env_file, environ, values)
     if found:
         raise Refused(
             "Refusing to run: " + "; ".join(found) + ".",

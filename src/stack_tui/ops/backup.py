@@ -41,15 +41,16 @@ import requests
 from stack_tui.core import audit, backups, engine, pg
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops import blocking
 from stack_tui.ops.events import (
+    Caution,
     Event,
     OutputLine,
     Result,
     StepFinished,
     StepStarted,
     Waiting,
-    Warning,
 )
 from stack_tui.ops.runner import locked
 from stack_tui.ops.switchover import repair_steps
@@ -85,18 +86,19 @@ def running_postgres(client: docker.DockerClient, env: Environment, consequence:
 
 
 def backup_steps(
-    platform: Platform, env: Environment, *, reason: str, keep: int | None = None
+    platform: Platform, prepared: Prepared, *, reason: str, keep: int | None = None
 ) -> Generator[Event, None, Path]:
-    """Dump `env`'s database into a new, verified backup, prune to the newest `keep`
+    """Dump the environment's database into a new, verified backup, prune to the newest `keep`
     (default: STACK_BACKUP_KEEP), and return its path. No lock taken: the caller holds it.
     Every backup counts for retention: manual, pre-deploy, scheduled."""
+    env = prepared.env
     keep = backups.keep_setting() if keep is None else keep
     yield StepStarted(
         env.name, "backup", detail=f"{reason}: pg_dump of {env.db_name} ({env.project})"
     )
     started = time.monotonic()
     try:
-        path = yield from _dump(platform, env)
+        path = yield from _dump(platform, prepared)
     except StackError as err:
         yield StepFinished(env.name, "backup", ok=False, detail=err.message)
         raise
@@ -110,10 +112,10 @@ def backup_steps(
     return path
 
 
-def _dump(platform: Platform, env: Environment) -> Generator[Event, None, Path]:
+def _dump(platform: Platform, prepared: Prepared) -> Generator[Event, None, Path]:
     client = engine.client()
     try:
-        return (yield from _dump_with(client, platform, env))
+        return (yield from _dump_with(client, platform, prepared))
     except OSError as err:
         raise _os_error(err, platform.backups_dir) from None
     finally:
@@ -128,11 +130,12 @@ def _os_error(err: OSError, directory: Path) -> StackError:
 
 
 def _dump_with(
-    client: docker.DockerClient, platform: Platform, env: Environment
+    client: docker.DockerClient, platform: Platform, prepared: Prepared
 ) -> Generator[Event, None, Path]:
+    env = prepared.env
     container = running_postgres(client, env, "nothing to back up")
-    db = pg.session(client, container, "backup")
-    yield from repair_steps(platform, env, db)
+    db = pg.session(client, container, "backup", pg.lock_timeout_setting(prepared.settings))
+    yield from repair_steps(platform, prepared, db)
     directory = backups.ensure_private_dir(platform.backups_dir)
     for stale in _remove_stale_partials(directory, env.name):
         yield OutputLine(
@@ -392,14 +395,14 @@ def backup(
 ) -> Iterator[Event]:
     """Back up `env` under its lock, then prune to the newest `keep` good backups."""
 
-    def body() -> Iterator[Event]:
+    def body(prepared: Prepared) -> Iterator[Event]:
         if keep < 1:
             raise Refused(
                 f"Keeping {keep} backups would delete them all.",
                 "Keep at least 1 (STACK_BACKUP_KEEP or --keep).",
             )
         started = time.monotonic()
-        path = yield from backup_steps(platform, env, reason="manual", keep=keep)
+        path = yield from backup_steps(platform, prepared, reason="manual", keep=keep)
         seconds = time.monotonic() - started
         size = path.stat().st_size
         yield Result(
@@ -455,7 +458,7 @@ def prune_steps(
                 started=started,
                 detail=err.strerror or str(err),
             )
-            yield Warning(env.name, f"Could not delete old backup {info.name}: {err.strerror}.")
+            yield Caution(env.name, f"Could not delete old backup {info.name}: {err.strerror}.")
             continue
         if not removed:
             yield OutputLine(

@@ -40,6 +40,7 @@ from stack_tui.core.parity import (
     structural_rows,
     traefik_attachment_row,
 )
+from stack_tui.core.prepared import Prepared, prepare
 from stack_tui.ops.status import database_state
 
 __all__ = ["SECTIONS", "CheckReport", "CheckRow", "run_checks"]
@@ -54,8 +55,8 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
     hygiene: list[CheckRow] = []
     try:
         values = dotenv.parse(platform.dotenv)
-        hygiene.append(forbidden_row(guard.forbidden_found(platform.dotenv)))
-        hygiene.append(dotenv_row(values, _example(platform)))
+        hygiene.append(forbidden_row(guard.forbidden_found(platform.dotenv, values=values)))
+        hygiene.append(dotenv_row(values, dotenv.example(platform.root)))
     except StackError as err:
         # .env is unreadable: the process environment is all that can still be checked.
         hygiene.append(forbidden_row(guard.forbidden_found(Path(os.devnull))))
@@ -63,8 +64,10 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
 
     structural: list[CheckRow] = []
     configs: dict[str, Config] = {}
+    prepared: dict[str, Prepared] = {}
     try:
-        configs = {name: compose.render_config(platform.env(name)) for name in ENV_NAMES}
+        prepared = {name: prepare(platform.env(name)) for name in ENV_NAMES}
+        configs = {name: compose.render_config(prepared[name]) for name in ENV_NAMES}
         domains = {env.name: _domain(env, values) for env in (dev_env, prod_env)}
         structural = structural_rows(configs["dev"], configs["prod"], dev_env, prod_env, domains)
     except StackError as err:
@@ -74,7 +77,7 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         ]
 
     try:
-        drift, engine_hygiene = _engine_rows(platform, configs, client or engine.client())
+        drift, engine_hygiene = _engine_rows(platform, prepared, configs, client or engine.client())
     except (StackError, docker.errors.DockerException, requests.RequestException) as err:
         # Connection failures are StackErrors already; this also covers an engine that
         # answers with an error or too slowly.
@@ -85,21 +88,22 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
     return CheckReport(rows).redacted(dotenv.secret_values(values))
 
 
-def _example(platform: Platform) -> dict[str, str]:
-    example = platform.root / ".env.example"
-    return dotenv.parse(example) if example.is_file() else {}
-
-
 def _domain(env: Environment, values: dict[str, str]) -> str:
     """The value Compose interpolates: the process environment wins over .env."""
     return compose.process_env(env).get(env.domain_var) or values.get(env.domain_var, "")
 
 
 def _engine_rows(
-    platform: Platform, configs: dict[str, Config], client: docker.DockerClient
+    platform: Platform,
+    prepared: dict[str, Prepared],
+    configs: dict[str, Config],
+    client: docker.DockerClient,
 ) -> tuple[list[CheckRow], list[CheckRow]]:
     """(drift rows, hygiene rows) that need the engine."""
-    states = {name: _env_state(platform.env(name), configs.get(name), client) for name in ENV_NAMES}
+    states = {
+        name: _env_state(platform.env(name), prepared.get(name), configs.get(name), client)
+        for name in ENV_NAMES
+    }
     image_ids = {c.image_id for state in states.values() for c in state.containers}
     created = {image_id: _created(client, image_id) for image_id in image_ids}
     return drift_rows(states["dev"], states["prod"], created), [
@@ -158,11 +162,16 @@ def _backup_dates_row(platform: Platform) -> CheckRow:
     )
 
 
-def _env_state(env: Environment, config: Config | None, client: docker.DockerClient) -> EnvState:
-    if config is None:
+def _env_state(
+    env: Environment,
+    prepared: Prepared | None,
+    config: Config | None,
+    client: docker.DockerClient,
+) -> EnvState:
+    if config is None or prepared is None:
         return EnvState({}, {}, error="the compose config could not be rendered")
     try:
-        hashes = _config_hashes(env)
+        hashes = _config_hashes(prepared)
     except StackError as err:
         return EnvState({}, {}, error=err.message)
     containers = tuple(
@@ -181,10 +190,10 @@ def _env_state(env: Environment, config: Config | None, client: docker.DockerCli
     return EnvState(hashes, images, containers)
 
 
-def _config_hashes(env: Environment) -> dict[str, str]:
+def _config_hashes(prepared: Prepared) -> dict[str, str]:
     """The config hash Compose would record on each service's container if deployed now
     (the same value as the com.docker.compose.config-hash label); creates nothing."""
-    done = compose.run(env, "config", "--hash", "*")
+    done = compose.run(prepared, "config", "--hash", "*")
     pairs = (line.split() for line in done.stdout.splitlines())
     return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
 

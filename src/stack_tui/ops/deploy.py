@@ -8,16 +8,18 @@ replaced before the current database is safely on disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 
 import docker
 
 from stack_tui.core import compose, dotenv, engine
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import StackError
+from stack_tui.core.errors import Refused, StackError
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops import runner
 from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
@@ -25,7 +27,6 @@ from stack_tui.ops.events import (
     ServiceProgress,
     StepFinished,
     StepStarted,
-    Warning,
 )
 from stack_tui.ops.status import ServiceStatus, status
 
@@ -55,16 +56,18 @@ def deploy(
         env,
         "deploy",
         arguments,
-        lambda: _deploy(platform, env, accept_new_volumes, wait_timeout),
+        lambda prepared: _deploy(platform, prepared, accept_new_volumes, wait_timeout),
     )
 
 
 def _deploy(
-    platform: Platform, env: Environment, accept_new_volumes: bool, wait_timeout: int
+    platform: Platform, prepared: Prepared, accept_new_volumes: bool, wait_timeout: int
 ) -> Iterator[Event]:
+    env = prepared.env
     yield StepStarted(env.name, "config", "validating .env and the compose files")
-    dotenv.parse(env.env_file)
-    services = sorted(compose.render_config(env).get("services", {}))
+    compose.ready(prepared)  # no .env: refused plainly
+    yield from _placeholder_secrets(platform, env, prepared.values)
+    services = sorted(compose.render_config(prepared).get("services", {}))
     client = engine.client()
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
@@ -76,14 +79,17 @@ def _deploy(
             summary="Deploy cancelled: the missing volume was not accepted.",
             details=[
                 "Nothing was changed. To create it anyway: "
-                f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
-                "--accept-new-volumes"
+                + (
+                    "./stack deploy --accept-new-volumes --yes --confirm prod"
+                    if env.is_prod
+                    else "./stack dev deploy --accept-new-volumes"
+                )
             ],
             data={"error": "Refused"},
         )
         return
 
-    yield from _pre_deploy_backup(platform, env, client)
+    yield from _pre_deploy_backup(platform, prepared, client)
 
     for mount in env.bind_mount_paths():
         mount.mkdir(parents=True, exist_ok=True)
@@ -91,7 +97,7 @@ def _deploy(
     up_error: StackError | None = None
     try:
         for line in compose.stream(
-            env,
+            prepared,
             "--progress",
             "json",
             "up",
@@ -109,7 +115,7 @@ def _deploy(
     if up_error is None:
         yield from _attach_traefik(platform, client)
 
-    final = status(platform, env, client, services)
+    final = status(platform, env, client, services, prepared=prepared)
     summary_rows = [_describe(row) for row in final.services]
     failed = [row for row in final.services if not row.ok]
     if up_error is None and not failed:
@@ -126,7 +132,7 @@ def _deploy(
     if up_error is not None:
         details.append(up_error.message)
     for row in failed:
-        details += [f"--- last log lines of {row.service} ---", *_last_logs(client, env, row)]
+        details += [f"--- last log lines of {row.service} ---", *_last_logs(client, prepared, row)]
     names = ", ".join(row.service for row in failed) or "compose up"
     yield Result(
         env.name,
@@ -145,15 +151,15 @@ def _check_volumes(
     yield StepStarted(env.name, "volumes", "checking the expected volumes exist")
     missing = [name for name in env.expected_volumes if not engine.volume_exists(client, name)]
     for name in missing:
-        yield Warning(env.name, missing_volume_warning(name))
+        yield Caution(env.name, missing_volume_warning(name))
     yield StepFinished(
         env.name,
         "volumes",
         ok=not missing,
         detail=f"missing: {', '.join(missing)}" if missing else "all present",
     )
-    if not missing or accept_new_volumes:
-        return True
+    if not missing or (accept_new_volumes and not env.is_prod):
+        return True  # an empty prod volume always needs prod's name typed or given
     question = ConfirmationNeeded(
         env.name,
         f"Create new, EMPTY volume(s) for {env.name} and deploy?",
@@ -168,17 +174,39 @@ def _check_volumes(
     return question.response is True
 
 
-def _pre_deploy_backup(
-    platform: Platform, env: Environment, client: docker.DockerClient
+def _placeholder_secrets(
+    platform: Platform, env: Environment, values: Mapping[str, str]
 ) -> Iterator[Event]:
+    """Secrets still holding .env.example's value (as `check` finds them): prod refuses
+    to deploy with them, dev warns."""
+    found = dotenv.placeholders(values, dotenv.example(platform.root))
+    if not found:
+        return
+    names = ", ".join(found)
+    if env.is_prod:
+        raise Refused(
+            f"Refusing to deploy prod: {names} still hold the .env.example placeholder.",
+            "Set real values in .env (the value is not shown here), then deploy again.",
+        )
+    yield Caution(
+        env.name,
+        f"{names} still hold the .env.example placeholder (dev only: "
+        "prod refuses to deploy with them).",
+    )
+
+
+def _pre_deploy_backup(
+    platform: Platform, prepared: Prepared, client: docker.DockerClient
+) -> Iterator[Event]:
+    env = prepared.env
     container = engine.service_container(client, env.project, "postgres")
     if container is None or container.status != "running":
-        yield Warning(
+        yield Caution(
             env.name,
             f"{env.name}'s Postgres is not running: nothing to back up yet (no pre-deploy backup).",
         )
         return
-    yield from backup_steps(platform, env, reason="pre-deploy")
+    yield from backup_steps(platform, prepared, reason="pre-deploy")
 
 
 def _progress_event(env: Environment, line: str) -> Event:
@@ -226,11 +254,10 @@ def _as_data(rows: tuple[ServiceStatus, ...]) -> dict[str, dict[str, str]]:
     }
 
 
-def _last_logs(client: docker.DockerClient, env: Environment, row: ServiceStatus) -> list[str]:
-    container = engine.service_container(client, env.project, row.service)
+def _last_logs(client: docker.DockerClient, prepared: Prepared, row: ServiceStatus) -> list[str]:
+    container = engine.service_container(client, prepared.env.project, row.service)
     if container is None:
         return ["(no container)"]
     raw = engine.call(lambda: container.logs(tail=FAILED_LOG_LINES))
-    hidden = compose.secrets(env)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return [dotenv.redact(line, hidden) for line in text.splitlines()] or ["(no output)"]
+    return [prepared.redact(line) for line in text.splitlines()] or ["(no output)"]

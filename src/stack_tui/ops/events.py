@@ -63,7 +63,7 @@ class ServiceProgress(Event):
 
 
 @dataclass
-class Warning(Event):
+class Caution(Event):
     message: str
     kind: ClassVar[str] = "warning"
 
@@ -115,7 +115,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepFinished,
         OutputLine,
         ServiceProgress,
-        Warning,
+        Caution,
         Waiting,
         ConfirmationNeeded,
         Result,

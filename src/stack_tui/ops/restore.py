@@ -40,15 +40,16 @@ import requests
 from stack_tui.core import backups, dumpscan, engine, pg, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops.backup import PROGRESS_BYTES, running_postgres
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
     Result,
     StepFinished,
     StepStarted,
-    Warning,
 )
 from stack_tui.ops.runner import locked
 from stack_tui.ops.switchover import (
@@ -88,18 +89,24 @@ def restore(
         env,
         "restore",
         arguments,
-        lambda: _guarded(_restore(platform, env, Path(file), allow_cross_env, allow_outside)),
+        lambda prepared: _guarded(
+            _restore(platform, prepared, Path(file), allow_cross_env, allow_outside)
+        ),
     )
 
 
 def undo_restore(platform: Platform, env: Environment) -> Iterator[Event]:
     """Swap the newest `{db}__before_*` copy back in; the current database is kept in turn."""
-    return locked(platform, env, "undo-restore", {}, lambda: _guarded(_undo(platform, env)))
+    return locked(
+        platform, env, "undo-restore", {}, lambda prepared: _guarded(_undo(platform, prepared))
+    )
 
 
 def repair(platform: Platform, env: Environment) -> Iterator[Event]:
     """Clean up what an interrupted restore left (also done first by every database operation)."""
-    return locked(platform, env, "repair", {}, lambda: _guarded(_repair(platform, env)))
+    return locked(
+        platform, env, "repair", {}, lambda prepared: _guarded(_repair(platform, prepared))
+    )
 
 
 def check_file(
@@ -181,11 +188,13 @@ def _open_checked(path: Path) -> BinaryIO:
 class _Cluster:
     """The environment's running Postgres, reached as its superuser under our name."""
 
-    def __init__(self, env: Environment, operation: str, consequence: str) -> None:
+    def __init__(self, prepared: Prepared, operation: str, consequence: str) -> None:
         self.client = engine.client()
         try:
-            self.container = running_postgres(self.client, env, consequence)
-            self.db = pg.session(self.client, self.container, operation)
+            self.container = running_postgres(self.client, prepared.env, consequence)
+            self.db = pg.session(
+                self.client, self.container, operation, pg.lock_timeout_setting(prepared.settings)
+            )
         except BaseException:
             self.client.close()
             raise
@@ -195,8 +204,9 @@ class _Cluster:
 
 
 def _restore(
-    platform: Platform, env: Environment, file: Path, allow_cross_env: bool, allow_outside: bool
+    platform: Platform, prepared: Prepared, file: Path, allow_cross_env: bool, allow_outside: bool
 ) -> Iterator[Event]:
+    env = prepared.env
     started = time.monotonic()
     yield StepStarted(env.name, "validate", detail=str(file))
     try:
@@ -223,10 +233,10 @@ def _restore(
                 f"{backups.human_size(verification.sql_bytes)} of SQL"
             ),
         )
-        cluster = _Cluster(env, "restore", "there is no database to restore into")
+        cluster = _Cluster(prepared, "restore", "there is no database to restore into")
         try:
             yield from _restore_into(
-                platform, env, cluster, source, path, source_env, verification, started
+                platform, prepared, cluster, source, path, source_env, verification, started
             )
         finally:
             cluster.close()
@@ -234,7 +244,7 @@ def _restore(
 
 def _restore_into(
     platform: Platform,
-    env: Environment,
+    prepared: Prepared,
     cluster: _Cluster,
     source: BinaryIO,
     path: Path,
@@ -242,15 +252,16 @@ def _restore_into(
     verification: backups.Verification,
     started: float,
 ) -> Iterator[Event]:
+    env = prepared.env
     db = cluster.db
-    state = yield from repair_steps(platform, env, db)
+    state = yield from repair_steps(platform, prepared, db)
     if not state.live:
         raise Refused(
             f"{env.db_name} does not exist in {env.name}'s cluster.",
             f"Put the newest copy back first: {_command(env, 'undo-restore')}.",
         )
     yield from _check_space(env, db, verification.sql_bytes, state)
-    services = running_dependents(env, cluster.client)
+    services = running_dependents(prepared, cluster.client)
     sessions = pg.sessions_on(db, env.db_name)
     for question in _confirmations(platform, env, path, source_env, services, sessions, state):
         yield question
@@ -281,14 +292,14 @@ def _restore_into(
         yield from _check_rows(env, db, loading, dict(verification.rows))
         checked = time.monotonic()
         downtime, failure = yield from switch_over(
-            platform, env, db, incoming=loading, keep_as=keep_as, services=services
+            platform, prepared, db, incoming=loading, keep_as=keep_as, services=services
         )
         switched = True
     except BaseException as stopped:
         if not switched:
             yield from _abandon(env, db, loading, stopped)
         raise
-    dropped = _drop_old_copies(db, env)
+    dropped = _drop_old_copies(db, env, switchover.keep_before_setting(prepared.settings))
     done = time.monotonic()
     phases = {
         "validate_and_check_space": asked - started,
@@ -330,14 +341,14 @@ def _abandon(
         drop_loading(db, env.db_name)
     except StackError as err:
         if not isinstance(stopped, GeneratorExit):
-            yield Warning(
+            yield Caution(
                 env.name,
                 f"Could not drop {loading}: {err.message} The next "
                 f"operation on {env.name} drops it ({_command(env, 'repair')}).",
             )
         return
     if not isinstance(stopped, GeneratorExit):
-        yield Warning(env.name, f"Dropped {loading}; {env.db_name} was not changed.")
+        yield Caution(env.name, f"Dropped {loading}; {env.db_name} was not changed.")
 
 
 def _command(env: Environment, subcommand: str) -> str:
@@ -371,7 +382,7 @@ def _check_space(
     lines = output.decode(errors="replace").splitlines() if code == 0 else []
     fields = lines[-1].split() if len(lines) >= 2 else []
     if len(fields) < 4 or not fields[3].isdigit():
-        yield Warning(env.name, f"Could not read the free space of {directory}; going on.")
+        yield Caution(env.name, f"Could not read the free space of {directory}; going on.")
         return
     free = int(fields[3]) * 1024
     need = int(max(sql_bytes, state.live_size) * SPACE_FACTOR) + SPACE_MARGIN
@@ -401,7 +412,8 @@ def _confirmations(
         asks.append(
             ConfirmationNeeded(
                 env.name,
-                f"{path.name} is a backup of {source_env}. Load {source_env}'s data into {env.name}?",
+                f"{path.name} is a backup of {source_env}. "
+                f"Load {source_env}'s data into {env.name}?",
                 details=[
                     f"{env.name}'s database {env.db_name} will then hold {source_env}'s data."
                 ],
@@ -541,9 +553,8 @@ def _check_rows(
     yield StepFinished(env.name, "check", detail=f"{sum(expected.values())} rows as in the dump")
 
 
-def _drop_old_copies(db: pg.Session, env: Environment) -> list[str]:
-    """Keep the newest STACK_RESTORE_KEEP_BEFORE copies (after a successful switch only)."""
-    keep = switchover.keep_before_setting()
+def _drop_old_copies(db: pg.Session, env: Environment, keep: int) -> list[str]:
+    """Keep the newest `keep` copies (after a successful switch only)."""
     copies = switchover.read_state(db, env.db_name).copies
     dropped = []
     for old in copies[keep:]:
@@ -575,18 +586,19 @@ def _tail(output: IO[bytes]) -> list[str]:
 # --- undo and repair ------------------------------------------------------------------------------
 
 
-def _undo(platform: Platform, env: Environment) -> Iterator[Event]:
-    cluster = _Cluster(env, "undo-restore", "there is no database to swap")
+def _undo(platform: Platform, prepared: Prepared) -> Iterator[Event]:
+    env = prepared.env
+    cluster = _Cluster(prepared, "undo-restore", "there is no database to swap")
     try:
         db = cluster.db
-        state = yield from repair_steps(platform, env, db)
+        state = yield from repair_steps(platform, prepared, db)
         if not state.copies:
             raise Refused(
                 f"There is no copy of {env.db_name} from before a restore to go back to.",
                 "Copies are made by ./stack backup restore; ./stack status lists them.",
             )
         copy = state.copies[0]
-        services = running_dependents(env, cluster.client)
+        services = running_dependents(prepared, cluster.client)
         keep_as = switchover.before_name(env.db_name, datetime.now())
         current = (
             f"{env.db_name} as it is now is kept as {keep_as}: undoing again swaps it back."
@@ -616,7 +628,7 @@ def _undo(platform: Platform, env: Environment) -> Iterator[Event]:
             return
         try:
             downtime, failure = yield from switch_over(
-                platform, env, db, incoming=copy.name, keep_as=keep_as, services=services
+                platform, prepared, db, incoming=copy.name, keep_as=keep_as, services=services
             )
         except Declined as declined:
             raise Refused(declined.message, declined.hint) from None
@@ -639,10 +651,11 @@ def _undo(platform: Platform, env: Environment) -> Iterator[Event]:
     )
 
 
-def _repair(platform: Platform, env: Environment) -> Iterator[Event]:
-    cluster = _Cluster(env, "repair", "there is no database to repair")
+def _repair(platform: Platform, prepared: Prepared) -> Iterator[Event]:
+    env = prepared.env
+    cluster = _Cluster(prepared, "repair", "there is no database to repair")
     try:
-        state = yield from repair_steps(platform, env, cluster.db)
+        state = yield from repair_steps(platform, prepared, cluster.db)
     finally:
         cluster.close()
     if not state.live:

@@ -12,15 +12,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TextIO
 
-from stack_tui.core import audit, guard, locks
+from stack_tui.core import audit, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
+from stack_tui.core.prepared import Prepared, prepare
+from stack_tui.ops import died
 from stack_tui.ops.events import Event, Result
 
-Body = Callable[[], Iterator[Event]]
+#: An operation's body: given its environment prepared once (`.env` read, guard passed).
+Body = Callable[[Prepared], Iterator[Event]]
 
 
 #: Event logs kept in data/logs/ (newest first); older ones are removed as new ones start.
@@ -44,18 +48,20 @@ def locked(
     outcome = "interrupted"
     detail = ""
     try:
-        guard.check(env.env_file)
+        prepared = prepare(env)  # .env read once; a forbidden variable refuses here
+        died.reap(platform, env)  # the previous operation, if it was killed: audited once
         log = log_path(platform, env, operation)
         with (
             locks.hold(platform.locks_dir, env.project, env.name, operation, log),
             _open_log(log) as sink,
         ):
-            events = _body_or_failure(env, operation, body)
+            events = _body_or_failure(env, operation, lambda: body(prepared))
             try:
                 # A KeyboardInterrupt thrown at our yield (the CLI's Ctrl-C or SIGTERM) is
                 # thrown into the body at its own yield, so that it can undo its work, say
                 # what it undid and end with an interrupted Result while the lock is held.
                 interrupt: KeyboardInterrupt | None = None
+                ended = False
                 while True:
                     try:
                         event = events.throw(interrupt) if interrupt else next(events)
@@ -67,12 +73,16 @@ def locked(
                     if isinstance(event, Result):
                         outcome = _outcome(event)
                         detail = event.summary
+                        ended = True
                     try:
                         yield event
                     except KeyboardInterrupt as thrown:
                         interrupt = thrown
             finally:
                 events.close()  # the body's own cleanup runs while the lock is still held
+                if not ended:  # the log ends with a Result: it did not die
+                    with suppress(OSError):
+                        sink.write(_interrupted(env, operation).to_json() + "\n")
     except StackError as err:
         outcome, detail = "refused", err.message
         yield failure(env, operation, err)
@@ -88,6 +98,16 @@ def locked(
         )
 
 
+def _interrupted(env: Environment, operation: str) -> Result:
+    return Result(
+        env.name,
+        operation=operation,
+        ok=False,
+        summary=f"{operation} was interrupted before it finished.",
+        data={"error": INTERRUPTED},
+    )
+
+
 def _outcome(result: Result) -> str:
     if result.ok:
         return "ok"
@@ -101,7 +121,9 @@ def _outcome(result: Result) -> str:
 INTERRUPTED = "Interrupted"
 
 
-def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[Event, None, None]:
+def _body_or_failure(
+    env: Environment, operation: str, body: Callable[[], Iterator[Event]]
+) -> Generator[Event, None, None]:
     try:
         yield from body()
     except StackError as err:

@@ -1,8 +1,9 @@
-"""A snapshot of one environment: services, volumes, backups, lock holder.
+"""A snapshot of one environment: services, volumes, backups, lock holder, a died operation.
 
-Read-only and lock-free, so it can run at any time (the TUI calls it on every
-Docker event for the environment). Built from the engine and the config
-Compose renders, never by parsing `docker ps` text.
+Lock-free, so it can run at any time (the TUI calls it on every Docker event
+for the environment). Built from the engine and the config Compose renders,
+never by parsing `docker ps` text. Its one write: the first status to find an
+operation killed outright records it as `died` (ops/died.py), once.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 import docker
 
-from stack_tui.core import backups, compose, dotenv, engine, locks, pg, switchover
+from stack_tui.core import backups, compose, engine, locks, pg, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.core.prepared import Prepared, prepare
+from stack_tui.ops.died import Died, reap
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class EnvStatus:
     volumes: tuple[VolumeStatus, ...] = ()
     backups: tuple[backups.BackupInfo, ...] = ()
     holder: locks.Holder | None = None
+    #: The last operation on this environment, when it died without a Result (ops.died).
+    died: Died | None = None
     error: str = ""  # engine unreachable, bad compose file, ...
     hint: str = ""
     taken: float = field(default_factory=time.time)
@@ -91,28 +96,33 @@ def next_change(seconds: float) -> float:
     return step - seconds % step
 
 
-def _domain(env: Environment) -> str:
-    try:
-        return dotenv.parse(env.env_file).get(env.domain_var, "")
-    except StackError:
-        return ""
-
-
 def status(
     platform: Platform,
     env: Environment,
     client: docker.DockerClient | None = None,
     services: list[str] | None = None,
+    *,
+    prepared: Prepared | None = None,
 ) -> EnvStatus:
-    """The environment as it is now. Errors become `error`, never an exception."""
-    base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": _domain(env)}
+    """The environment as it is now. Errors become `error`, never an exception.
+    `prepared`: the caller's, when it has read `.env` already (an operation)."""
+    error: StackError | None = None
+    if prepared is None:
+        try:
+            prepared = prepare(env)
+        except StackError as err:
+            error = err
+    domain = prepared.values.get(env.domain_var, "") if prepared else ""
+    base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": domain}
     found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
     holder = locks.holder(platform.locks_dir, env.project)
-    base.update(backups=found_backups, holder=holder)
-    error: StackError | None = None
+    base.update(backups=found_backups, holder=holder, died=reap(platform, env))
     names: list[str] = []
     try:
-        names = services if services is not None else compose.service_names(env)
+        if services is not None:
+            names = services
+        elif prepared is not None:
+            names = compose.service_names(prepared)
     except StackError as err:
         error = err  # still show what runs: containers and volumes need no config
     try:

@@ -30,14 +30,15 @@ import docker
 from stack_tui.core import compose, engine, pg, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
+from stack_tui.core.prepared import Prepared
 from stack_tui.ops import blocking
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
     StepFinished,
     StepStarted,
-    Warning,
 )
 
 POSTGRES_SERVICE = "postgres"
@@ -49,10 +50,10 @@ class Declined(Refused):
     """The operator did not agree to end the sessions: nothing was switched."""
 
 
-def dependents(env: Environment) -> list[str]:
+def dependents(target: compose.Target) -> list[str]:
     """Services that use the database: depending on postgres in the compose files, directly
     or through another service (openwebui through agent)."""
-    services = compose.render_config(env).get("services", {})
+    services = compose.render_config(target).get("services", {})
     users: set[str] = set()
     grew = True
     while grew:
@@ -65,10 +66,11 @@ def dependents(env: Environment) -> list[str]:
     return sorted(users)
 
 
-def running_dependents(env: Environment, client: docker.DockerClient) -> dict[str, Any]:
+def running_dependents(prepared: Prepared, client: docker.DockerClient) -> dict[str, Any]:
     """The dependents that run now, with their containers (only these are stopped)."""
+    env = prepared.env
     found = {}
-    for service in dependents(env):
+    for service in dependents(prepared):
         container = engine.service_container(client, env.project, service)
         if container is not None and container.status in ("running", "restarting"):
             found[service] = container
@@ -98,7 +100,7 @@ def session_lines(sessions: list[pg.Backend], services: dict[str, Any]) -> list[
 
 def switch_over(
     platform: Platform,
-    env: Environment,
+    prepared: Prepared,
     db: pg.Session,
     *,
     incoming: str,
@@ -111,6 +113,7 @@ def switch_over(
     and "" or why the services did not come back (the switch itself happened).
     Raises Declined when the operator does not agree to end foreign sessions.
     """
+    env = prepared.env
     live = env.db_name
     sessions = pg.sessions_on(db, live) if _exists(db, live) else []
     owners = _addresses(services)
@@ -141,7 +144,7 @@ def switch_over(
     try:
         if names:
             yield StepStarted(env.name, "stop", f"stopping {', '.join(names)} for the switch-over")
-            compose.run(env, "stop", *names)
+            compose.run(prepared, "stop", *names)
             yield StepFinished(env.name, "stop")
         yield StepStarted(
             env.name, "switch", f"{incoming} becomes {live}; {live} is kept as {keep_as}"
@@ -165,7 +168,7 @@ def switch_over(
         if blocked:
             with contextlib.suppress(StackError):
                 db.run(f"ALTER DATABASE {pg.ident(live)} WITH ALLOW_CONNECTIONS true")
-        failure = start_services(env, names, journal)
+        failure = start_services(prepared, names, journal)
         if not isinstance(stopped, GeneratorExit):
             restarted = ""
             if names:
@@ -174,12 +177,12 @@ def switch_over(
                     if failure
                     else f"; {', '.join(names)} started again"
                 )
-            yield Warning(env.name, f"Nothing was switched: {live} is unchanged{restarted}.")
+            yield Caution(env.name, f"Nothing was switched: {live} is unchanged{restarted}.")
         raise
     yield StepFinished(env.name, "switch", detail=f"{incoming} is now {live}")
     if names:
         yield StepStarted(env.name, "start", f"starting {', '.join(names)} again")
-    failure = start_services(env, names, journal)
+    failure = start_services(prepared, names, journal)
     if names:
         yield StepFinished(env.name, "start", ok=not failure, detail=failure or "healthy")
     return time.monotonic() - down, failure
@@ -209,13 +212,13 @@ def _end_sessions(env: Environment, db: pg.Session, database: str) -> Iterator[E
         time.sleep(0.1)  # termination is asynchronous; PostgreSQL offers nothing to wait on
 
 
-def start_services(env: Environment, names: list[str], journal: Path) -> str:
+def start_services(target: compose.Target, names: list[str], journal: Path) -> str:
     """Start the services a switch-over stopped and wait for their health; the journal goes
     once they run. Returns "" or what went wrong (never raises: it runs in cleanups)."""
     if names:
         try:
             compose.run(
-                env,
+                target,
                 "up",
                 "-d",
                 "--no-deps",
@@ -236,9 +239,10 @@ def start_services(env: Environment, names: list[str], journal: Path) -> str:
 
 
 def repair_steps(
-    platform: Platform, env: Environment, db: pg.Session
+    platform: Platform, target: compose.Target, db: pg.Session
 ) -> Generator[Event, None, switchover.DatabaseState]:
     """Undo what an interrupted restore left (see core.switchover); return the state after."""
+    env = target.env if isinstance(target, Prepared) else target
     journal = switchover.journal_path(platform.locks_dir, env.project)
     state = switchover.read_state(db, env.db_name, journal)
     if not state.problems:
@@ -246,28 +250,28 @@ def repair_steps(
     yield StepStarted(env.name, "repair", "; ".join(state.problems))
     if state.loading:
         drop_loading(db, env.db_name)
-        yield Warning(
+        yield Caution(
             env.name,
             f"Removed {switchover.loading_name(env.db_name)}, left by an "
             f"interrupted restore; {env.db_name} was not changed by it.",
         )
     if state.live and not state.accepting:
         db.run(f"ALTER DATABASE {pg.ident(env.db_name)} WITH ALLOW_CONNECTIONS true")
-        yield Warning(
+        yield Caution(
             env.name,
             f"{env.db_name} accepts connections again (an interrupted "
             "switch-over had blocked them).",
         )
     if state.journal:
         names = ", ".join(state.journal)
-        failure = start_services(env, list(state.journal), journal)
+        failure = start_services(target, list(state.journal), journal)
         if failure:
             raise StackError(
                 f"{names} were stopped by an interrupted switch-over and did not "
                 f"start again: {failure}",
                 "Look at their logs (./stack status), fix the cause and deploy.",
             )
-        yield Warning(
+        yield Caution(
             env.name, f"Started {names} again: an interrupted switch-over had stopped them."
         )
     yield StepFinished(env.name, "repair", detail="done")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 
+from stack_tui.core import diagnostics
 from stack_tui.core.environments import Platform
 
 
@@ -14,7 +15,9 @@ def run(read_only: bool = False, platform: Platform | None = None) -> int:
     gc.disable()
     from stack_tui.tui.backend import LiveBackend
 
-    backend = LiveBackend(platform or Platform())
+    platform = platform or Platform()
+    diagnostics.log_to(platform.logs_dir)
+    backend = LiveBackend(platform)
     backend.prefetch()  # both first snapshots load while Textual is imported
     from stack_tui.tui.app import StackApp
 

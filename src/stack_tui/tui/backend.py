@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +22,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stack_tui.core import backups, compose, dotenv, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.core.prepared import prepare
 from stack_tui.ops.events import Event
 from stack_tui.ops.status import EnvStatus, status
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from stack_tui.core.parity import CheckReport
@@ -87,6 +91,7 @@ class DockerLogStream:
                 for line in lines:
                     yield dotenv.redact(line, self._hidden)
         except Exception:  # closed under us, or the engine went away: the follow ends
+            log.info("log follow ended", exc_info=True)
             return
         if pending:
             yield dotenv.redact(pending, self._hidden)
@@ -213,7 +218,11 @@ class LiveBackend:
                 f"{service} has no container in {env.project}.", "Deploy the environment first (d)."
             )
         stream = engine.call(lambda: container.logs(stream=True, follow=True, tail=200))
-        return DockerLogStream(stream, compose.secrets(env))
+        try:
+            hidden = list(prepare(env).secrets)
+        except StackError:
+            hidden = []  # .env unreadable: its values cannot be in the logs either
+        return DockerLogStream(stream, hidden)
 
 
 def _identity(info: backups.BackupInfo) -> tuple[str, int, int]:

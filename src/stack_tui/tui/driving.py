@@ -9,12 +9,15 @@ died without writing one each become a failed Result that says so.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result, from_json
 from stack_tui.tui.runs import Run
+
+log = logging.getLogger(__name__)
 
 Post = Callable[[Event], object]
 #: How often a followed log is read while the other process still holds the lock.
@@ -50,6 +53,7 @@ def drive(
             if cancelled():
                 break
     except Exception as err:  # a bug in an operation must not take the UI down
+        log.exception("%s on %s stopped by an unexpected error", run.operation, run.env)
         post(
             failed(
                 run,

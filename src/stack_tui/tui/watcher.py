@@ -13,12 +13,15 @@ resubscribe from the last event seen. The caller re-lists on `on_up`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from stack_tui.core import engine
 from stack_tui.core.environments import Environment
+
+log = logging.getLogger(__name__)
 
 LIFECYCLE = (
     "create",
@@ -81,6 +84,7 @@ class EngineWatcher:
                     filters={"type": ["container", "volume"], "event": list(LIFECYCLE)},
                 )
             except Exception as err:  # anything: the engine is not there for us
+                log.info("engine event stream not available", exc_info=True)
                 if was_up is not False:
                     gone = engine.unreachable(err)
                     self._on_down(gone.message, gone.hint)

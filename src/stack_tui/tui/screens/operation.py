@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
 from stack_tui.ops.events import (
+    Caution,
     ConfirmationNeeded,
     Event,
     OutputLine,
@@ -24,7 +25,6 @@ from stack_tui.ops.events import (
     StepFinished,
     StepStarted,
     Waiting,
-    Warning,
 )
 from stack_tui.tui.plans import label
 from stack_tui.tui.runs import Run
@@ -67,7 +67,7 @@ def log_lines(event: Event) -> list[str]:
         return [f"  {event.line}"]
     if isinstance(event, ServiceProgress):
         return [f"  {event.service}: {event.state}"]
-    if isinstance(event, Warning):
+    if isinstance(event, Caution):
         return [f"! {line}" for line in event.message.splitlines()]
     if isinstance(event, ConfirmationNeeded):
         answer = {True: "confirmed", False: "cancelled", None: "asked in the other process"}
