@@ -138,8 +138,8 @@ from stack_tui import cli
 from stack_tui.ops.events import Result
 from rich.table import Table
 os.environ.pop("COLUMNS", None)
-cli.print_event(Result("dev", "deploy", ok=False, summary="x " * 60,
-                       details=["Nothing was changed. To create it anyway: {LONG_COMMAND}"]), {{}})
+cli.Printer().show(Result("dev", "deploy", ok=False, summary="x " * 60,
+                       details=["Nothing was changed. To create it anyway: {LONG_COMMAND}"]))
 table = Table("check", "detail")
 table.add_row("services", "y" * 150)
 cli.out.print(table)
