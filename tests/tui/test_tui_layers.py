@@ -1,5 +1,6 @@
-"""The TUI's own logic modules stay Textual-free, so they are testable and reusable
-without a terminal; only app, screens, widgets and messages import Textual."""
+"""The live model (stack_tui.live) and the TUI's wording stay Textual-free, so they are
+testable and reusable without a terminal; only app, screens, widgets and messages import
+Textual."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ import sys
 
 import pytest
 
-UI_FREE = ["stack_tui.tui", "stack_tui.tui.backend", "stack_tui.tui.datawatch",
-           "stack_tui.tui.driving", "stack_tui.tui.plans", "stack_tui.tui.runs",
-           "stack_tui.tui.watcher"]
+UI_FREE = [
+    "stack_tui.tui",
+    "stack_tui.tui.plans",
+    "stack_tui.live",
+    "stack_tui.live.backend",
+    "stack_tui.live.datawatch",
+    "stack_tui.live.driving",
+    "stack_tui.live.runs",
+    "stack_tui.live.session",
+    "stack_tui.live.watcher",
+]
 
 
 @pytest.mark.parametrize("module", UI_FREE)
@@ -19,6 +28,5 @@ def test_module_does_not_import_textual(module: str) -> None:
         f"import sys, importlib; importlib.import_module({module!r}); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", f"{module} imports Textual: {done.stdout}"

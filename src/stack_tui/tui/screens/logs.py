@@ -14,7 +14,7 @@ from textual.widgets import Footer, Log, Static
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
-from stack_tui.tui.backend import Backend, LogStream
+from stack_tui.live.backend import Backend, LogStream
 from stack_tui.tui.messages import LogLines
 from stack_tui.tui.plans import label
 
@@ -31,8 +31,9 @@ class LogsScreen(Screen[None]):
         self._leaving = False
 
     def compose(self) -> ComposeResult:
-        yield Static(f" {label(self.env)}  logs of {self.service} (following; Esc to leave)",
-                     id="logs-title")
+        yield Static(
+            f" {label(self.env)}  logs of {self.service} (following; Esc to leave)", id="logs-title"
+        )
         yield Log(id="logs", highlight=False, max_lines=10_000)
         yield Footer()
 

@@ -1,8 +1,8 @@
 """A deploy, backup or restore as it happens: per-service status, steps, raw output, result.
 
-The screen only renders a Run; the operation itself runs in the main screen's
-worker, so leaving this screen (Esc) never stops it, and coming back (o) shows
-everything from the start. After the end the output stays readable, with the
+The screen only renders a Run and follows the session's changes to it; the operation
+itself runs in the session's worker, so leaving this screen (Esc) never stops it, and
+coming back (o) shows everything from the start. After the end the output stays readable, with the
 Result and, on failure, the failing service's last log lines.
 """
 
@@ -15,6 +15,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
+from stack_tui.live.runs import Run, clock
+from stack_tui.live.session import Change
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
@@ -25,9 +27,8 @@ from stack_tui.ops.events import (
     StepStarted,
     Warning,
 )
+from stack_tui.tui.messages import session_changes
 from stack_tui.tui.plans import label
-from stack_tui.tui.runs import Run
-from stack_tui.tui.widgets.env_pane import clock
 from stack_tui.tui.widgets.tables import Cell, SyncTable
 
 GOOD_STATES = ("healthy", "started", "running", "created", "recreated")
@@ -103,12 +104,17 @@ class OperationScreen(Screen[None]):
         self._ready = True
         self.sync()
         self.query_one(Log).focus()
+        session_changes(self).subscribe(self, self._on_change, immediate=True)
+
+    def _on_change(self, change: Change) -> None:
+        if change.run is self.run:
+            self.sync()
 
     def sync(self) -> None:
         """Render the run's events not shown yet (called on mount and on each new event)."""
         if not self._ready:
             return
-        new = self.run.events[self._shown:]
+        new = self.run.events[self._shown :]
         self._shown = len(self.run.events)
         lines = [line for event in new for line in log_lines(event)]
         if lines:
@@ -119,16 +125,19 @@ class OperationScreen(Screen[None]):
             elif isinstance(event, StepFinished):
                 self._steps[event.step] = ("✓", "green") if event.ok else ("✗", "bold red")
         if any(isinstance(e, StepStarted | StepFinished) for e in new):
-            steps = Text("\n").join(Text.assemble(mark, f" {step}")
-                                    for step, mark in self._steps.items())
+            steps = Text("\n").join(
+                Text.assemble(mark, f" {step}") for step, mark in self._steps.items()
+            )
             self.query_one("#op-steps", Static).update(steps)
         for widget_id in ("#op-services-title", "#op-services"):
             self.query_one(widget_id).display = bool(self.run.services)
         if any(isinstance(e, ServiceProgress) for e in new):
-            self.query_one(ProgressTable).sync([
-                (service, ((service, "bold"), progress_cell(state)))
-                for service, state in self.run.services.items()
-            ])
+            self.query_one(ProgressTable).sync(
+                [
+                    (service, ((service, "bold"), progress_cell(state)))
+                    for service, state in self.run.services.items()
+                ]
+            )
         self._show_header()
 
     def _show_header(self) -> None:
@@ -142,9 +151,14 @@ class OperationScreen(Screen[None]):
             state = Text(" DONE ", style="bold reverse green")
         else:
             state = Text(" FAILED ", style="bold reverse red")
-        self.query_one("#op-title", Static).update(Text.assemble(
-            (f" {label(run.env)} ", "bold reverse"), f"  {run.operation}  ", state,
-            f"  started {clock(run.started)} by {who}"))
+        self.query_one("#op-title", Static).update(
+            Text.assemble(
+                (f" {label(run.env)} ", "bold reverse"),
+                f"  {run.operation}  ",
+                state,
+                f"  started {clock(run.started)} by {who}",
+            )
+        )
         result = self.query_one("#op-result")
         if run.result is not None and not result.display:
             # The result panel takes room from the log: keep the log's end in view.
@@ -152,6 +166,9 @@ class OperationScreen(Screen[None]):
         result.display = run.result is not None
         if run.result is not None:
             colour = "green" if run.result.ok else "red"
-            self.query_one("#op-summary", Static).update(Text.assemble(
-                (run.result.summary, f"bold {colour}"),
-                *(f"\n{line}" for line in run.result.details)))
+            self.query_one("#op-summary", Static).update(
+                Text.assemble(
+                    (run.result.summary, f"bold {colour}"),
+                    *(f"\n{line}" for line in run.result.details),
+                )
+            )

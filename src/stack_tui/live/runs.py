@@ -9,7 +9,27 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from stack_tui.ops.events import Event, Result, ServiceProgress
+from stack_tui.core.locks import Holder
+from stack_tui.ops.events import ConfirmationNeeded, Event, Result, ServiceProgress
+from stack_tui.ops.status import human_duration
+
+
+def clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def describe_holder(holder: Holder, now: float) -> str:
+    """Like Holder.describe(), against the injected clock (snapshots stay deterministic)."""
+    return (
+        f"{holder.operation} by {who(holder)} since "
+        f"{clock(holder.started)} ({human_duration(now - holder.started)})"
+    )
+
+
+def who(holder: Holder) -> str:
+    """The person and process behind a lock: "alice from 10.0.0.7 (pid 42)"."""
+    where = f" from {holder.ssh_client}" if holder.ssh_client else ""
+    return f"{holder.user}{where} (pid {holder.pid})"
 
 
 @dataclass
@@ -22,6 +42,8 @@ class Run:
     events: list[Event] = field(default_factory=list)
     services: dict[str, str] = field(default_factory=dict)
     result: Result | None = None
+    #: The question the operation waits on while its dialog is open.
+    waiting: ConfirmationNeeded | None = None
 
     @property
     def running(self) -> bool:
