@@ -43,7 +43,7 @@ from common import DOC, cpu_model, docker_version, result, run_ok
 from stack_tui.core import backups, compose, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.ops.backup import backup, postgres_user
-from stack_tui.ops.events import Result, StepFinished, StepStarted
+from stack_tui.ops.events import BackupTaken, Restored, Result, StepFinished, StepStarted
 from stack_tui.ops.restore import restore
 from support import destroy, drive, engine_or_skip, make_platform, psql
 
@@ -176,7 +176,8 @@ def raw_restore(env: Environment, source: Path) -> float:
 def our_backup(platform: Platform, env: Environment) -> tuple[float, Path]:
     started = time.perf_counter()
     done = run_ok(backup(platform, env, keep=KEEP_ALL))
-    return time.perf_counter() - started, Path(done.data["path"])
+    assert isinstance(done.payload, BackupTaken)
+    return time.perf_counter() - started, Path(done.payload.path)
 
 
 def our_restore(platform: Platform, env: Environment, source: Path) -> tuple[float, float]:
@@ -187,7 +188,8 @@ def our_restore(platform: Platform, env: Environment, source: Path) -> tuple[flo
     result(events)
     load_start = next(e.at for e in events if isinstance(e, StepStarted) and e.step == "restore")
     load_end = next(e.at for e in events if isinstance(e, StepFinished) and e.step == "restore")
-    safety = next(e.data["safety_backup"] for e in events if isinstance(e, Result))
+    safety = next(e.payload.safety_backup for e in events
+                  if isinstance(e, Result) and isinstance(e.payload, Restored))
     Path(safety).unlink()
     return load_end - load_start, whole
 

@@ -25,9 +25,12 @@ from rich.table import Table
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.ops import driver
 from stack_tui.ops.events import (
+    Cause,
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -35,7 +38,7 @@ from stack_tui.ops.events import (
     StepStarted,
     Warning,
 )
-from stack_tui.ops.runner import error_kind
+from stack_tui.ops.runner import classify
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -240,36 +243,34 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
 
 def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
     """Print each event; answer confirmations; the exit code comes from the Result."""
-    result: Result | None = None
     services: dict[str, str] = {}
     warned: set[str] = set()
-    try:
-        for event in events:
-            if isinstance(event, Warning):
-                warned.add(event.message)
-            if isinstance(event, ConfirmationNeeded):
-                event.answer(confirm(event, options, already_shown=warned))
-            elif isinstance(event, Result):
-                result = event
-            print_event(event, services)
-    finally:
-        close = getattr(events, "close", None)
-        if close:
-            close()
-    if result is None:
-        return EXIT_FAILED
-    if result.ok:
-        return EXIT_OK
-    return exit_code_for(result)
+
+    def show(event: Event) -> None:
+        if isinstance(event, Warning):
+            warned.add(event.message)
+        print_event(event, services)
+
+    result = driver.drive(events, answer=lambda question: confirm(question, options, warned),
+                          on_event=show)
+    return exit_code(result.outcome, result.cause)
 
 
-#: A failed operation's kind of error (ops.runner.error_kind) -> the documented exit code.
-EXIT_FOR_ERROR = {"EngineUnreachable": EXIT_ENGINE, "LockHeld": EXIT_BUSY, "Refused": EXIT_REFUSED}
+#: How an operation ended -> the documented exit code (CLI results and errors alike) ...
+EXIT_FOR_OUTCOME = {
+    Outcome.OK: EXIT_OK,
+    Outcome.FAILED: EXIT_FAILED,
+    Outcome.REFUSED: EXIT_REFUSED,
+    Outcome.CANCELLED: EXIT_REFUSED,
+    Outcome.INTERRUPTED: EXIT_INTERRUPTED,
+    Outcome.DIED: EXIT_FAILED,
+}
+#: ... unless its cause has a code of its own.
+EXIT_FOR_CAUSE = {Cause.ENGINE_UNREACHABLE: EXIT_ENGINE, Cause.BUSY: EXIT_BUSY}
 
 
-def exit_code_for(result: Result) -> int:
-    """A failed Result carries the kind of error that stopped it (ops.runner)."""
-    return EXIT_FOR_ERROR.get(str(result.data.get("error", "")), EXIT_FAILED)
+def exit_code(outcome: Outcome, cause: Cause | None) -> int:
+    return EXIT_FOR_CAUSE[cause] if cause is not None else EXIT_FOR_OUTCOME[outcome]
 
 
 def print_event(event: Event, services: dict[str, str]) -> None:
@@ -325,7 +326,7 @@ def report_error(error: StackError) -> int:
     err.print(f"[bold red]Error:[/] {escape(error.message)}")
     if error.hint:
         err.print(escape(error.hint))
-    return EXIT_FOR_ERROR.get(error_kind(error), EXIT_FAILED)
+    return exit_code(*classify(error))
 
 
 def show_status(platform: Platform, env: Environment) -> int:
@@ -338,7 +339,7 @@ def show_status(platform: Platform, env: Environment) -> int:
         out.print(f"[bold red]{escape(snapshot.error)}[/]")
         if snapshot.hint:
             out.print(escape(snapshot.hint))
-        return EXIT_ENGINE if "unreachable" in snapshot.error else EXIT_FAILED
+        return EXIT_ENGINE if snapshot.engine_unreachable else EXIT_FAILED
     table = Table("service", "state", "health", "uptime", "image")
     for row in snapshot.services:
         style = "" if row.ok else "bold red"

@@ -10,7 +10,7 @@ import pytest
 from stack_tui.core import engine
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
-from stack_tui.ops.events import Result
+from stack_tui.ops.events import Deployed, Result
 from support import psql
 
 pytestmark = pytest.mark.engine
@@ -37,7 +37,8 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     assert engine.project_containers(engine_client, prod.project) == []
 
     result = deploy_ok(platform, "prod")
-    assert set(result.data["services"]) == {"postgres", "qdrant", "openwebui", "agent", "traefik"}
+    assert isinstance(result.payload, Deployed)
+    assert set(result.payload.services) == {"postgres", "qdrant", "openwebui", "agent", "traefik"}
     assert engine.volume_exists(engine_client, prod.postgres_volume)
     volumes = {v.name for v in engine_client.volumes.list(
         filters={"label": f"{engine.PROJECT_LABEL}={dev.project}"})}

@@ -19,6 +19,7 @@ from stack_tui.core.parity import DIFFERENT, DRIFT, HYGIENE, SAME, CheckReport, 
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -114,6 +115,7 @@ def unreachable(platform: Platform, name: str) -> EnvStatus:
         backups=backup_list(env, 2),
         error=UNREACHABLE[0],
         hint=UNREACHABLE[1],
+        engine_unreachable=True,
         taken=NOW,
     )
 
@@ -230,12 +232,14 @@ def restore_confirmation(platform: Platform, env: Environment, file: Path) -> It
         yield Result(
             env.name,
             operation="restore",
-            ok=False,
+            outcome=Outcome.CANCELLED,
             summary="Restore cancelled: nothing was changed.",
         )
         return
     yield Warning(env.name, "scripted restore: nothing is really restored")
-    yield Result(env.name, operation="restore", ok=True, summary=f"Restored {file.name}.")
+    yield Result(
+        env.name, operation="restore", outcome=Outcome.OK, summary=f"Restored {file.name}."
+    )
 
 
 def _hold(release: threading.Event) -> Iterator[Event]:
@@ -244,7 +248,7 @@ def _hold(release: threading.Event) -> Iterator[Event]:
     while not release.wait(0.02):
         if worker.is_cancelled:
             return
-    yield Result("prod", operation="deploy", ok=True, summary="deployed")
+    yield Result("prod", operation="deploy", outcome=Outcome.OK, summary="deployed")
 
 
 class FixedLogs:

@@ -214,7 +214,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from stack_tui.core.environments import Platform
-    from stack_tui.ops.events import OutputLine, Result, StepFinished, StepStarted
+    from stack_tui.ops.events import Outcome, OutputLine, Result, StepFinished, StepStarted
     from stack_tui.ops.runner import locked
 
     data, env_file, compose, dev, prod, release = sys.argv[1:]
@@ -227,7 +227,7 @@ HOLDER = textwrap.dedent("""
         while not Path(release).exists():
             time.sleep(0.02)
         yield StepFinished("dev", "backup")
-        yield Result("dev", operation="backup", ok=True, summary="the other backup finished")
+        yield Result("dev", "backup", Outcome.OK, summary="the other backup finished")
 
     for event in locked(platform, platform.dev, "backup", {}, body):
         print(event.kind, flush=True)

@@ -10,7 +10,7 @@ from stack_tui.core import compose, guard
 from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Platform
 from stack_tui.core.errors import Refused
 from stack_tui.ops import runner
-from stack_tui.ops.events import Result
+from stack_tui.ops.events import Outcome, Result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,13 +104,13 @@ def test_every_operation_stops_before_its_body_runs(
 
     def body():  # type: ignore[no-untyped-def]
         ran.append(True)
-        yield Result("dev", "deploy", ok=True, summary="should not run")
+        yield Result("dev", "deploy", Outcome.OK, summary="should not run")
 
     events = list(runner.locked(platform, platform.dev, "deploy", {}, body))
     assert ran == []
     assert isinstance(events[-1], Result) and not events[-1].ok
     assert variable in events[-1].summary
-    assert events[-1].data["error"] == "Refused"
+    assert events[-1].outcome is Outcome.REFUSED
 
 
 def test_compose_run_refuses_forbidden_variable(

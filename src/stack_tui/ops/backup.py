@@ -40,7 +40,16 @@ import requests
 from stack_tui.core import audit, backups, engine
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
-from stack_tui.ops.events import Event, OutputLine, Result, StepFinished, StepStarted, Warning
+from stack_tui.ops.events import (
+    BackupTaken,
+    Event,
+    Outcome,
+    OutputLine,
+    Result,
+    StepFinished,
+    StepStarted,
+    Warning,
+)
 from stack_tui.ops.runner import locked
 
 COMPRESS_LEVEL = 1
@@ -324,10 +333,10 @@ def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_
         size = path.stat().st_size
         yield from prune_steps(platform, env, keep=keep)
         yield Result(
-            env.name, operation="backup", ok=True,
+            env.name, operation="backup", outcome=Outcome.OK,
             summary=f"Backed up {env.db_name} to {path.name} "
                     f"({backups.human_size(size)}) in {seconds:.1f} s.",
-            data={"path": str(path), "size": size, "seconds": round(seconds, 3)},
+            payload=BackupTaken(str(path), size, round(seconds, 3)),
         )
 
     return locked(platform, env, "backup", {"keep": keep}, body)

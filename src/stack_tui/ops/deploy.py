@@ -19,7 +19,9 @@ from stack_tui.ops import runner
 from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
     ConfirmationNeeded,
+    Deployed,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -66,12 +68,11 @@ def _deploy(
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
     if not (yield from _check_volumes(env, client, accept_new_volumes)):
-        yield Result(env.name, "deploy", ok=False,
+        yield Result(env.name, "deploy", Outcome.CANCELLED,
                      summary="Deploy cancelled: the missing volume was not accepted.",
                      details=["Nothing was changed. To create it anyway: "
                               f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
-                              "--accept-new-volumes"],
-                     data={"error": "Refused"})
+                              "--accept-new-volumes"])
         return
 
     yield from _pre_deploy_backup(platform, env, client)
@@ -97,9 +98,9 @@ def _deploy(
     summary_rows = [_describe(row) for row in final.services]
     failed = [row for row in final.services if not row.ok]
     if up_error is None and not failed:
-        yield Result(env.name, "deploy", ok=True,
+        yield Result(env.name, "deploy", Outcome.OK,
                      summary=f"{env.name} deployed: {len(final.services)} services healthy.",
-                     details=summary_rows, data={"services": _as_data(final.services)})
+                     details=summary_rows, payload=Deployed(_as_data(final.services)))
         return
     details = [*summary_rows]
     if up_error is not None:
@@ -107,8 +108,8 @@ def _deploy(
     for row in failed:
         details += [f"--- last log lines of {row.service} ---", *_last_logs(client, env, row)]
     names = ", ".join(row.service for row in failed) or "compose up"
-    yield Result(env.name, "deploy", ok=False, summary=f"{env.name} deploy failed: {names}.",
-                 details=details, data={"services": _as_data(final.services)})
+    yield Result(env.name, "deploy", Outcome.FAILED, summary=f"{env.name} deploy failed: {names}.",
+                 details=details, payload=Deployed(_as_data(final.services)))
 
 
 def _check_volumes(

@@ -44,7 +44,9 @@ from stack_tui.ops.backup import (
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
+    Restored,
     Result,
     StepFinished,
     StepStarted,
@@ -166,9 +168,8 @@ def _restore_file(
         for question in _confirmations(platform, env, path, source_env):
             yield question
             if question.response is not True:
-                yield Result(env.name, operation="restore", ok=False,
-                             summary="Restore cancelled: nothing was changed.",
-                             data={"cancelled": True, "error": "Refused"})
+                yield Result(env.name, operation="restore", outcome=Outcome.CANCELLED,
+                             summary="Restore cancelled: nothing was changed.")
                 return
         asked = time.monotonic()
         safety = yield from backup_steps(platform, env, reason="pre-restore safety")
@@ -187,14 +188,14 @@ def _restore_file(
     phases = {"validate": validated - started, "safety_backup": loading - asked,
               "restore": done - loading}
     yield Result(
-        env.name, operation="restore", ok=True,
+        env.name, operation="restore", outcome=Outcome.OK,
         summary=f"Restored {path.name} into {env.db_name} ({env.project}) in "
                 f"{phases['restore']:.1f} s (safety backup {safety.name} first).",
-        data={"file": str(path), "database": env.db_name,
-              # the time the operator took to answer is not the restore's
-              "seconds": round(done - started - (asked - validated), 3),
-              "safety_backup": str(safety),
-              "phases": {k: round(v, 3) for k, v in phases.items()}},
+        payload=Restored(file=str(path), database=env.db_name,
+                         # the time the operator took to answer is not the restore's
+                         seconds=round(done - started - (asked - validated), 3),
+                         safety_backup=str(safety),
+                         phases={k: round(v, 3) for k, v in phases.items()}),
     )
 
 

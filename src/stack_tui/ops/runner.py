@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from stack_tui.core import audit, guard, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
-from stack_tui.ops.events import Event, Result
+from stack_tui.ops.events import Cause, Event, Outcome, Result
 
 Body = Callable[[], Iterator[Event]]
 
@@ -41,7 +41,7 @@ def locked(
 ) -> Iterator[Event]:
     """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result."""
     started = time.time()
-    outcome = "interrupted"
+    outcome = Outcome.INTERRUPTED
     detail = ""
     try:
         guard.check(env.env_file)
@@ -56,23 +56,19 @@ def locked(
                     sink.write(event.to_json() + "\n")
                     sink.flush()
                     if isinstance(event, Result):
-                        outcome = _outcome(event)
-                        detail = event.summary
+                        outcome, detail = event.outcome, event.summary
                     yield event
             finally:
                 events.close()  # the body's own cleanup runs while the lock is still held
     except StackError as err:
-        outcome, detail = "refused", err.message
-        yield failure(env, operation, err)
+        result = failure(env, operation, err)
+        # Nothing ran yet (the guard, the lock, opening the log): whatever the error, a refusal.
+        result.outcome = outcome = Outcome.REFUSED
+        detail = err.message
+        yield result
     finally:
         audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
-                     result=outcome, started=started, detail=detail)
-
-
-def _outcome(result: Result) -> str:
-    if result.ok:
-        return "ok"
-    return "refused" if result.data.get("error") in ("Refused", "LockHeld") else "failed"
+                     result=outcome.value, started=started, detail=detail)
 
 
 def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[Event, None, None]:
@@ -83,17 +79,21 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[
 
 
 def failure(env: Environment, operation: str, err: StackError) -> Result:
-    """The Result for an error; `data["error"]` names its kind (the CLI maps it to an exit code)."""
-    return Result(env.name, operation=operation, ok=False, summary=err.message,
-                  details=[err.hint] if err.hint else [], data={"error": error_kind(err)})
+    """The Result for an error: its outcome and cause come from the error's family."""
+    outcome, cause = classify(err)
+    return Result(env.name, operation=operation, outcome=outcome, summary=err.message,
+                  details=[err.hint] if err.hint else [], cause=cause)
 
 
-def error_kind(err: StackError) -> str:
+def classify(err: StackError) -> tuple[Outcome, Cause | None]:
     """The family an error belongs to: subclasses (e.g. InvalidBackup) report as their family."""
-    for family in (LockHeld, EngineUnreachable, Refused):
-        if isinstance(err, family):
-            return family.__name__
-    return "StackError"
+    if isinstance(err, LockHeld):
+        return Outcome.REFUSED, Cause.BUSY
+    if isinstance(err, EngineUnreachable):
+        return Outcome.FAILED, Cause.ENGINE_UNREACHABLE
+    if isinstance(err, Refused):
+        return Outcome.REFUSED, None
+    return Outcome.FAILED, None
 
 
 def _open_log(path: Path) -> TextIO:

@@ -16,7 +16,7 @@ import docker
 
 from stack_tui.core import backups, compose, dotenv, engine, locks
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import StackError
+from stack_tui.core.errors import EngineUnreachable, StackError
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class EnvStatus:
     holder: locks.Holder | None = None
     error: str = ""  # engine unreachable, bad compose file, ...
     hint: str = ""
+    #: The error is that the engine does not answer (the CLI's exit code 4, the TUI's badge).
+    engine_unreachable: bool = False
     taken: float = field(default_factory=time.time)
 
     @property
@@ -118,7 +120,8 @@ def status(
         containers = engine.project_containers(client, env.project)
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
     except StackError as err:
-        return EnvStatus(**base, error=err.message, hint=err.hint)
+        return EnvStatus(**base, error=err.message, hint=err.hint,
+                         engine_unreachable=isinstance(err, EngineUnreachable))
     except docker.errors.DockerException as err:  # never raise: the TUI calls this on events
         return EnvStatus(**base, error=f"The Docker engine answered with an error: {err}",
                          hint="Check 'docker info'; stack-tui refreshes on the next event.")

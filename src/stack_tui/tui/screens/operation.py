@@ -20,6 +20,7 @@ from stack_tui.live.session import Change
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -44,9 +45,15 @@ def progress_cell(state: str) -> Cell:
     return (state, "yellow")
 
 
-def cancelled(result: Result) -> bool:
-    """An operator's "no" is not a failure (restore marks it in data, deploy in words)."""
-    return bool(result.data.get("cancelled")) or " cancelled" in result.summary.lower()
+#: The header's badge per outcome: a word (for monochrome terminals) and its colour.
+BADGES = {
+    Outcome.OK: (" DONE ", "bold reverse green"),
+    Outcome.FAILED: (" FAILED ", "bold reverse red"),
+    Outcome.REFUSED: (" REFUSED ", "bold reverse red"),
+    Outcome.CANCELLED: (" CANCELLED ", "bold reverse yellow"),
+    Outcome.INTERRUPTED: (" INTERRUPTED ", "bold reverse red"),
+    Outcome.DIED: (" DIED ", "bold reverse red"),
+}
 
 
 class ProgressTable(SyncTable, can_focus=False):
@@ -143,29 +150,23 @@ class OperationScreen(Screen[None]):
     def _show_header(self) -> None:
         run = self.run
         who = "you" if run.ours else run.owner
-        if run.result is None:
-            state = Text(" RUNNING ", style="bold reverse yellow")
-        elif cancelled(run.result):
-            state = Text(" CANCELLED ", style="bold reverse yellow")
-        elif run.result.ok:
-            state = Text(" DONE ", style="bold reverse green")
+        if run.result is not None:
+            state = Text(*BADGES[run.result.outcome])
+        elif run.waiting is not None:
+            state = Text(" WAITING FOR YOUR ANSWER ", style="bold reverse magenta")
         else:
-            state = Text(" FAILED ", style="bold reverse red")
-        self.query_one("#op-title", Static).update(
-            Text.assemble(
-                (f" {label(run.env)} ", "bold reverse"),
-                f"  {run.operation}  ",
-                state,
-                f"  started {clock(run.started)} by {who}",
-            )
-        )
+            state = Text(" RUNNING ", style="bold reverse yellow")
+        self.query_one("#op-title", Static).update(Text.assemble(
+            (f" {label(run.env)} ", "bold reverse"), f"  {run.operation}  ", state,
+            f"  started {clock(run.started)} by {who}"))
         result = self.query_one("#op-result")
         if run.result is not None and not result.display:
             # The result panel takes room from the log: keep the log's end in view.
             self.call_after_refresh(self.query_one(Log).scroll_end, animate=False)
         result.display = run.result is not None
         if run.result is not None:
-            colour = "green" if run.result.ok else "red"
+            colour = {Outcome.OK: "green", Outcome.CANCELLED: "yellow"}.get(
+                run.result.outcome, "red")
             self.query_one("#op-summary", Static).update(
                 Text.assemble(
                     (run.result.summary, f"bold {colour}"),
