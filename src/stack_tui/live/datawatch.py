@@ -2,7 +2,7 @@
 
 Textual-free. Another operator's CLI backup produces no engine event we listen
 to, and a lock taken by another process none at all; both are files under
-`data/`. inotify (Linux, through libc) reports them the moment they happen, so
+`data/`. inotify (through inotify-simple) reports them the moment they happen, so
 the panes need no periodic resync. Where inotify is missing the panes still
 update on engine events and on refresh (R).
 """
@@ -10,29 +10,20 @@ update on engine events and on refresh (R).
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import logging
 import os
 import select
-import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment, Platform
 
-IN_MODIFY = 0x002
-IN_CLOSE_WRITE = 0x008
-IN_MOVED_FROM = 0x040
-IN_MOVED_TO = 0x080
-IN_CREATE = 0x100
-IN_DELETE = 0x200
-_HEADER = struct.Struct("iIII")
+if TYPE_CHECKING:
+    from inotify_simple import INotify
 
-#: The lock holder writes its record on acquire and truncates it on release.
-LOCKS_MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE
-#: Backups appear by rename and go by unlink; partial dumps (IN_MODIFY floods) are ignored.
-BACKUPS_MASK = IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CLOSE_WRITE
-DATA_MASK = IN_CREATE | IN_MOVED_TO
+log = logging.getLogger(__name__)
 
 
 class DataWatcher:
@@ -45,50 +36,51 @@ class DataWatcher:
         self._lock_files = {f"{env.project}.lock": env.name for env in envs}
         self._env_names = {env.name for env in envs}
         self._wake_r, self._wake_w = os.pipe()
-        self._libc: ctypes.CDLL | None = None
-        self._fd = -1
         self._watches: dict[int, str] = {}
+        self._masks: dict[str, int] = {}
 
     def run(self) -> None:
+        # Imported here, in the watcher's thread: loading libc through ctypes.util is not
+        # work for the first frame.
+        from inotify_simple import INotify, flags
+
+        self._masks = {
+            # The lock holder writes its record on acquire and truncates it on release.
+            "locks": flags.MODIFY | flags.CLOSE_WRITE | flags.CREATE | flags.DELETE,
+            # Backups appear by rename and go by unlink; partial dumps (MODIFY floods) are
+            # ignored.
+            "backups": flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.CLOSE_WRITE,
+            "data": flags.CREATE | flags.MOVED_TO,
+        }
         try:
-            self._libc = ctypes.CDLL(None, use_errno=True)
-            self._fd = self._libc.inotify_init1(os.O_CLOEXEC)
-        except (OSError, AttributeError):
-            self._fd = -1
-        if self._fd < 0:
+            inotify = INotify()
+        except OSError as err:
+            log.warning("no inotify (%s): lock and backup files are read on refresh only", err)
             os.close(self._wake_r)
             return
-        try:
-            self._watch(self._platform.data, "data", DATA_MASK)
-            self._watch(self._platform.locks_dir, "locks", LOCKS_MASK)
-            self._watch(self._platform.backups_dir, "backups", BACKUPS_MASK)
-            while True:
-                ready, _, _ = select.select([self._fd, self._wake_r], [], [])
-                if self._wake_r in ready:
-                    return
-                self._dispatch(os.read(self._fd, 65536))
-        finally:
-            os.close(self._fd)
-            os.close(self._wake_r)
+        with inotify:
+            try:
+                self._watch(inotify, self._platform.data, "data")
+                self._watch(inotify, self._platform.locks_dir, "locks")
+                self._watch(inotify, self._platform.backups_dir, "backups")
+                while True:
+                    ready, _, _ = select.select([inotify, self._wake_r], [], [])
+                    if self._wake_r in ready:
+                        return
+                    self._dispatch(inotify)
+            finally:
+                os.close(self._wake_r)
 
-    def _watch(self, path: Path, role: str, mask: int) -> None:
-        assert self._libc is not None
-        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(path), mask)
-        if wd >= 0:
-            self._watches[wd] = role
+    def _watch(self, inotify: INotify, path: Path, role: str) -> None:
+        with contextlib.suppress(OSError):  # not there yet: the "data" watch adds it later
+            self._watches[inotify.add_watch(path, self._masks[role])] = role
 
-    def _dispatch(self, buffer: bytes) -> None:
+    def _dispatch(self, inotify: INotify) -> None:
         changed: set[str] = set()
-        offset = 0
-        while offset + _HEADER.size <= len(buffer):
-            wd, _mask, _cookie, length = _HEADER.unpack_from(buffer, offset)
-            start = offset + _HEADER.size
-            name = buffer[start : start + length].rstrip(b"\0").decode(errors="replace")
-            offset = start + length
-            role = self._watches.get(wd)
+        for event in inotify.read(timeout=0):
+            role, name = self._watches.get(event.wd), event.name
             if role == "data" and name in ("locks", "backups"):
-                sub = self._platform.data / name
-                self._watch(sub, name, LOCKS_MASK if name == "locks" else BACKUPS_MASK)
+                self._watch(inotify, self._platform.data / name, name)
                 changed |= self._env_names
             elif role == "locks" and name in self._lock_files:
                 changed.add(self._lock_files[name])
