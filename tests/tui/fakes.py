@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -312,3 +312,26 @@ class FixedBackend:
 
     def logs(self, env: Environment, service: str) -> FixedLogs:
         return FixedLogs([f"{service} line {n}" for n in range(3)])
+
+
+@dataclass(frozen=True)
+class DiedDeploy:
+    """Shaped as status reports an operation whose process was killed (EnvStatus.died)."""
+
+    operation: str = "deploy"
+    pid: int = 17275
+    started: float = NOW - 3600
+    last_step: str = "up"
+    log: str = ""
+
+
+def died(platform: Platform, name: str) -> EnvStatus:
+    """A healthy environment whose last deploy was killed half-way (SIGKILL)."""
+    status = healthy(platform, name)
+    object.__setattr__(status, "died", DiedDeploy())  # the field EnvStatus.died (ops.died)
+    return status
+
+
+def many_backups(platform: Platform, name: str) -> EnvStatus:
+    """Four weeks of nightly backups: more than any pane has rows for."""
+    return replace(healthy(platform, name), backups=backup_list(platform.env(name), 28))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from stack_tui.core.locks import Holder
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result, ServiceProgress
@@ -30,6 +31,26 @@ def who(holder: Holder) -> str:
     """The person and process behind a lock: "alice from 10.0.0.7 (pid 42)"."""
     where = f" from {holder.ssh_client}" if holder.ssh_client else ""
     return f"{holder.user}{where} (pid {holder.pid})"
+
+
+class DiedRecord(Protocol):
+    """An operation whose process died without a Result, as status reports it (EnvStatus.died,
+    ops.died): shown until the environment's next operation."""
+
+    @property
+    def operation(self) -> str: ...
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def started(self) -> float: ...
+
+    @property
+    def last_step(self) -> str: ...
+
+    @property
+    def log(self) -> str: ...
 
 
 @dataclass

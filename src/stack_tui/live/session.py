@@ -30,7 +30,7 @@ from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
 from stack_tui.live import driving
 from stack_tui.live.backend import VERIFY_NEWEST, Backend
-from stack_tui.live.runs import Run, describe_holder
+from stack_tui.live.runs import DiedRecord, Run, who
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 from stack_tui.ops.status import EnvStatus
 
@@ -109,6 +109,7 @@ class Session:
         self.checks: CheckReport | None = None
         self.checks_error = ""
         self.checks_running = False
+        self._checks_again = False
         self._refresh = {name: _Refresh() for name in self.envs}
         self._verifying: set[str] = set()
         self._engine_watcher: EngineWatcher | None = None
@@ -276,6 +277,16 @@ class Session:
             return snapshot.holder.operation
         return ""
 
+    def died(self, env: str) -> DiedRecord | None:
+        """The environment's last operation, when its process died without a Result and no
+        operation ran since (status's record; ours or a followed one may be newer)."""
+        record: DiedRecord | None = getattr(self.statuses.get(env), "died", None)
+        if record is None:
+            return None
+        newer = [run for run in (self.runs.get(env), self.follows.get(env))
+                 if run is not None and run.started > record.started]
+        return None if newer else record
+
     def running_operations(self) -> list[Run]:
         return [run for run in self.runs.values() if run.running]
 
@@ -322,17 +333,18 @@ class Session:
             self.run_checks()
 
     def follow(self, env: Environment) -> Run | None:
-        """Another process's running operation on `env`, followed through its event log."""
+        """Another process's running operation on `env`, followed through its event log; or
+        the one that died, read from its log."""
         holder = self.backend.holder(env)
         if holder is None or holder.pid == os.getpid() or not holder.log:
-            return None
+            return self._replay_died(env)
         run = self.follows.get(env.name)
         if run is None or run.started != holder.started:
             run = Run(
                 env.name,
                 holder.operation,
                 started=holder.started,
-                owner=describe_holder(holder, self.backend.now()),
+                owner=who(holder),
             )
             self.follows[env.name] = run
             self.host.in_thread(
@@ -340,19 +352,34 @@ class Session:
             )
         return run
 
-    def _follow_log(self, run: Run, path: Path, env: Environment) -> None:
-        driving.follow(
-            run,
-            path,
-            post=partial(self._post, run),
-            held=lambda: self.backend.holder(env) is not None,
-            cancelled=self._closing.is_set,
-        )
+    def _replay_died(self, env: Environment) -> Run | None:
+        record = self.died(env.name)
+        if record is None:
+            return None
+        run = self.follows.get(env.name)
+        if run is None or run.started != record.started:
+            run = Run(env.name, record.operation, started=record.started,
+                      owner=f"pid {record.pid}")
+            self.follows[env.name] = run
+            self.host.in_thread(partial(self._follow_log, run, Path(record.log), None),
+                                f"follow-{env.name}")
+        return run
+
+    def _follow_log(self, run: Run, path: Path, env: Environment | None) -> None:
+        """Tail `path` while `env`'s lock is held (None: read a finished log to its end)."""
+
+        def held() -> bool:
+            return env is not None and self.backend.holder(env) is not None
+
+        driving.follow(run, path, post=partial(self._post, run), held=held,
+                       cancelled=self._closing.is_set)
 
     # --- checks -----------------------------------------------------------------------------
 
     def run_checks(self) -> None:
+        """Run the checks; while they run, once more after (what changed meanwhile counts)."""
         if self.checks_running:
+            self._checks_again = True
             return
         self.checks_running = True
         self.host.changed(Change(Aspect.CHECKS))
@@ -371,3 +398,6 @@ class Session:
         self.checks_running = False
         self.checks, self.checks_error = report, error
         self.host.changed(Change(Aspect.CHECKS))
+        if self._checks_again:
+            self._checks_again = False
+            self.run_checks()

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
-from stack_tui.core import backups, engine
+from stack_tui.core import backups
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 from stack_tui.live.runs import clock, describe_holder
@@ -53,7 +53,12 @@ class MainScreen(Screen[None]):
             tooltip="Show the running or last operation (also another process's)",
         ),
         Binding("c", "check", "Check", tooltip="Parity, drift and hygiene checks"),
-        Binding("ctrl+r", "refresh", "Refresh", tooltip="Re-read both environments"),
+        Binding(
+            "ctrl+r",
+            "refresh",
+            "Refresh",
+            tooltip="Re-read both environments and run the checks again",
+        ),
         Binding("R", "refresh", "Refresh", show=False),
         Binding(
             "tab",
@@ -194,7 +199,7 @@ class MainScreen(Screen[None]):
             session.statuses.get(env),
             now,
             session.engine_down,
-            activity(session.runs.get(env), session.other_holder(env), now),
+            activity(session.runs.get(env), session.other_holder(env), now, session.died(env)),
         )
         self._show_bar()
         self._schedule_age_redraw(now)
@@ -228,12 +233,13 @@ class MainScreen(Screen[None]):
     def _show_bar(self) -> None:
         session = self.session
         down = session.engine_down is not None or any(
-            status.hint == engine.UNREACHABLE_HINT for status in session.statuses.values()
+            status.engine_unreachable for status in session.statuses.values()
         )
         checks = session.checks
         failing = None if checks is None else sum(not row.ok for row in checks.rows)
         parts = [
-            env_summary(name, session.statuses.get(name), down, session.busy_with(name))
+            env_summary(name, session.statuses.get(name), down, session.busy_with(name),
+                        died.operation if (died := session.died(name)) else "")
             for name in self.envs
         ]
         parts[["dev", "prod"].index(self.current)].stylize("underline")
@@ -251,7 +257,8 @@ class MainScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         self.session.refresh_all()
-        self.notify("Re-reading both environments.", timeout=2)
+        self.session.run_checks()  # .env edits change what the checks say
+        self.notify("Re-reading both environments and running the checks again.", timeout=2)
 
     def action_deploy(self) -> None:
         env = self.env

@@ -14,15 +14,24 @@ from textual.widgets import Static
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
-from stack_tui.live.runs import Run, clock, describe_holder
+from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.events import StepStarted
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
 from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
 
 
-def activity(run: Run | None, other: Holder | None, now: float) -> Text:
-    """The pane's operation line: ours running, another process's, our last one, or none."""
+def activity(
+    run: Run | None, other: Holder | None, now: float, died: DiedRecord | None = None
+) -> Text:
+    """The pane's operation line: ours running, another process's, one that died (until the
+    next operation), our last one, or none."""
+    if run is not None and run.waiting is not None:
+        return Text.assemble(
+            ("? ", "bold magenta"),
+            (f"{run.operation} waiting for your answer", "bold magenta"),
+            f" (you, since {clock(run.started)})",
+        )
     if run is not None and run.running:
         step = next((e.step for e in reversed(run.events) if isinstance(e, StepStarted)), "")
         where = f"; {step}" if step else ""
@@ -37,6 +46,15 @@ def activity(run: Run | None, other: Holder | None, now: float) -> Text:
             ("⟳ ", "bold yellow"),
             (describe_holder(other, now), "bold yellow"),
             ("  o: follow live", "dim"),
+        )
+    if died is not None:
+        during = f" during '{died.last_step}'" if died.last_step else ""
+        return Text.assemble(
+            ("✗ ", "bold red"),
+            (f"{died.operation} DIED", "bold reverse red"),
+            f" (pid {died.pid}, started {clock(died.started)}){during}: its process was "
+            "killed before it finished",
+            ("  o: its log", "dim"),
         )
     if run is not None and run.result is not None:
         ok = run.result.ok
