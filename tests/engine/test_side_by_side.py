@@ -11,6 +11,7 @@ from stack_tui.core import engine
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import Deployed, Result
+from stack_tui.ops.status import status
 from support import psql
 
 pytestmark = pytest.mark.engine
@@ -96,6 +97,17 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     # The prod Traefik routes dev: it joined the dev network.
     prod_c["traefik"].reload()
     assert dev.network in prod_c["traefik"].attrs["NetworkSettings"]["Networks"]
+
+    # The TUI's first snapshot reads the engine without docker-py: it must see the same.
+    quick = engine.QuickEngine.local()
+    assert quick is not None
+    for env in (dev, prod):
+        fast, full = status(platform, env, quick, []), status(platform, env, engine_client, [])
+        assert not fast.error and (fast.services, fast.volumes) == (full.services, full.volumes)
+        assert {row.service for row in fast.services} == set(containers(engine_client,
+                                                                        env.project))
+    gone = status(platform, dev, engine.QuickEngine(str(platform.data / "no.sock")), [])
+    assert gone.engine_unreachable and gone.services == ()
 
 
 def _volume_of(container: Any) -> str:

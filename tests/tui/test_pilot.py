@@ -203,17 +203,20 @@ async def test_following_another_process_names_it_once_and_a_silent_end_is_died(
         assert "RUNNING" in title
         assert title.endswith("started 17:27:55 by alice from 10.20.0.7 (pid 48213)"), title
         del backend.holders["prod"]  # its lock is free, its log has no Result: it died
-        await until(pilot, lambda: "DIED" in str(app.screen.query_one("#op-title",
-                                                                        Static).render()))
+        await until(
+            pilot, lambda: "DIED" in str(app.screen.query_one("#op-title", Static).render())
+        )
 
 
 async def test_the_status_bar_counts_services_as_the_pane_does() -> None:
     platform = fakes.make_platform()
     dev = fakes.healthy(platform, "dev")
-    rows = tuple(replace(row, health="unhealthy") if row.service == "agent" else row
-                 for row in dev.services)
-    backend = fakes.FixedBackend(platform, {"dev": replace(dev, services=rows),
-                                            "prod": fakes.healthy(platform, "prod")})
+    rows = tuple(
+        replace(row, health="unhealthy") if row.service == "agent" else row for row in dev.services
+    )
+    backend = fakes.FixedBackend(
+        platform, {"dev": replace(dev, services=rows), "prod": fakes.healthy(platform, "prod")}
+    )
     app = StackApp(backend)
     async with app.run_test(size=WIDE) as pilot:
         main = await settled(pilot)
@@ -234,8 +237,9 @@ async def test_refresh_runs_the_checks_again() -> None:
 
 async def test_a_died_operation_shows_until_the_next_one() -> None:
     platform = fakes.make_platform()
-    backend = fakes.FixedBackend(platform, {"dev": fakes.died(platform, "dev"),
-                                            "prod": fakes.healthy(platform, "prod")})
+    backend = fakes.FixedBackend(
+        platform, {"dev": fakes.died(platform, "dev"), "prod": fakes.healthy(platform, "prod")}
+    )
     app = StackApp(backend)
     async with app.run_test(size=WIDE) as pilot:
         main = await settled(pilot)
@@ -251,3 +255,32 @@ async def test_a_died_operation_shows_until_the_next_one() -> None:
         backend.release.set()
         await until(pilot, lambda: main.session.runs["dev"].result is not None)
         assert "DIED" not in str(operation.render())
+
+
+async def test_quitting_while_an_operation_asks_answers_no_and_quits() -> None:
+    """The worker blocked in push_screen_wait is released by the session closing."""
+    app, backend = make()
+    async with app.run_test(size=WIDE) as pilot:
+        main = await settled(pilot)
+        await pilot.press("2", "r", "enter")  # the newest prod backup: the restore asks
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConfirmScreen) and app.screen.plan.require_typing == "prod"
+            ),
+            what="the restore's question",
+        )
+        run = main.session.runs["prod"]
+        assert run.waiting is not None and run.running
+        await app.run_action("quit")
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConfirmScreen)
+                and app.screen.plan.confirm_label == "Quit anyway"
+            ),
+            what="quit asks",
+        )
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: not app.is_running, what="the app quits")
+    assert backend.started == ["restore prod prod_20260223_030000.sql.gz"]

@@ -122,7 +122,9 @@ def test_an_operation_without_a_result_fails_and_a_bug_propagates_unless_caught(
 
 
 def test_a_result_logged_before_outcomes_were_typed_still_reads() -> None:
-    line = ('{"kind": "result", "env": "dev", "at": 1.0, "operation": "backup", "ok": false, '
-            '"summary": "dev is busy", "details": [], "data": {"error": "LockHeld"}}')
+    line = (
+        '{"kind": "result", "env": "dev", "at": 1.0, "operation": "backup", "ok": false, '
+        '"summary": "dev is busy", "details": [], "data": {"error": "LockHeld"}}'
+    )
     again = from_json(line)
     assert isinstance(again, Result) and again.outcome is Outcome.FAILED

@@ -22,25 +22,49 @@ Post = Callable[[Event], object]
 FOLLOW_POLL = 0.1
 
 
-def drive(run: Run, start: Callable[[], Iterator[Event]], post: Post,
-          ask: Callable[[ConfirmationNeeded], bool], cancelled: Callable[[], bool]) -> None:
+def drive(
+    run: Run,
+    start: Callable[[], Iterator[Event]],
+    post: Post,
+    ask: Callable[[ConfirmationNeeded], bool],
+    cancelled: Callable[[], bool],
+) -> None:
     """Iterate the operation; a question is answered before the generator resumes.
 
     Cancelled (the app quits): the generator is closed at its next event, which runs
     its cleanup (lock released, audit line "interrupted"), as Ctrl-C does in the CLI.
     """
-    driver.drive(start(), answer=ask, on_event=post, cancelled=cancelled, env=run.env,
-                 operation=run.operation, catch_bugs=True)
+    driver.drive(
+        start(),
+        answer=ask,
+        on_event=post,
+        cancelled=cancelled,
+        env=run.env,
+        operation=run.operation,
+        catch_bugs=True,
+    )
 
 
-def follow(run: Run, path: Path, post: Post, held: Callable[[], bool],
-           cancelled: Callable[[], bool], poll: float = FOLLOW_POLL) -> None:
+def follow(
+    run: Run,
+    path: Path,
+    post: Post,
+    held: Callable[[], bool],
+    cancelled: Callable[[], bool],
+    poll: float = FOLLOW_POLL,
+) -> None:
     """Tail `path` until its Result, or until the lock is free (read once more, then stop)."""
     try:
         handle = path.open(encoding="utf-8")
     except OSError as err:
-        post(Result(run.env, run.operation, Outcome.FAILED,
-                    f"Cannot read that operation's log {path}: {err.strerror}"))
+        post(
+            Result(
+                run.env,
+                run.operation,
+                Outcome.FAILED,
+                f"Cannot read that operation's log {path}: {err.strerror}",
+            )
+        )
         return
     pending = ""
     with handle:
@@ -59,8 +83,14 @@ def follow(run: Run, path: Path, post: Post, held: Callable[[], bool],
                     if isinstance(event, Result):
                         return
             if ended:
-                post(Result(run.env, run.operation, Outcome.DIED,
-                            f"{run.operation} ended without a result (its process died?)."))
+                post(
+                    Result(
+                        run.env,
+                        run.operation,
+                        Outcome.DIED,
+                        f"{run.operation} ended without a result (its process died?).",
+                    )
+                )
                 return
 
 

@@ -78,6 +78,9 @@ class Host(Protocol):
     def to_ui(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the UI thread soon (callable from any thread)."""
 
+    def after_paint(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the UI thread once what is pending has been painted."""
+
     def changed(self, change: Change) -> None: ...
 
     def ask(self, run: Run, question: ConfirmationNeeded) -> bool:
@@ -212,7 +215,7 @@ class Session:
         # the engine went away can arrive after it did, and must not say it is back.
         self.host.changed(Change(Aspect.STATUS, snapshot.env))
         if first and self.populated:
-            self.host.to_ui(self._started)
+            self.host.after_paint(self._started)
         elif not first:
             self._verify_if_needed(snapshot)
 
@@ -283,8 +286,11 @@ class Session:
         record: DiedRecord | None = getattr(self.statuses.get(env), "died", None)
         if record is None:
             return None
-        newer = [run for run in (self.runs.get(env), self.follows.get(env))
-                 if run is not None and run.started > record.started]
+        newer = [
+            run
+            for run in (self.runs.get(env), self.follows.get(env))
+            if run is not None and run.started > record.started
+        ]
         return None if newer else record
 
     def running_operations(self) -> list[Run]:
@@ -358,11 +364,11 @@ class Session:
             return None
         run = self.follows.get(env.name)
         if run is None or run.started != record.started:
-            run = Run(env.name, record.operation, started=record.started,
-                      owner=f"pid {record.pid}")
+            run = Run(env.name, record.operation, started=record.started, owner=f"pid {record.pid}")
             self.follows[env.name] = run
-            self.host.in_thread(partial(self._follow_log, run, Path(record.log), None),
-                                f"follow-{env.name}")
+            self.host.in_thread(
+                partial(self._follow_log, run, Path(record.log), None), f"follow-{env.name}"
+            )
         return run
 
     def _follow_log(self, run: Run, path: Path, env: Environment | None) -> None:
@@ -371,8 +377,9 @@ class Session:
         def held() -> bool:
             return env is not None and self.backend.holder(env) is not None
 
-        driving.follow(run, path, post=partial(self._post, run), held=held,
-                       cancelled=self._closing.is_set)
+        driving.follow(
+            run, path, post=partial(self._post, run), held=held, cancelled=self._closing.is_set
+        )
 
     # --- checks -----------------------------------------------------------------------------
 

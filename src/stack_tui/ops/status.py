@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from stack_tui.core import backups, compose, dotenv, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, StackError
+
+if TYPE_CHECKING:
+    import docker
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _domain(env: Environment) -> str:
 def status(
     platform: Platform,
     env: Environment,
-    client: docker.DockerClient | None = None,
+    client: docker.DockerClient | engine.QuickEngine | None = None,
     services: list[str] | None = None,
 ) -> EnvStatus:
     """The environment as it is now. Errors become `error`, never an exception."""
@@ -122,7 +123,9 @@ def status(
     except StackError as err:
         return EnvStatus(**base, error=err.message, hint=err.hint,
                          engine_unreachable=isinstance(err, EngineUnreachable))
-    except docker.errors.DockerException as err:  # never raise: the TUI calls this on events
+    except Exception as err:  # never raise: the TUI calls this on events
+        if not engine.is_engine_error(err):
+            raise
         return EnvStatus(**base, error=f"The Docker engine answered with an error: {err}",
                          hint="Check 'docker info'; stack-tui refreshes on the next event.")
     by_service: dict[str, Any] = {}
@@ -134,13 +137,10 @@ def status(
                      error=error.message if error else "", hint=error.hint if error else "")
 
 
-def _volume(client: docker.DockerClient, name: str) -> VolumeStatus:
-    with engine.translated():
-        try:
-            volume = client.volumes.get(name)
-        except docker.errors.NotFound:
-            return VolumeStatus(name, present=False, project_label="")
-    labels = volume.attrs.get("Labels") or {}
+def _volume(client: docker.DockerClient | engine.QuickEngine, name: str) -> VolumeStatus:
+    labels = engine.volume_labels(client, name)
+    if labels is None:
+        return VolumeStatus(name, present=False, project_label="")
     return VolumeStatus(name, present=True, project_label=labels.get(engine.PROJECT_LABEL, ""))
 
 

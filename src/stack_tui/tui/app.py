@@ -56,6 +56,9 @@ class StackApp(App[int]):
     def to_ui(self, callback: Callable[[], None]) -> None:
         self.call_later(callback)
 
+    def after_paint(self, callback: Callable[[], None]) -> None:
+        self.call_after_refresh(callback)
+
     def changed(self, change: Change) -> None:
         self.session_changed.publish(change)
 

@@ -238,8 +238,13 @@ class MainScreen(Screen[None]):
         checks = session.checks
         failing = None if checks is None else sum(not row.ok for row in checks.rows)
         parts = [
-            env_summary(name, session.statuses.get(name), down, session.busy_with(name),
-                        died.operation if (died := session.died(name)) else "")
+            env_summary(
+                name,
+                session.statuses.get(name),
+                down,
+                session.busy_with(name),
+                died.operation if (died := session.died(name)) else "",
+            )
             for name in self.envs
         ]
         parts[["dev", "prod"].index(self.current)].stylize("underline")

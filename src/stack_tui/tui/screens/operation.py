@@ -156,9 +156,14 @@ class OperationScreen(Screen[None]):
             state = Text(" WAITING FOR YOUR ANSWER ", style="bold reverse magenta")
         else:
             state = Text(" RUNNING ", style="bold reverse yellow")
-        self.query_one("#op-title", Static).update(Text.assemble(
-            (f" {label(run.env)} ", "bold reverse"), f"  {run.operation}  ", state,
-            f"  started {clock(run.started)} by {who}"))
+        self.query_one("#op-title", Static).update(
+            Text.assemble(
+                (f" {label(run.env)} ", "bold reverse"),
+                f"  {run.operation}  ",
+                state,
+                f"  started {clock(run.started)} by {who}",
+            )
+        )
         result = self.query_one("#op-result")
         if run.result is not None and not result.display:
             # The result panel takes room from the log: keep the log's end in view.
@@ -166,7 +171,8 @@ class OperationScreen(Screen[None]):
         result.display = run.result is not None
         if run.result is not None:
             colour = {Outcome.OK: "green", Outcome.CANCELLED: "yellow"}.get(
-                run.result.outcome, "red")
+                run.result.outcome, "red"
+            )
             self.query_one("#op-summary", Static).update(
                 Text.assemble(
                     (run.result.summary, f"bold {colour}"),

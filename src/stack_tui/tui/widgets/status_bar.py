@@ -13,9 +13,7 @@ from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
 
 
-def env_summary(
-    name: str, status: EnvStatus | None, down: bool, busy: str, died: str = ""
-) -> Text:
+def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str, died: str = "") -> Text:
     """`busy`: the operation running on it; `died`: the last one, killed (until the next)."""
     key = "2" if name == "prod" else "1"
     text = Text.assemble((f"{key} ", "dim"), (label(name), "bold"), " ")
