@@ -251,8 +251,9 @@ def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
             warned.add(event.message)
         print_event(event, services)
 
+    operation = getattr(options, "backup_command", None) or options.command
     result = driver.drive(events, answer=lambda question: confirm(question, options, warned),
-                          on_event=show)
+                          on_event=show, operation=operation)
     return exit_code(result.outcome, result.cause)
 
 

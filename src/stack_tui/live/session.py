@@ -293,6 +293,11 @@ class Session:
         ]
         return None if newer else record
 
+    def last_run(self, env: str) -> Run | None:
+        """The newest operation seen on `env`: ours, or another process's that we followed."""
+        seen = [run for run in (self.runs.get(env), self.follows.get(env)) if run is not None]
+        return max(seen, key=lambda run: run.started, default=None)
+
     def running_operations(self) -> list[Run]:
         return [run for run in self.runs.values() if run.running]
 

@@ -199,7 +199,7 @@ class MainScreen(Screen[None]):
             session.statuses.get(env),
             now,
             session.engine_down,
-            activity(session.runs.get(env), session.other_holder(env), now, session.died(env)),
+            activity(session.last_run(env), session.other_holder(env), now, session.died(env)),
         )
         self._show_bar()
         self._schedule_age_redraw(now)

@@ -24,15 +24,21 @@ from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
 def activity(
     run: Run | None, other: Holder | None, now: float, died: DiedRecord | None = None
 ) -> Text:
-    """The pane's operation line: ours running, another process's, one that died (until the
-    next operation), our last one, or none."""
+    """The pane's operation line: ours waiting or running, another process's, one that died
+    (until the next operation), the last one seen (ours or followed), or none."""
     if run is not None and run.waiting is not None:
         return Text.assemble(
             ("? ", "bold magenta"),
             (f"{run.operation} waiting for your answer", "bold magenta"),
             f" (you, since {clock(run.started)})",
         )
-    if run is not None and run.running:
+    if other is not None:  # another process runs it now (also one we follow)
+        return Text.assemble(
+            ("⟳ ", "bold yellow"),
+            (describe_holder(other, now), "bold yellow"),
+            ("  o: follow live", "dim"),
+        )
+    if run is not None and run.running and run.ours:
         step = next((e.step for e in reversed(run.events) if isinstance(e, StepStarted)), "")
         where = f"; {step}" if step else ""
         return Text.assemble(
@@ -40,12 +46,6 @@ def activity(
             (f"{run.operation} running", "bold yellow"),
             f" (you, since {clock(run.started)}{where})",
             ("  o: watch", "dim"),
-        )
-    if other is not None:
-        return Text.assemble(
-            ("⟳ ", "bold yellow"),
-            (describe_holder(other, now), "bold yellow"),
-            ("  o: follow live", "dim"),
         )
     if died is not None:
         during = f" during '{died.last_step}'" if died.last_step else ""
@@ -58,9 +58,10 @@ def activity(
         )
     if run is not None and run.result is not None:
         ok = run.result.ok
+        by = "" if run.ours else f" by {run.owner}"
         return Text.assemble(
             ("✓ " if ok else "✗ ", "green" if ok else "bold red"),
-            f"{run.operation} at {clock(run.result.at)}: {run.result.summary}",
+            f"{run.operation}{by} at {clock(run.result.at)}: {run.result.summary}",
             ("  o: output", "dim"),
         )
     return Text("No operation running.", style="dim")
