@@ -3,6 +3,7 @@ the one driver ends every operation with a Result."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -38,7 +39,9 @@ def test_a_result_reads_back_from_the_event_log_with_its_types(payload: object) 
     result = Result(
         "dev", "backup", Outcome.REFUSED, "dev is busy", ["wait"], cause=Cause.BUSY, payload=payload
     )  # type: ignore[arg-type]
-    again = from_json(result.to_json())
+    line = result.to_json()
+    assert json.loads(line)["ok"] is False  # derived, for readers of the raw log
+    again = from_json(line)
     assert isinstance(again, Result)
     assert again.outcome is Outcome.REFUSED and again.cause is Cause.BUSY and not again.ok
     assert again.payload == payload and type(again.payload) is type(payload)

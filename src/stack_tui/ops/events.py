@@ -29,6 +29,8 @@ class Event:
         fields.pop("response", None)
         if isinstance(fields.get("payload"), Payload):
             fields["payload"] = fields["payload"].to_dict()
+        if isinstance(self, Result):  # for readers of the raw log (jq, older followers)
+            fields["ok"] = self.ok
         return json.dumps({"kind": self.kind, **fields}, default=str)
 
 
@@ -177,8 +179,9 @@ def from_json(line: str) -> Event:
     raw = json.loads(line)
     cls = EVENT_TYPES[raw.pop("kind")]
     if cls is Result:
+        ok = raw.pop("ok", False)  # derived from the outcome
         if "outcome" not in raw:  # written before outcomes were typed: ok and data
-            raw["outcome"] = Outcome.OK if raw.pop("ok", False) else Outcome.FAILED
+            raw["outcome"] = Outcome.OK if ok else Outcome.FAILED
             raw.pop("data", None)
         raw["outcome"] = Outcome(raw["outcome"])
         raw["cause"] = Cause(raw["cause"]) if raw.get("cause") else None
