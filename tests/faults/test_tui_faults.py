@@ -31,6 +31,7 @@ from faults.common import (
 from stack_tui.core import audit, backups, engine, locks
 from stack_tui.core.environments import Platform
 from stack_tui.live.backend import LiveBackend
+from stack_tui.ops.events import Outcome
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.screens.confirm import ConfirmScreen
 from stack_tui.tui.screens.help import HelpScreen
@@ -228,9 +229,10 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
                 main.session.runs["dev"].result is not None)
             await until(pilot, run_done, 20, f"the restore of {name} ended")
             result = main.session.runs["dev"].result
-            assert result is not None and not result.ok and said in result.summary, result
+            assert result is not None and said in result.summary, result
+            assert result.outcome is Outcome.REFUSED, result  # nothing ran: refused, not failed
             assert isinstance(app.screen, OperationScreen)
-            assert "FAILED" in screen_text(app)
+            assert "REFUSED" in screen_text(app)
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, MainScreen), 5)
             del main.session.runs["dev"]
