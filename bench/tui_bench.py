@@ -381,11 +381,17 @@ def report(
         f"| {cell(size['stack-tui'], count)} | {cell(size['today'], count)} | - "
         f"| {cell(size['lazydocker'], count)} | | <= today, <= 2 KB |",
         "",
-        *([f"The host was busy (load average up to {max(load):.0f} on {os.cpu_count()} CPUs): "
-           "wall times above are mostly waiting for a CPU, and the floor itself took "
-           f"{ms(median(floor))}. The section \"TUI first paint (CPU)\" measures the launch's "
-           "own work, which load does not decide.", ""]
-          if max(load) > 2 * (os.cpu_count() or 1) else []),
+        *(
+            [
+                f"The host was busy (load average up to {max(load):.0f} on {os.cpu_count()} CPUs): "
+                "wall times above are mostly waiting for a CPU, and the floor itself took "
+                f'{ms(median(floor))}. The section "TUI first paint (CPU)" measures the launch\'s '
+                "own work, which load does not decide.",
+                "",
+            ]
+            if max(load) > 2 * (os.cpu_count() or 1)
+            else []
+        ),
         f"Launch took {ms(median(ours))} of wall time and {ms(median(launch['stack-tui'][1]))} "
         "of CPU (Python and its imports, Textual, both first snapshots, the first frames); "
         "the difference is waiting: for the engine, and for a CPU on this shared host (load "

@@ -74,16 +74,20 @@ print(app.return_value)
 def cpu_to_first_paint(probe: str, tree: Path) -> float:
     code = f"REPO = {str(tree)!r}\nSIZE = {SIZE!r}\n" + PROBE[probe]
     environment = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env=environment)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
 def today_tree(rev: str) -> Path:
     """The tree at `rev` (src and tests), for PYTHONPATH."""
     target = Path(tempfile.mkdtemp(prefix="stack-tui-today-"))
-    archive = subprocess.run(["git", "-C", str(common.REPO), "archive", rev, "src", "tests"],
-                             capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(common.REPO), "archive", rev, "src", "tests"],
+        capture_output=True,
+        check=True,
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
 
@@ -91,19 +95,29 @@ def today_tree(rev: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--today", default="",
-                        help="the revision to compare with (default: merge-base with main)")
+    parser.add_argument(
+        "--today", default="", help="the revision to compare with (default: merge-base with main)"
+    )
     parser.add_argument("--write-doc", action="store_true")
     options = parser.parse_args()
-    rev = options.today or subprocess.run(
-        ["git", "-C", str(common.REPO), "merge-base", "HEAD", "main"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    runs = {"stack-tui": ("stack-tui", common.REPO), "today": ("stack-tui", today_tree(rev)),
-            "floor": ("floor", common.REPO)}
+    rev = (
+        options.today
+        or subprocess.run(
+            ["git", "-C", str(common.REPO), "merge-base", "HEAD", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    runs = {
+        "stack-tui": ("stack-tui", common.REPO),
+        "today": ("stack-tui", today_tree(rev)),
+        "floor": ("floor", common.REPO),
+    }
     found: dict[str, list[float]] = {ui: [] for ui in runs}
     names = list(runs)
     for number in range(options.rounds):
-        for ui in names[number % 3:] + names[:number % 3]:
+        for ui in names[number % 3 :] + names[: number % 3]:
             found[ui].append(cpu_to_first_paint(*runs[ui]))
         time.sleep(0.2)
     ours, today, floor = found["stack-tui"], found["today"], found["floor"]
@@ -118,7 +132,7 @@ def main() -> None:
         f"`bench/tui_first_paint.py --rounds {options.rounds}`, {datetime.now():%Y-%m-%d}, "
         f"{common.cpu_model()}; CPU seconds of a fresh interpreter from its start to the "
         f"first painted frame, headless at {SIZE[0]}x{SIZE[1]}, the TUI with both panes "
-        "populated from fixed data (tests/tui/fakes.py, no engine); \"today\" is the TUI "
+        'populated from fixed data (tests/tui/fakes.py, no engine); "today" is the TUI '
         f"at {rev[:7]}, before this branch. Medians; every round in brackets (ms).",
         "",
         "| measure | stack-tui | today | textual floor (one Static) | ratio to the floor "

@@ -41,8 +41,12 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     assert isinstance(result.payload, Deployed)
     assert set(result.payload.services) == {"postgres", "qdrant", "openwebui", "agent", "traefik"}
     assert engine.volume_exists(engine_client, prod.postgres_volume)
-    volumes = {v.name for v in engine_client.volumes.list(
-        filters={"label": f"{engine.PROJECT_LABEL}={dev.project}"})}
+    volumes = {
+        v.name
+        for v in engine_client.volumes.list(
+            filters={"label": f"{engine.PROJECT_LABEL}={dev.project}"}
+        )
+    }
     assert volumes == {f"{dev.project}_postgres_data_dev"}, "prod created a volume in dev"
 
     dev_c, prod_c = containers(engine_client, dev.project), containers(engine_client, prod.project)
@@ -65,8 +69,10 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     assert _bind(prod_c["openwebui"]) == str(data / "openwebui")
     assert str(data / "letsencrypt") in _binds(prod_c["traefik"])
 
-    for name, container in {**{f"dev/{k}": v for k, v in dev_c.items()},
-                            **{f"prod/{k}": v for k, v in prod_c.items()}}.items():
+    for name, container in {
+        **{f"dev/{k}": v for k, v in dev_c.items()},
+        **{f"prod/{k}": v for k, v in prod_c.items()},
+    }.items():
         host = container.attrs["HostConfig"]
         published = {k: v for k, v in (host.get("PortBindings") or {}).items() if v}
         if name == "prod/traefik":
@@ -83,8 +89,10 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
             assert host["MemoryReservation"] > 0, name
 
     for service in dev_c:
-        assert (dev_c[service].attrs["Config"]["Healthcheck"]["Test"]
-                == prod_c[service].attrs["Config"]["Healthcheck"]["Test"]), service
+        assert (
+            dev_c[service].attrs["Config"]["Healthcheck"]["Test"]
+            == prod_c[service].attrs["Config"]["Healthcheck"]["Test"]
+        ), service
         assert dev_c[service].attrs["State"]["Health"]["Status"] == "healthy", service
 
     assert "AGENT_ENVIRONMENT=development" in dev_c["agent"].attrs["Config"]["Env"]
@@ -104,8 +112,7 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     for env in (dev, prod):
         fast, full = status(platform, env, quick, []), status(platform, env, engine_client, [])
         assert not fast.error and (fast.services, fast.volumes) == (full.services, full.volumes)
-        assert {row.service for row in fast.services} == set(containers(engine_client,
-                                                                        env.project))
+        assert {row.service for row in fast.services} == set(containers(engine_client, env.project))
     gone = status(platform, dev, engine.QuickEngine(str(platform.data / "no.sock")), [])
     assert gone.engine_unreachable and gone.services == ()
 

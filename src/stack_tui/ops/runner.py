@@ -67,8 +67,15 @@ def locked(
         detail = err.message
         yield result
     finally:
-        audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
-                     result=outcome.value, started=started, detail=detail)
+        audit.record(
+            platform.audit_log,
+            operation=operation,
+            env=env.name,
+            arguments=arguments,
+            result=outcome.value,
+            started=started,
+            detail=detail,
+        )
 
 
 def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[Event, None, None]:
@@ -81,8 +88,14 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[
 def failure(env: Environment, operation: str, err: StackError) -> Result:
     """The Result for an error: its outcome and cause come from the error's family."""
     outcome, cause = classify(err)
-    return Result(env.name, operation=operation, outcome=outcome, summary=err.message,
-                  details=[err.hint] if err.hint else [], cause=cause)
+    return Result(
+        env.name,
+        operation=operation,
+        outcome=outcome,
+        summary=err.message,
+        details=[err.hint] if err.hint else [],
+        cause=cause,
+    )
 
 
 def classify(err: StackError) -> tuple[Outcome, Cause | None]:
