@@ -45,7 +45,7 @@ from stack_tui.core import backups, compose, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.pg import postgres_user
 from stack_tui.ops.backup import backup
-from stack_tui.ops.events import StepFinished, StepStarted
+from stack_tui.ops.events import BackupTaken, StepFinished, StepStarted
 from stack_tui.ops.restore import restore
 from support import destroy, drive, engine_or_skip, make_platform, psql
 
@@ -207,7 +207,8 @@ def raw_restore(env: Environment, source: Path) -> float:
 def our_backup(platform: Platform, env: Environment) -> tuple[float, Path]:
     started = time.perf_counter()
     done = run_ok(backup(platform, env, keep=KEEP_ALL))
-    return time.perf_counter() - started, Path(done.data["path"])
+    assert isinstance(done.payload, BackupTaken)
+    return time.perf_counter() - started, Path(done.payload.path)
 
 
 def our_restore(platform: Platform, env: Environment, source: Path) -> tuple[float, float]:

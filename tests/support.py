@@ -23,6 +23,7 @@ import pytest
 from stack_tui.core import compose, engine
 from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.ops import driver
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,14 +173,15 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2) -> None:  
 
 
 def drive(events: Iterable[Event], answer: bool | None = True) -> list[Event]:
-    """Run an operation to its end, answering every confirmation with `answer` (None: a
-    confirmation is not expected, and fails the test)."""
-    seen = []
-    for event in events:
-        if isinstance(event, ConfirmationNeeded):
-            assert answer is not None, f"unexpected confirmation: {event.question}"
-            event.answer(answer)
-        seen.append(event)
+    """Run an operation to its end through the front ends' driver, answering every
+    confirmation with `answer` (None: a confirmation is not expected, and fails the test)."""
+    seen: list[Event] = []
+
+    def reply(question: ConfirmationNeeded) -> bool:
+        assert answer is not None, f"unexpected confirmation: {question.question}"
+        return answer
+
+    driver.drive(events, answer=reply, on_event=seen.append)
     return seen
 
 

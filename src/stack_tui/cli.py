@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO, cast
 
@@ -32,10 +32,13 @@ from rich.table import Table
 from stack_tui.core import backups, compose, diagnostics
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.ops import driver
 from stack_tui.ops.events import (
+    Cause,
     Caution,
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -43,7 +46,7 @@ from stack_tui.ops.events import (
     StepStarted,
     Waiting,
 )
-from stack_tui.ops.runner import INTERRUPTED, error_kind
+from stack_tui.ops.runner import classify
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -60,7 +63,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_REFUSED}    refused before anything ran (bad input, forbidden variable, not confirmed)
   {EXIT_ENGINE}    the Docker engine is unreachable
   {EXIT_BUSY}    another operation holds the environment's lock
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); no partial backup is left and the lock is released
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C or SIGTERM); the operation says what it undid
 """
 
 ENVIRONMENTS = ("dev", "prod")
@@ -469,52 +472,40 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
 def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
     """Print each event; answer confirmations; the exit code comes from the Result.
 
-    Ctrl-C (and SIGTERM, see `main`) is thrown into the operation, which undoes what it
-    started, says what it undid, and ends with its Result: the message is its own."""
-    result: Result | None = None
+    Ctrl-C (and SIGTERM, see `main`) is thrown into the operation (ops.driver), which undoes
+    what it started, says what it undid, and ends with its Result: the message is its own."""
     printer = Printer()
     warned: set[str] = set()
-    interrupt: KeyboardInterrupt | None = None
-    generator = events if isinstance(events, Generator) else (e for e in events)
-    try:
-        while True:
-            try:
-                event = generator.throw(interrupt) if interrupt else next(generator)
-            except StopIteration:
-                break
-            interrupt = None
-            try:
-                if isinstance(event, Caution):
-                    warned.add(event.message)
-                if isinstance(event, ConfirmationNeeded):
-                    printer.settle()
-                    event.answer(confirm(event, options, already_shown=warned))
-                elif isinstance(event, Result):
-                    result = event
-                printer.show(event)
-            except KeyboardInterrupt as thrown:
-                interrupt = thrown
-    finally:
-        generator.close()
-    if result is None:
-        return EXIT_FAILED
-    if result.ok:
-        return EXIT_OK
-    return exit_code_for(result)
+
+    def show(event: Event) -> None:
+        if isinstance(event, Caution):
+            warned.add(event.message)
+        printer.show(event)
+
+    def ask(question: ConfirmationNeeded) -> bool:
+        printer.settle()
+        return confirm(question, options, warned)
+
+    operation = getattr(options, "backup_command", None) or options.command
+    result = driver.drive(events, answer=ask, on_event=show, operation=operation)
+    return exit_code(result.outcome, result.cause)
 
 
-#: A failed operation's kind of error (ops.runner.error_kind) -> the documented exit code.
-EXIT_FOR_ERROR = {
-    "EngineUnreachable": EXIT_ENGINE,
-    "LockHeld": EXIT_BUSY,
-    "Refused": EXIT_REFUSED,
-    INTERRUPTED: EXIT_INTERRUPTED,
+#: How an operation ended -> the documented exit code (CLI results and errors alike) ...
+EXIT_FOR_OUTCOME = {
+    Outcome.OK: EXIT_OK,
+    Outcome.FAILED: EXIT_FAILED,
+    Outcome.REFUSED: EXIT_REFUSED,
+    Outcome.CANCELLED: EXIT_REFUSED,
+    Outcome.INTERRUPTED: EXIT_INTERRUPTED,
+    Outcome.DIED: EXIT_FAILED,
 }
+#: ... unless its cause has a code of its own.
+EXIT_FOR_CAUSE = {Cause.ENGINE_UNREACHABLE: EXIT_ENGINE, Cause.BUSY: EXIT_BUSY}
 
 
-def exit_code_for(result: Result) -> int:
-    """A failed Result carries the kind of error that stopped it (ops.runner)."""
-    return EXIT_FOR_ERROR.get(str(result.data.get("error", "")), EXIT_FAILED)
+def exit_code(outcome: Outcome, cause: Cause | None) -> int:
+    return EXIT_FOR_CAUSE[cause] if cause is not None else EXIT_FOR_OUTCOME[outcome]
 
 
 class Printer:
@@ -608,7 +599,7 @@ def report_error(error: StackError) -> int:
     err.print(f"[bold red]Error:[/] {escape(error.message)}")
     if error.hint:
         err.print(escape(error.hint))
-    return EXIT_FOR_ERROR.get(error_kind(error), EXIT_FAILED)
+    return exit_code(*classify(error))
 
 
 def show_status(platform: Platform, env: Environment) -> int:
@@ -622,7 +613,7 @@ def show_status(platform: Platform, env: Environment) -> int:
         out.print(f"[bold red]{escape(snapshot.error)}[/]")
         if snapshot.hint:
             out.print(escape(snapshot.hint))
-        return EXIT_ENGINE if "unreachable" in snapshot.error else EXIT_FAILED
+        return EXIT_ENGINE if snapshot.engine_unreachable else EXIT_FAILED
     table = Table("service", "state", "health", "uptime", "image")
     for row in snapshot.services:
         style = "" if row.ok else "bold red"

@@ -17,7 +17,14 @@ import pytest
 from stack_tui.core import audit, backups, compose, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup, list_all
-from stack_tui.ops.events import ConfirmationNeeded, Event, OutputLine
+from stack_tui.ops.events import (
+    BackupTaken,
+    ConfirmationNeeded,
+    Event,
+    Outcome,
+    OutputLine,
+    Restored,
+)
 from stack_tui.ops.restore import restore
 from support import drive, postgres_container, psql, result_of, skip_or_fail, wait_for
 
@@ -41,7 +48,8 @@ def deploy_postgres(platform: Platform, *names: str) -> None:
 def take_backup(platform: Platform, name: str) -> Path:
     done = result_of(drive(backup(platform, platform.env(name))))
     assert done.ok, (done.summary, done.details)
-    return Path(done.data["path"])
+    assert isinstance(done.payload, BackupTaken)
+    return Path(done.payload.path)
 
 
 def psql_in(platform: Platform, database: str, sql: str) -> str:
@@ -94,9 +102,10 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     assert question.require_typing == "dev"
     assert saved["dev"].name in question.question and "agent_db_dev" in question.question
     assert any("kept as a database" in line for line in question.details)
-    assert done.data["database"] == "agent_db_dev"
-    assert done.data["file"] == str(saved["dev"])
-    kept = done.data["kept_as"]
+    assert isinstance(done.payload, Restored)
+    assert done.payload.database == "agent_db_dev"
+    assert done.payload.file == str(saved["dev"])
+    kept = done.payload.kept_as
     assert kept.startswith("agent_db_dev__before_")
     assert "later" in psql_in(platform, kept, "SELECT body FROM notes")  # the state before
 
@@ -108,7 +117,7 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     )
     asked = [e for e in events if isinstance(e, ConfirmationNeeded)]
     assert [e.require_typing for e in asked] == ["prod"]
-    assert result_of(events).data.get("cancelled")
+    assert result_of(events).outcome is Outcome.CANCELLED
 
     assert result_of(drive(restore(platform, platform.prod, saved["prod"]))).ok
     assert psql(platform, "prod", NOTES) == "1|prod one\n2|prod two"

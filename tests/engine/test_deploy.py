@@ -15,7 +15,14 @@ from stack_tui import cli
 from stack_tui.core import audit, backups, engine, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy, missing_volume_warning
-from stack_tui.ops.events import Caution, ConfirmationNeeded, Result, ServiceProgress
+from stack_tui.ops.events import (
+    Cause,
+    Caution,
+    ConfirmationNeeded,
+    Outcome,
+    Result,
+    ServiceProgress,
+)
 from support import REPO, destroy, drive, make_platform, psql, wait_for, write_env_file
 
 pytestmark = pytest.mark.engine
@@ -44,7 +51,7 @@ def test_missing_volume_warns_with_spec_text_and_declining_creates_nothing(
     assert not engine.volume_exists(engine_client, dev.postgres_volume)
     assert engine.project_containers(engine_client, dev.project) == []
     entry = audit.read(platform.audit_log)[-1]
-    assert (entry["operation"], entry["env"], entry["result"]) == ("deploy", "dev", "refused")
+    assert (entry["operation"], entry["env"], entry["result"]) == ("deploy", "dev", "cancelled")
 
 
 def test_redeploy_takes_a_pre_deploy_backup_with_the_data(platform: Platform) -> None:
@@ -112,7 +119,7 @@ def test_second_deploy_from_another_process_is_refused_naming_the_holder(
         events = run_deploy(platform, "dev", accept_new_volumes=True)
         result = events[-1]
         assert isinstance(result, Result) and not result.ok
-        assert result.data["error"] == "LockHeld"
+        assert result.outcome is Outcome.REFUSED and result.cause is Cause.BUSY
         assert f"pid {first.pid}" in result.summary and "deploy by" in result.summary
     finally:
         assert first.wait(timeout=120) == 0

@@ -23,7 +23,14 @@ from stack_tui.core import audit, backups, compose, switchover
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup
 from stack_tui.ops.deploy import deploy
-from stack_tui.ops.events import ConfirmationNeeded, Event, Waiting
+from stack_tui.ops.events import (
+    BackupTaken,
+    ConfirmationNeeded,
+    Event,
+    Restored,
+    RestoreUndone,
+    Waiting,
+)
 from stack_tui.ops.restore import repair, restore, undo_restore
 from support import (
     REPO,
@@ -70,7 +77,8 @@ def databases(platform: Platform) -> list[str]:
 def take_backup(platform: Platform) -> Path:
     done = result_of(drive(backup(platform, platform.dev)))
     assert done.ok, (done.summary, done.details)
-    return Path(done.data["path"])
+    assert isinstance(done.payload, BackupTaken)
+    return Path(done.payload.path)
 
 
 def query_in(platform: Platform, database: str, sql: str) -> str:
@@ -173,8 +181,9 @@ def test_committed_writes_during_a_restore_are_kept(live: Platform) -> None:
     thread.join()
     done = result_of(events)
     assert done.ok, (done.summary, done.details)
+    assert isinstance(done.payload, Restored)
     processed = int(re.search(r"actually processed: (\d+)", writer["out"]).group(1))  # type: ignore[union-attr]
-    kept = done.data["kept_as"]
+    kept = done.payload.kept_as
     assert processed > 0
     in_copy = int(query_in(live, kept, history))
     restored = int(psql(live, "dev", history))
@@ -183,7 +192,7 @@ def test_committed_writes_during_a_restore_are_kept(live: Platform) -> None:
     # pgbench's sessions were shown before they were ended.
     asked = [e for e in events if isinstance(e, ConfirmationNeeded)]
     assert any("pgbench" in line for e in asked for line in e.details)
-    assert done.data["downtime"] < 30
+    assert done.payload.downtime < 30
     assert psql(live, "dev", OURS) == "0"
     # The services came back healthy.
     client = docker.from_env()
@@ -201,8 +210,9 @@ def test_committed_writes_during_a_restore_are_kept(live: Platform) -> None:
     # undo-restore puts the copy back (with every write), and keeps the restored state.
     undone = result_of(drive(undo_restore(live, live.dev)))
     assert undone.ok, (undone.summary, undone.details)
+    assert isinstance(undone.payload, RestoreUndone)
     assert int(psql(live, "dev", history)) == in_copy
-    assert int(query_in(live, undone.data["kept_as"], history)) == 0
+    assert int(query_in(live, undone.payload.kept_as, history)) == 0
     assert switchover.loading_name("agent_db_dev") not in databases(live)
 
 

@@ -10,7 +10,8 @@ import pytest
 from stack_tui.core import engine
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
-from stack_tui.ops.events import Result
+from stack_tui.ops.events import Deployed, Result
+from stack_tui.ops.status import status
 from support import drive, psql
 
 pytestmark = pytest.mark.engine
@@ -38,7 +39,8 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     assert engine.project_containers(engine_client, prod.project) == []
 
     result = deploy_ok(platform, "prod")
-    assert set(result.data["services"]) == {"postgres", "qdrant", "openwebui", "agent", "traefik"}
+    assert isinstance(result.payload, Deployed)
+    assert set(result.payload.services) == {"postgres", "qdrant", "openwebui", "agent", "traefik"}
     assert engine.volume_exists(engine_client, prod.postgres_volume)
     volumes = {
         v.name
@@ -104,6 +106,16 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     # The prod Traefik routes dev: it joined the dev network.
     prod_c["traefik"].reload()
     assert dev.network in prod_c["traefik"].attrs["NetworkSettings"]["Networks"]
+
+    # The TUI's first snapshot reads the engine without docker-py: it must see the same.
+    quick = engine.QuickEngine.local()
+    assert quick is not None
+    for env in (dev, prod):
+        fast, full = status(platform, env, quick, []), status(platform, env, engine_client, [])
+        assert not fast.error and (fast.services, fast.volumes) == (full.services, full.volumes)
+        assert {row.service for row in fast.services} == set(containers(engine_client, env.project))
+    gone = status(platform, dev, engine.QuickEngine(str(platform.data / "no.sock")), [])
+    assert gone.engine_unreachable and gone.services == ()
 
 
 def _volume_of(container: Any) -> str:

@@ -20,7 +20,7 @@ from stack_tui.ops.backup import backup
 sys.stdin.readline()  # the starting gun
 for event in backup(p, p.dev):
     pass
-print(json.dumps({"ok": event.ok, "summary": event.summary, "data": event.data}))
+print(json.dumps({"ok": event.ok, "summary": event.summary, "cause": event.cause}))
 """
 
 
@@ -57,7 +57,7 @@ def test_two_operation_processes_and_a_cli_at_once_run_exactly_one_backup(big: P
             if result["ok"]:
                 won.append(name)
                 continue
-            assert result["data"]["error"] == "LockHeld", result
+            assert result["cause"] == "busy", result
             said = result["summary"]
         match = re.search(r"dev is busy: backup by \S+ \(pid (\d+)\) since \d\d:\d\d:\d\d", said)
         assert match, said

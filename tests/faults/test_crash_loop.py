@@ -80,12 +80,12 @@ def test_crash_looping_prod_service_fails_the_deploy_and_leaves_dev_alone(
     assert "Traceback" not in output.out + output.err
 
     result = last_result_in_logs(platform, "prod", "deploy")
-    assert result["ok"] is False and "agent" in str(result["summary"])
-    assert isinstance(result["details"], list)
-    details = "\n".join(map(str, result["details"]))
+    assert result["outcome"] == "failed" and not result["ok"]
+    assert "agent" in str(result["summary"])
+    details = "\n".join(map(str, result["details"]))  # type: ignore[call-overload]
     assert "--- last log lines of agent ---" in details
     assert "agent crashed: no model at ***" in details
-    states = result["data"]["services"]  # type: ignore[index]
+    states = result["payload"]["services"]  # type: ignore[index]
     assert states["agent"]["state"] in ("restarting", "exited", "running")  # looping
     assert states["agent"]["health"] != "healthy"
 

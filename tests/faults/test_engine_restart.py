@@ -24,8 +24,8 @@ import pytest
 
 from faults.common import record_notifications, screen_text
 from stack_tui.core import engine
+from stack_tui.live.backend import LiveBackend
 from stack_tui.tui.app import StackApp
-from stack_tui.tui.backend import LiveBackend
 from support import TEST_IMAGES, make_platform, skip_or_fail, until
 
 pytestmark = pytest.mark.engine
@@ -163,10 +163,10 @@ async def test_engine_restart_is_shown_within_a_second_and_recovered_within_two(
             return "unreachable" in problem and "unreachable" in other
 
         def recovered() -> bool:
-            statuses = main.statuses.values()
+            statuses = main.session.statuses.values()
             return (
-                main.engine_down is None
-                and len(main.statuses) == 2
+                main.session.engine_down is None
+                and len(main.session.statuses) == 2
                 and not any(s.error for s in statuses)
                 and agent_state() == "running"
                 and not str(pane.query_one("#problem").content)  # type: ignore[attr-defined]

@@ -15,7 +15,14 @@ from faults.common import (
 from stack_tui.core import audit, backups, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup
-from stack_tui.ops.events import Caution, ConfirmationNeeded, OutputLine, Result, StepStarted
+from stack_tui.ops.events import (
+    BackupTaken,
+    Caution,
+    ConfirmationNeeded,
+    OutputLine,
+    Result,
+    StepStarted,
+)
 from stack_tui.ops.restore import repair, restore
 from support import drive, postgres_container, psql, result_of
 
@@ -25,7 +32,8 @@ pytestmark = pytest.mark.engine
 def take_backup(platform: Platform) -> Path:
     done = result_of(drive(backup(platform, platform.dev)))
     assert done.ok, (done.summary, done.details)
-    return Path(str(done.data["path"]))
+    assert isinstance(done.payload, BackupTaken)
+    return Path(done.payload.path)
 
 
 def test_postgres_killed_during_a_backup_fails_it_cleanly(big: Platform) -> None:

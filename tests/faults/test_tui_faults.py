@@ -30,8 +30,9 @@ from faults.common import (
 )
 from stack_tui.core import audit, backups, engine, locks
 from stack_tui.core.environments import Platform
+from stack_tui.live.backend import LiveBackend
+from stack_tui.ops.events import Outcome
 from stack_tui.tui.app import StackApp
-from stack_tui.tui.backend import LiveBackend
 from stack_tui.tui.screens.confirm import ConfirmScreen
 from stack_tui.tui.screens.help import HelpScreen
 from stack_tui.tui.screens.logs import LogsScreen
@@ -49,7 +50,7 @@ NOTES = "SELECT id, body FROM notes ORDER BY id"
 
 async def both_panes(pilot, app: StackApp) -> MainScreen:  # type: ignore[no-untyped-def]
     main = app.main
-    await until(pilot, lambda: len(main.statuses) == 2, 15, "both panes read")
+    await until(pilot, lambda: len(main.session.statuses) == 2, 15, "both panes read")
     return main
 
 
@@ -125,7 +126,7 @@ async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_
         tmux.keys("tui", "1", "b")
         wait_for(lambda: "busy" in tmux.screen("tui"), 10)
         assert f"pid {holder.pid}" in tmux.screen("tui")
-        assert main.runs == {}
+        assert main.session.runs == {}
 
         tmux.keys("cli", "dev", "Enter")  # now the one operation goes on, and ends
         wait_for(lambda: rc_file.exists(), 60)
@@ -167,7 +168,7 @@ async def test_a_40x12_terminal_says_so_and_nothing_crashes_or_runs(big: Platfor
         await pilot.resize_terminal(40, 12)
         await pilot.pause()
         assert "too small (40x12)" in screen_text(app)
-        assert main.runs == {} and app.is_running
+        assert main.session.runs == {} and app.is_running
     assert audit.read(big.audit_log) == []
     assert all_checksums(big.backups_dir) == {}
 
@@ -209,7 +210,7 @@ async def test_a_wrong_typed_name_confirms_nothing(big: Platform) -> None:
             assert "Type exactly 'prod'" in shown[-1]
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), 5)
-        assert main.runs == {}
+        assert main.session.runs == {}
     assert audit.read(big.audit_log) == []
     assert all_checksums(big.backups_dir) == {}
     assert not list(Path("/tmp").glob("pwned*"))
@@ -261,16 +262,18 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
             await pilot.press("enter")
 
             def run_done() -> bool:
-                return main.runs.get("dev") is not None and main.runs["dev"].result is not None
+                runs = main.session.runs
+                return runs.get("dev") is not None and runs["dev"].result is not None
 
             await until(pilot, run_done, 20, f"the restore of {name} ended")
-            result = main.runs["dev"].result
-            assert result is not None and not result.ok and said in result.summary, result
+            result = main.session.runs["dev"].result
+            assert result is not None and said in result.summary, result
+            assert result.outcome is Outcome.REFUSED, result  # nothing ran: refused, not failed
             assert isinstance(app.screen, OperationScreen)
-            assert "FAILED" in screen_text(app)
+            assert "REFUSED" in screen_text(app)
             await pilot.press("escape")
             await until(pilot, lambda: isinstance(app.screen, MainScreen), 5)
-            del main.runs["dev"]
+            del main.session.runs["dev"]
         assert app.is_running
     assert all_checksums(directory) == before, "a refused restore takes no safety backup"
     assert psql(big, "dev", NOTES) == rows
@@ -304,7 +307,8 @@ async def test_compose_errors_in_the_panes_show_no_secret(
     async with app.run_test(size=SIZE) as pilot:
         main = await both_panes(pilot, app)
         await pilot.pause()
-        assert main.statuses["dev"].error and "compose" in main.statuses["dev"].error
+        error = main.session.statuses["dev"].error
+        assert error and "compose" in error
         shown = {"screen": screen_text(app), "widgets": widget_texts(app)}
         assert secret_leaks(shown) == [], shown["widgets"]
         # The engine answers: the panes must not blame it for a compose file's error.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from stack_tui.ops.events import (
     Caution,
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -114,6 +115,7 @@ def unreachable(platform: Platform, name: str) -> EnvStatus:
         backups=backup_list(env, 2),
         error=UNREACHABLE[0],
         hint=UNREACHABLE[1],
+        engine_unreachable=True,
         taken=NOW,
     )
 
@@ -233,12 +235,14 @@ def restore_confirmation(platform: Platform, env: Environment, file: Path) -> It
         yield Result(
             env.name,
             operation="restore",
-            ok=False,
+            outcome=Outcome.CANCELLED,
             summary="Restore cancelled: nothing was changed.",
         )
         return
     yield Caution(env.name, "scripted restore: nothing is really restored")
-    yield Result(env.name, operation="restore", ok=True, summary=f"Restored {file.name}.")
+    yield Result(
+        env.name, operation="restore", outcome=Outcome.OK, summary=f"Restored {file.name}."
+    )
 
 
 def _hold(release: threading.Event) -> Iterator[Event]:
@@ -247,7 +251,7 @@ def _hold(release: threading.Event) -> Iterator[Event]:
     while not release.wait(0.02):
         if worker.is_cancelled:
             return
-    yield Result("prod", operation="deploy", ok=True, summary="deployed")
+    yield Result("prod", operation="deploy", outcome=Outcome.OK, summary="deployed")
 
 
 class FixedLogs:
@@ -313,7 +317,7 @@ class FixedBackend:
                 Result(
                     env.name,
                     operation="undo-restore",
-                    ok=True,
+                    outcome=Outcome.OK,
                     summary=f"{env.db_name} is back as it was before the restore.",
                 )
             ]
@@ -324,3 +328,26 @@ class FixedBackend:
 
     def logs(self, env: Environment, service: str) -> FixedLogs:
         return FixedLogs([f"{service} line {n}" for n in range(3)])
+
+
+@dataclass(frozen=True)
+class DiedDeploy:
+    """Shaped as status reports an operation whose process was killed (EnvStatus.died)."""
+
+    operation: str = "deploy"
+    pid: int = 17275
+    started: float = NOW - 3600
+    last_step: str = "up"
+    log: str = ""
+
+
+def died(platform: Platform, name: str) -> EnvStatus:
+    """A healthy environment whose last deploy was killed half-way (SIGKILL)."""
+    status = healthy(platform, name)
+    object.__setattr__(status, "died", DiedDeploy())  # the field EnvStatus.died (ops.died)
+    return status
+
+
+def many_backups(platform: Platform, name: str) -> EnvStatus:
+    """Four weeks of nightly backups: more than any pane has rows for."""
+    return replace(healthy(platform, name), backups=backup_list(platform.env(name), 28))

@@ -17,7 +17,7 @@ async def settled(pilot: Pilot[int]) -> MainScreen:
     main = app.main
     await until(
         pilot,
-        lambda: len(main.statuses) == 2 and not main.checks_running,
+        lambda: len(main.session.statuses) == 2 and not main.session.checks_running,
         what="both panes populated and the checks done",
     )
     await pilot.pause()

@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from stack_tui.ops.events import ConfirmationNeeded, Event, OutputLine, Result, StepStarted
-from stack_tui.tui import driving
-from stack_tui.tui.runs import Run
+from stack_tui.live import driving
+from stack_tui.live.runs import Run
+from stack_tui.ops.events import (
+    ConfirmationNeeded,
+    Event,
+    Outcome,
+    OutputLine,
+    Result,
+    StepStarted,
+)
 
 
 def test_a_question_is_answered_before_the_operation_resumes() -> None:
@@ -17,7 +24,7 @@ def test_a_question_is_answered_before_the_operation_resumes() -> None:
         question = ConfirmationNeeded("dev", "Go?", require_typing="dev")
         yield question
         seen_by_operation.append(question.response)
-        yield Result("dev", operation="deploy", ok=True, summary="done")
+        yield Result("dev", operation="deploy", outcome=Outcome.OK, summary="done")
 
     posted: list[Event] = []
     driving.drive(
@@ -68,7 +75,7 @@ def test_following_a_log_reads_until_the_result(tmp_path: Path) -> None:
         StepStarted("prod", "up").to_json(),
         "not json",
         OutputLine("prod", "x").to_json(),
-        Result("prod", operation="deploy", ok=True, summary="done").to_json(),
+        Result("prod", operation="deploy", outcome=Outcome.OK, summary="done").to_json(),
     ]
     log.write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])  # a line still being written
     rest = iter(["\n".join([lines[2][10:], lines[3]]) + "\n"])

@@ -16,10 +16,10 @@ from textual.widgets import Log
 
 from stack_tui.core import engine
 from stack_tui.core.environments import Platform
+from stack_tui.live.backend import LiveBackend
 from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import Result
 from stack_tui.tui.app import StackApp
-from stack_tui.tui.backend import LiveBackend
 from stack_tui.tui.screens.confirm import ConfirmScreen
 from stack_tui.tui.screens.logs import LogsScreen
 from stack_tui.tui.screens.main import MainScreen
@@ -42,7 +42,7 @@ async def live(pilot: Pilot[int]) -> MainScreen:
     app = pilot.app
     assert isinstance(app, StackApp)
     main = app.main
-    await until(pilot, lambda: len(main.statuses) == 2, what="both panes read")
+    await until(pilot, lambda: len(main.session.statuses) == 2, what="both panes read")
     return main
 
 
@@ -67,7 +67,7 @@ async def confirm_typing(pilot: Pilot[int], text: str, question: str) -> None:
 
 
 async def finished(pilot: Pilot[int], main: MainScreen, env: str) -> Result:
-    run = main.runs[env]
+    run = main.session.runs[env]
     await until(pilot, lambda: run.result is not None, DEPLOY_TIMEOUT, f"{env} operation done")
     assert run.result is not None
     return run.result
@@ -89,7 +89,7 @@ async def test_deploy_dev_with_its_confirmations_then_see_it_healthy_and_a_kill_
     app = StackApp(LiveBackend(platform))
     async with app.run_test(size=SIZE) as pilot:
         main = await live(pilot)
-        assert main.statuses["dev"].missing_volumes
+        assert main.session.statuses["dev"].missing_volumes
         await pilot.press("d")
         await screen_is(pilot, ConfirmScreen)
         screen = app.screen
@@ -108,7 +108,7 @@ async def test_deploy_dev_with_its_confirmations_then_see_it_healthy_and_a_kill_
             30,
             "dev healthy in its pane",
         )
-        assert not main.statuses["dev"].missing_volumes
+        assert not main.session.statuses["dev"].missing_volumes
 
         engine_client.containers.get(f"{platform.dev.project}-agent-1").kill()
         await until(
@@ -136,7 +136,7 @@ async def test_backup_then_restore_through_the_picker_brings_the_rows_back(
         await pilot.press("escape")
         await until(
             pilot,
-            lambda: len(main.statuses["dev"].backups) == 1,
+            lambda: len(main.session.statuses["dev"].backups) == 1,
             10,
             "the new backup in the dev pane",
         )
@@ -182,7 +182,7 @@ async def test_cancelled_confirmations_change_nothing(
         await screen_is(pilot, ConfirmScreen)
         await pilot.press("escape")  # the TUI's own question: nothing starts
         assert isinstance(app.screen, MainScreen)
-        assert main.runs == {}
+        assert main.session.runs == {}
         assert not platform.audit_log.exists()
 
         await pilot.press("d")
@@ -207,7 +207,7 @@ async def test_read_only_offers_no_mutating_action(platform: Platform) -> None:
         for key in ("d", "b", "r"):
             await pilot.press(key)
             assert isinstance(app.screen, MainScreen), key
-        assert main.runs == {}
+        assert main.session.runs == {}
         actions = {active.binding.action for active in main.active_bindings.values()}
         assert actions.isdisjoint({"deploy", "backup", "restore"})
         titles = {command.title for command in app.get_system_commands(main)}  # type: ignore[arg-type]
@@ -220,7 +220,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from stack_tui.core.environments import Platform
-    from stack_tui.ops.events import OutputLine, Result, StepFinished, StepStarted
+    from stack_tui.ops.events import Outcome, OutputLine, Result, StepFinished, StepStarted
     from stack_tui.ops.runner import locked
 
     data, env_file, compose, dev, prod, release = sys.argv[1:]
@@ -233,7 +233,7 @@ HOLDER = textwrap.dedent("""
         while not Path(release).exists():
             time.sleep(0.02)
         yield StepFinished("dev", "backup")
-        yield Result("dev", operation="backup", ok=True, summary="the other backup finished")
+        yield Result("dev", "backup", Outcome.OK, summary="the other backup finished")
 
     for event in locked(platform, platform.dev, "backup", {}, body):
         print(event.kind, flush=True)
@@ -279,7 +279,7 @@ async def test_another_process_operation_is_shown_refused_and_followed_live(
         main = await live(pilot)
         await until(
             pilot,
-            lambda: getattr(main.other_holder("dev"), "pid", 0) == proc.pid,
+            lambda: getattr(main.session.other_holder("dev"), "pid", 0) == proc.pid,
             10,
             "the other process's lock in the dev pane",
         )
@@ -302,4 +302,4 @@ async def test_another_process_operation_is_shown_refused_and_followed_live(
         release.touch()
         await until(pilot, lambda: screen.run.result is not None, 10, "its result")
         assert screen.run.result is not None and screen.run.result.ok
-    assert main.runs == {}
+    assert main.session.runs == {}

@@ -14,8 +14,8 @@ import pytest
 from helpers import until
 
 from stack_tui.core.environments import Platform
+from stack_tui.live.backend import LiveBackend
 from stack_tui.tui.app import StackApp
-from stack_tui.tui.backend import LiveBackend
 from support import skip_or_fail
 
 pytestmark = pytest.mark.engine
@@ -89,17 +89,19 @@ async def test_both_panes_say_the_engine_is_gone_at_once_and_recover_by_themselv
         await until(
             pilot,
             lambda: (
-                len(main.statuses) == 2
-                and not any(status.error for status in main.statuses.values())
+                len(main.session.statuses) == 2
+                and not any(status.error for status in main.session.statuses.values())
             ),
             what="both panes read through the proxy",
         )
         gone = time.monotonic()
         proxy.stop()
-        await until(pilot, lambda: main.engine_down is not None, 1.0, "engine gone within 1 s")
+        await until(
+            pilot, lambda: main.session.engine_down is not None, 1.0, "engine gone within 1 s"
+        )
         for env in ("dev", "prod"):
             assert main.pane(env).has_class("-problem")
-        assert "unreachable" in (main.engine_down or ("", ""))[0]
+        assert "unreachable" in (main.session.engine_down or ("", ""))[0]
         assert time.monotonic() - gone < 1.0
 
         proxy.start()
@@ -107,9 +109,10 @@ async def test_both_panes_say_the_engine_is_gone_at_once_and_recover_by_themselv
         await until(
             pilot,
             lambda: (
-                main.engine_down is None
+                main.session.engine_down is None
                 and all(
-                    not status.error and status.taken > back for status in main.statuses.values()
+                    not status.error and status.taken > back
+                    for status in main.session.statuses.values()
                 )
             ),
             2.0,

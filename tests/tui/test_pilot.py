@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import fakes
 from helpers import screen_is, settled, until
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
+from stack_tui.ops.events import StepStarted
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.screens.check import CheckScreen, CheckTable
 from stack_tui.tui.screens.confirm import ConfirmScreen
 from stack_tui.tui.screens.help import HelpScreen
 from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.screens.operation import OperationScreen
+from stack_tui.tui.widgets.status_bar import StatusBar
 
 WIDE = (120, 40)
 
@@ -78,7 +83,7 @@ async def test_a_second_action_on_a_busy_environment_is_refused_at_once() -> Non
         )
         assert backend.started == ["deploy dev"]
         backend.release.set()
-        await until(pilot, lambda: main.runs["dev"].result is not None)
+        await until(pilot, lambda: main.session.runs["dev"].result is not None)
 
 
 async def test_quit_asks_while_an_operation_runs() -> None:
@@ -95,7 +100,7 @@ async def test_quit_asks_while_an_operation_runs() -> None:
         assert isinstance(screen, ConfirmScreen)
         assert screen.plan.question == "Still running: deploy on dev."
         await pilot.press("escape")  # Cancel: keep going
-        assert app.is_running and main.runs["dev"].running
+        assert app.is_running and main.session.runs["dev"].running
         await pilot.press("q", "tab", "enter")
         await until(pilot, lambda: not app.is_running, what="the app quits")
 
@@ -181,3 +186,101 @@ async def test_checks_screen_lists_failures_first_in_each_section() -> None:
         keys = app.screen.query_one(CheckTable).keys
         assert keys.index("drift/Config") < keys.index("drift/Images")
         assert keys[0].startswith("parity-same/")
+
+
+async def test_following_another_process_names_it_once_and_a_silent_end_is_died(
+    tmp_path: Path,
+) -> None:
+    app, backend = make()
+    log = tmp_path / "prod_deploy.jsonl"
+    log.write_text(StepStarted("prod", "up", "docker compose up").to_json() + "\n")
+    backend.holders["prod"] = replace(fakes.other_holder("deploy"), log=str(log))
+    async with app.run_test(size=WIDE) as pilot:
+        await settled(pilot)
+        await pilot.press("2", "o")
+        await screen_is(pilot, OperationScreen)
+        title = str(app.screen.query_one("#op-title", Static).render())
+        assert "RUNNING" in title
+        assert title.endswith("started 17:27:55 by alice from 10.20.0.7 (pid 48213)"), title
+        del backend.holders["prod"]  # its lock is free, its log has no Result: it died
+        await until(
+            pilot, lambda: "DIED" in str(app.screen.query_one("#op-title", Static).render())
+        )
+
+
+async def test_the_status_bar_counts_services_as_the_pane_does() -> None:
+    platform = fakes.make_platform()
+    dev = fakes.healthy(platform, "dev")
+    rows = tuple(
+        replace(row, health="unhealthy") if row.service == "agent" else row for row in dev.services
+    )
+    backend = fakes.FixedBackend(
+        platform, {"dev": replace(dev, services=rows), "prod": fakes.healthy(platform, "prod")}
+    )
+    app = StackApp(backend)
+    async with app.run_test(size=WIDE) as pilot:
+        main = await settled(pilot)
+        bar = str(main.query_one(StatusBar).render())
+        pane = str(main.pane("dev").query_one("#services-title", Static).render())
+        assert "dev ✗ 3/4 ok" in bar and pane == "Services (3/4 ok)", (bar, pane)
+
+
+async def test_refresh_runs_the_checks_again() -> None:
+    app, backend = make()
+    async with app.run_test(size=WIDE) as pilot:
+        main = await settled(pilot)
+        assert main.session.checks is fakes.PASSING
+        backend.report = fakes.FAILING  # .env edited meanwhile
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: main.session.checks is fakes.FAILING, what="checks re-run")
+
+
+async def test_a_died_operation_shows_until_the_next_one() -> None:
+    platform = fakes.make_platform()
+    backend = fakes.FixedBackend(
+        platform, {"dev": fakes.died(platform, "dev"), "prod": fakes.healthy(platform, "prod")}
+    )
+    app = StackApp(backend)
+    async with app.run_test(size=WIDE) as pilot:
+        main = await settled(pilot)
+        operation = main.pane("dev").query_one("#operation", Static)
+        assert "deploy DIED (pid 17275" in str(operation.render())
+        assert "deploy DIED" in str(main.query_one(StatusBar).render())
+        await pilot.press("b")
+        await screen_is(pilot, ConfirmScreen)
+        await pilot.press("tab", "enter")
+        await screen_is(pilot, OperationScreen)
+        await pilot.press("escape")
+        assert "DIED" not in str(operation.render())  # a newer operation replaces it
+        backend.release.set()
+        await until(pilot, lambda: main.session.runs["dev"].result is not None)
+        assert "DIED" not in str(operation.render())
+
+
+async def test_quitting_while_an_operation_asks_answers_no_and_quits() -> None:
+    """The worker blocked in push_screen_wait is released by the session closing."""
+    app, backend = make()
+    async with app.run_test(size=WIDE) as pilot:
+        main = await settled(pilot)
+        await pilot.press("2", "r", "enter")  # the newest prod backup: the restore asks
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConfirmScreen) and app.screen.plan.require_typing == "prod"
+            ),
+            what="the restore's question",
+        )
+        run = main.session.runs["prod"]
+        assert run.waiting is not None and run.running
+        await app.run_action("quit")
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConfirmScreen)
+                and app.screen.plan.confirm_label == "Quit anyway"
+            ),
+            what="quit asks",
+        )
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: not app.is_running, what="the app quits")
+    assert backend.started == ["restore prod prod_20260223_030000.sql.gz"]

@@ -122,3 +122,32 @@ def test_80x24_prod_pane(snap_compare: Compare) -> None:
 
 def test_40x12_says_too_small(snap_compare: Compare) -> None:
     assert snap_compare(app(), terminal_size=(40, 12), run_before=keys())
+
+
+def test_200x50_backups_use_the_pane_height(snap_compare: Compare) -> None:
+    assert snap_compare(
+        app(fakes.many_backups, fakes.many_backups), terminal_size=(200, 50), run_before=keys()
+    )
+
+
+def test_80x24_prod_restore_confirmation_shows_its_buttons_and_footer(
+    snap_compare: Compare,
+) -> None:
+    async def question(pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+
+    assert snap_compare(
+        app(), terminal_size=(80, 24), run_before=keys("2", "r", "enter", then=question)
+    )
+
+
+def test_80x24_checks_fit_with_the_highlighted_row_in_full(snap_compare: Compare) -> None:
+    assert snap_compare(
+        app(report=fakes.FAILING),
+        terminal_size=(80, 24),
+        run_before=keys("c", "down", "down", "down"),
+    )
+
+
+def test_a_killed_deploy_shows_as_died(snap_compare: Compare) -> None:
+    assert snap_compare(app(prod=fakes.died), terminal_size=WIDE, run_before=keys("2"))

@@ -1,29 +1,45 @@
-"""The TUI's own logic modules stay Textual-free, so they are testable and reusable
-without a terminal; only app, screens, widgets and messages import Textual."""
+"""The live model (stack_tui.live) and the TUI's wording stay Textual-free, so they are
+testable and reusable without a terminal; only app, screens, widgets and messages import
+Textual. And what the first frame needs does not import docker-py (its HTTP stack costs
+more than the whole first snapshot)."""
 
 from __future__ import annotations
 
+import pkgutil
 import subprocess
 import sys
 
 import pytest
 
+import stack_tui.live
+
 UI_FREE = [
     "stack_tui.tui",
-    "stack_tui.tui.backend",
-    "stack_tui.tui.datawatch",
-    "stack_tui.tui.driving",
     "stack_tui.tui.plans",
-    "stack_tui.tui.runs",
-    "stack_tui.tui.watcher",
+    "stack_tui.live",
+    *(f"stack_tui.live.{m.name}" for m in pkgutil.iter_modules(stack_tui.live.__path__)),
 ]
+FIRST_FRAME = ["stack_tui.tui.app", "stack_tui.tui.screens.main", "stack_tui.live.backend"]
+
+
+def loaded_after(modules: list[str], prefixes: tuple[str, ...]) -> str:
+    probe = (
+        "import sys, importlib\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {prefixes!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_live_package_is_listed() -> None:
+    assert "stack_tui.live.session" in UI_FREE
 
 
 @pytest.mark.parametrize("module", UI_FREE)
 def test_module_does_not_import_textual(module: str) -> None:
-    probe = (
-        f"import sys, importlib; importlib.import_module({module!r}); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]", f"{module} imports Textual: {done.stdout}"
+    assert loaded_after([module], ("textual",)) == "[]", f"{module} imports Textual"
+
+
+def test_the_first_frame_does_not_import_docker_py() -> None:
+    assert loaded_after(FIRST_FRAME, ("docker", "requests", "urllib3")) == "[]"

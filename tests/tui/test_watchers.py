@@ -12,8 +12,8 @@ import fakes
 import requests
 
 from stack_tui.core.environments import Platform
-from stack_tui.tui.datawatch import DataWatcher
-from stack_tui.tui.watcher import EngineWatcher
+from stack_tui.live.datawatch import DataWatcher
+from stack_tui.live.watcher import EngineWatcher
 
 WAIT = 5.0
 

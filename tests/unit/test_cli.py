@@ -135,10 +135,10 @@ def test_piped_output_never_wraps_a_command_or_a_table() -> None:
     code = f"""
 import os
 from stack_tui import cli
-from stack_tui.ops.events import Result
+from stack_tui.ops.events import Outcome, Result
 from rich.table import Table
 os.environ.pop("COLUMNS", None)
-cli.Printer().show(Result("dev", "deploy", ok=False, summary="x " * 60,
+cli.Printer().show(Result("dev", "deploy", Outcome.FAILED, summary="x " * 60,
                        details=["Nothing was changed. To create it anyway: {LONG_COMMAND}"]))
 table = Table("check", "detail")
 table.add_row("services", "y" * 150)

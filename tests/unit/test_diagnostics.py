@@ -13,7 +13,7 @@ import pytest
 from stack_tui import cli
 from stack_tui.core import diagnostics
 from stack_tui.core.environments import Platform
-from stack_tui.tui.backend import DockerLogStream
+from stack_tui.live.backend import DockerLogStream
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from stack_tui.core import audit
 from stack_tui.core.environments import Platform
 from stack_tui.core.prepared import Prepared
 from stack_tui.ops import died, runner
-from stack_tui.ops.events import Event, Result, StepStarted
+from stack_tui.ops.events import Event, Outcome, Result, StepStarted
 from stack_tui.ops.status import status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_a_killed_operation_is_audited_once_as_died_and_shown_until_the_next(
     assert len(audit.read(platform.audit_log)) == 1  # status looked again: still once
 
     def quick(_: Prepared) -> Iterator[Event]:
-        yield Result("dev", "backup", ok=True, summary="done")
+        yield Result("dev", "backup", Outcome.OK, summary="done")
 
     list(runner.locked(platform, platform.dev, "backup", {}, quick))
     assert status(platform, platform.dev).died is None

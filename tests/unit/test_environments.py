@@ -12,7 +12,7 @@ from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Pla
 from stack_tui.core.errors import Refused
 from stack_tui.core.prepared import Prepared
 from stack_tui.ops import runner
-from stack_tui.ops.events import Event, Result
+from stack_tui.ops.events import Event, Outcome, Result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,13 +108,13 @@ def test_every_operation_stops_before_its_body_runs(
 
     def body(_: Prepared) -> Iterator[Event]:
         ran.append(True)
-        yield Result("dev", "deploy", ok=True, summary="should not run")
+        yield Result("dev", "deploy", Outcome.OK, summary="should not run")
 
     events = list(runner.locked(platform, platform.dev, "deploy", {}, body))
     assert ran == []
     assert isinstance(events[-1], Result) and not events[-1].ok
     assert variable in events[-1].summary
-    assert events[-1].data["error"] == "Refused"
+    assert events[-1].outcome is Outcome.REFUSED
 
 
 def test_compose_run_refuses_forbidden_variable(

@@ -12,7 +12,7 @@ from stack_tui.core.environments import Platform
 from stack_tui.core.errors import Refused
 from stack_tui.core.prepared import Prepared
 from stack_tui.ops import runner
-from stack_tui.ops.events import Event, Result, StepStarted
+from stack_tui.ops.events import Event, Outcome, Result, StepStarted
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_events_are_logged_and_audited_and_the_lock_is_held_meanwhile(tmp_path: 
     def body(_: Prepared) -> Iterator[Event]:
         seen_holder.append(locks.holder(platform.locks_dir, platform.dev.project))
         yield StepStarted("dev", "work")
-        yield Result("dev", "backup", ok=True, summary="done")
+        yield Result("dev", "backup", Outcome.OK, summary="done")
 
     events = list(runner.locked(platform, platform.dev, "backup", {"keep": 5}, body))
     assert [e.kind for e in events] == ["step_started", "result"]
@@ -56,7 +56,7 @@ def test_a_refusal_inside_the_body_is_audited_as_refused(tmp_path: Path) -> None
         yield  # pragma: no cover
 
     (result,) = list(runner.locked(platform, platform.dev, "restore", {}, body))
-    assert isinstance(result, Result) and result.data["error"] == "Refused"
+    assert isinstance(result, Result) and result.outcome is Outcome.REFUSED
     assert audit.read(platform.audit_log)[-1]["result"] == "refused"
 
 
@@ -90,7 +90,7 @@ def test_old_event_logs_are_pruned_and_other_files_kept(tmp_path: Path) -> None:
     unrelated.write_text("keep me")
 
     def body(_: Prepared) -> Iterator[Event]:
-        yield Result("dev", "backup", ok=True, summary="done")
+        yield Result("dev", "backup", Outcome.OK, summary="done")
 
     list(runner.locked(platform, platform.dev, "backup", {}, body))
     logs = list(platform.logs_dir.glob("*.jsonl"))

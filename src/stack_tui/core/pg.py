@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from stack_tui.core import engine
 from stack_tui.core.errors import Refused, StackError
+
+if TYPE_CHECKING:
+    import docker
 
 APPLICATION_PREFIX = "stack-tui"
 DEFAULT_LOCK_TIMEOUT = 10
@@ -113,12 +114,14 @@ class Session:
             "-c",
             sql,
         ]
+        from docker.errors import APIError  # docker-py loads after the TUI's first frame
+
         with engine.translated():
             try:
                 code, (stdout, stderr) = self.container.exec_run(
                     command, environment=self.environment("query"), demux=True
                 )
-            except docker.errors.APIError as err:
+            except APIError as err:
                 raise PgError(
                     f"Docker could not run psql: {err.explanation}.",
                     "Check the Postgres container (docker logs).",

@@ -44,8 +44,10 @@ from stack_tui.core.errors import Refused, StackError
 from stack_tui.core.prepared import Prepared
 from stack_tui.ops import blocking
 from stack_tui.ops.events import (
+    BackupTaken,
     Caution,
     Event,
+    Outcome,
     OutputLine,
     Result,
     StepFinished,
@@ -408,10 +410,10 @@ def backup(
         yield Result(
             env.name,
             operation="backup",
-            ok=True,
+            outcome=Outcome.OK,
             summary=f"Backed up {env.db_name} to {path.name} "
             f"({backups.human_size(size)}) in {seconds:.1f} s.",
-            data={"path": str(path), "size": size, "seconds": round(seconds, 3)},
+            payload=BackupTaken(str(path), size, round(seconds, 3)),
         )
 
     return locked(platform, env, "backup", {"keep": keep}, body)

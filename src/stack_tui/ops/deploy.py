@@ -21,7 +21,9 @@ from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
     Caution,
     ConfirmationNeeded,
+    Deployed,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -75,7 +77,7 @@ def _deploy(
         yield Result(
             env.name,
             "deploy",
-            ok=False,
+            Outcome.CANCELLED,
             summary="Deploy cancelled: the missing volume was not accepted.",
             details=[
                 "Nothing was changed. To create it anyway: "
@@ -85,7 +87,6 @@ def _deploy(
                     else "./stack dev deploy --accept-new-volumes"
                 )
             ],
-            data={"error": "Refused"},
         )
         return
 
@@ -122,10 +123,10 @@ def _deploy(
         yield Result(
             env.name,
             "deploy",
-            ok=True,
+            Outcome.OK,
             summary=f"{env.name} deployed: {len(final.services)} services healthy.",
             details=summary_rows,
-            data={"services": _as_data(final.services)},
+            payload=Deployed(_as_data(final.services)),
         )
         return
     details = [*summary_rows]
@@ -137,10 +138,10 @@ def _deploy(
     yield Result(
         env.name,
         "deploy",
-        ok=False,
+        Outcome.FAILED,
         summary=f"{env.name} deploy failed: {names}.",
         details=details,
-        data={"services": _as_data(final.services)},
+        payload=Deployed(_as_data(final.services)),
     )
 
 

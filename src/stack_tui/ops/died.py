@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stack_tui.core import audit, locks
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.ops.events import Result
+from stack_tui.ops.events import Killed, Outcome, Result
 
 #: How much of a log's end is read to find its last event.
 TAIL_BYTES = 64 * 1024
@@ -100,10 +100,10 @@ def _record(platform: Platform, env: Environment, log: Path) -> Died | None:
         marker = Result(
             env.name,
             operation=operation,
-            ok=False,
+            outcome=Outcome.DIED,
             summary=f"{died.describe()}.",
             details=[detail],
-            data={"died": {"pid": pid, "started": started, "last_step": step}},
+            payload=Killed(pid, started, step),
         )
         os.write(fd, (marker.to_json() + "\n").encode())
         return died
@@ -113,9 +113,8 @@ def _record(platform: Platform, env: Environment, log: Path) -> Died | None:
 
 def _died_from(log: Path, result: dict[str, object]) -> Died | None:
     """The Died a log's final Result describes, or None for any other Result."""
-    data = result.get("data")
-    died = data.get("died") if isinstance(data, dict) else None
-    if not isinstance(died, dict):
+    died = result.get("payload")
+    if not isinstance(died, dict) or died.get("kind") != Killed.kind:
         return None
     operation, _, _ = _from_name(log)
     return Died(

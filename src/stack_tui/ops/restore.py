@@ -46,7 +46,10 @@ from stack_tui.ops.events import (
     Caution,
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
+    Restored,
+    RestoreUndone,
     Result,
     StepFinished,
     StepStarted,
@@ -269,9 +272,8 @@ def _restore_into(
             yield Result(
                 env.name,
                 operation="restore",
-                ok=False,
+                outcome=Outcome.CANCELLED,
                 summary="Restore cancelled: nothing was changed.",
-                data={"cancelled": True, "error": "Refused"},
             )
             return
     asked = time.monotonic()
@@ -318,17 +320,17 @@ def _restore_into(
     yield Result(
         env.name,
         operation="restore",
-        ok=not failure,
+        outcome=Outcome.FAILED if failure else Outcome.OK,
         summary=summary if not failure else f"{summary} But: the services are not healthy.",
         details=details,
-        data={
-            "file": str(path),
-            "database": env.db_name,
-            "kept_as": keep_as,
-            "seconds": round(done - asked + (asked - started), 3),
-            "downtime": round(downtime, 3),
-            "phases": {k: round(v, 3) for k, v in phases.items()},
-        },
+        payload=Restored(
+            file=str(path),
+            database=env.db_name,
+            kept_as=keep_as,
+            seconds=round(done - started, 3),
+            downtime=round(downtime, 3),
+            phases={k: round(v, 3) for k, v in phases.items()},
+        ),
     )
 
 
@@ -621,9 +623,8 @@ def _undo(platform: Platform, prepared: Prepared) -> Iterator[Event]:
             yield Result(
                 env.name,
                 operation="undo-restore",
-                ok=False,
+                outcome=Outcome.CANCELLED,
                 summary="Undo cancelled: nothing was changed.",
-                data={"cancelled": True, "error": "Refused"},
             )
             return
         try:
@@ -637,17 +638,17 @@ def _undo(platform: Platform, prepared: Prepared) -> Iterator[Event]:
     yield Result(
         env.name,
         operation="undo-restore",
-        ok=not failure,
+        outcome=Outcome.FAILED if failure else Outcome.OK,
         summary=f"{env.db_name} is back as it was before the restore ({copy.name}); "
         f"{env.name} was down {downtime:.1f} s."
         + (f" The restored state is kept as {keep_as}." if state.live else "")
         + (f" But the services are not healthy: {failure}" if failure else ""),
-        data={
-            "database": env.db_name,
-            "from": copy.name,
-            "kept_as": keep_as,
-            "downtime": round(downtime, 3),
-        },
+        payload=RestoreUndone(
+            database=env.db_name,
+            restored_from=copy.name,
+            kept_as=keep_as,
+            downtime=round(downtime, 3),
+        ),
     )
 
 
@@ -666,6 +667,6 @@ def _repair(platform: Platform, prepared: Prepared) -> Iterator[Event]:
     yield Result(
         env.name,
         operation="repair",
-        ok=True,
+        outcome=Outcome.OK,
         summary=f"{env.name}'s database {env.db_name} is in order.",
     )

@@ -21,7 +21,7 @@ from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
 from stack_tui.core.prepared import Prepared, prepare
 from stack_tui.ops import died
-from stack_tui.ops.events import Event, Result
+from stack_tui.ops.events import Cause, Event, Outcome, Result
 
 #: An operation's body: given its environment prepared once (`.env` read, guard passed).
 Body = Callable[[Prepared], Iterator[Event]]
@@ -45,7 +45,7 @@ def locked(
 ) -> Iterator[Event]:
     """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result."""
     started = time.time()
-    outcome = "interrupted"
+    outcome = Outcome.INTERRUPTED
     detail = ""
     try:
         prepared = prepare(env)  # .env read once; a forbidden variable refuses here
@@ -71,8 +71,7 @@ def locked(
                     sink.write(event.to_json() + "\n")
                     sink.flush()
                     if isinstance(event, Result):
-                        outcome = _outcome(event)
-                        detail = event.summary
+                        outcome, detail = event.outcome, event.summary
                         ended = True
                     try:
                         yield event
@@ -84,15 +83,18 @@ def locked(
                     with suppress(OSError):
                         sink.write(_interrupted(env, operation).to_json() + "\n")
     except StackError as err:
-        outcome, detail = "refused", err.message
-        yield failure(env, operation, err)
+        result = failure(env, operation, err)
+        # Nothing ran yet (the guard, the lock, opening the log): whatever the error, a refusal.
+        result.outcome = outcome = Outcome.REFUSED
+        detail = err.message
+        yield result
     finally:
         audit.record(
             platform.audit_log,
             operation=operation,
             env=env.name,
             arguments=arguments,
-            result=outcome,
+            result=outcome.value,
             started=started,
             detail=detail,
         )
@@ -102,23 +104,9 @@ def _interrupted(env: Environment, operation: str) -> Result:
     return Result(
         env.name,
         operation=operation,
-        ok=False,
+        outcome=Outcome.INTERRUPTED,
         summary=f"{operation} was interrupted before it finished.",
-        data={"error": INTERRUPTED},
     )
-
-
-def _outcome(result: Result) -> str:
-    if result.ok:
-        return "ok"
-    kind = result.data.get("error")
-    if kind == INTERRUPTED:
-        return "interrupted"
-    return "refused" if kind in ("Refused", "LockHeld") else "failed"
-
-
-#: `data["error"]` of the Result an operation yields when Ctrl-C or SIGTERM stopped it.
-INTERRUPTED = "Interrupted"
 
 
 def _body_or_failure(
@@ -132,31 +120,34 @@ def _body_or_failure(
         yield Result(
             env.name,
             operation=operation,
-            ok=False,
+            outcome=Outcome.INTERRUPTED,
             summary=f"{operation} interrupted (Ctrl-C or SIGTERM); the lines above "
             "say what was undone.",
-            data={"error": INTERRUPTED},
         )
 
 
 def failure(env: Environment, operation: str, err: StackError) -> Result:
-    """The Result for an error; `data["error"]` names its kind (the CLI maps it to an exit code)."""
+    """The Result for an error: its outcome and cause come from the error's family."""
+    outcome, cause = classify(err)
     return Result(
         env.name,
         operation=operation,
-        ok=False,
+        outcome=outcome,
         summary=err.message,
         details=[err.hint] if err.hint else [],
-        data={"error": error_kind(err)},
+        cause=cause,
     )
 
 
-def error_kind(err: StackError) -> str:
+def classify(err: StackError) -> tuple[Outcome, Cause | None]:
     """The family an error belongs to: subclasses (e.g. InvalidBackup) report as their family."""
-    for family in (LockHeld, EngineUnreachable, Refused):
-        if isinstance(err, family):
-            return family.__name__
-    return "StackError"
+    if isinstance(err, LockHeld):
+        return Outcome.REFUSED, Cause.BUSY
+    if isinstance(err, EngineUnreachable):
+        return Outcome.FAILED, Cause.ENGINE_UNREACHABLE
+    if isinstance(err, Refused):
+        return Outcome.REFUSED, None
+    return Outcome.FAILED, None
 
 
 def _open_log(path: Path) -> TextIO:

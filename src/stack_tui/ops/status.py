@@ -11,15 +11,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from stack_tui.core import backups, compose, engine, locks, pg, switchover
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import StackError
+from stack_tui.core.errors import EngineUnreachable, StackError
 from stack_tui.core.prepared import Prepared, prepare
 from stack_tui.ops.died import Died, reap
+
+if TYPE_CHECKING:
+    import docker
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class EnvStatus:
     died: Died | None = None
     error: str = ""  # engine unreachable, bad compose file, ...
     hint: str = ""
+    #: The error is that the engine does not answer (the CLI's exit code 4, the TUI's badge).
+    engine_unreachable: bool = False
     taken: float = field(default_factory=time.time)
 
     @property
@@ -99,7 +102,7 @@ def next_change(seconds: float) -> float:
 def status(
     platform: Platform,
     env: Environment,
-    client: docker.DockerClient | None = None,
+    client: docker.DockerClient | engine.QuickEngine | None = None,
     services: list[str] | None = None,
     *,
     prepared: Prepared | None = None,
@@ -130,8 +133,15 @@ def status(
         containers = engine.project_containers(client, env.project)
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
     except StackError as err:
-        return EnvStatus(**base, error=err.message, hint=err.hint)
-    except docker.errors.DockerException as err:  # never raise: the TUI calls this on events
+        return EnvStatus(
+            **base,
+            error=err.message,
+            hint=err.hint,
+            engine_unreachable=isinstance(err, EngineUnreachable),
+        )
+    except Exception as err:  # never raise: the TUI calls this on events
+        if not engine.is_engine_error(err):
+            raise
         return EnvStatus(
             **base,
             error=f"The Docker engine answered with an error: {err}",
@@ -165,17 +175,16 @@ def database_state(
         db = pg.session(client, container, "status")
         journal = switchover.journal_path(platform.locks_dir, env.project)
         return switchover.read_state(db, env.db_name, journal)
-    except (StackError, docker.errors.DockerException):
-        return None
+    except Exception as err:  # never raise: status, check and the TUI call this
+        if isinstance(err, StackError) or engine.is_engine_error(err):
+            return None
+        raise
 
 
-def _volume(client: docker.DockerClient, name: str) -> VolumeStatus:
-    with engine.translated():
-        try:
-            volume = client.volumes.get(name)
-        except docker.errors.NotFound:
-            return VolumeStatus(name, present=False, project_label="")
-    labels = volume.attrs.get("Labels") or {}
+def _volume(client: docker.DockerClient | engine.QuickEngine, name: str) -> VolumeStatus:
+    labels = engine.volume_labels(client, name)
+    if labels is None:
+        return VolumeStatus(name, present=False, project_label="")
     return VolumeStatus(name, present=True, project_label=labels.get(engine.PROJECT_LABEL, ""))
 
 

@@ -13,7 +13,7 @@ def run(read_only: bool = False, platform: Platform | None = None) -> int:
     # Startup only builds objects that live as long as the app: collecting garbage meanwhile
     # is wasted launch time. The main screen turns the collector back on once both panes show.
     gc.disable()
-    from stack_tui.tui.backend import LiveBackend
+    from stack_tui.live.backend import LiveBackend
 
     platform = platform or Platform()
     diagnostics.log_to(platform.logs_dir)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment
+from stack_tui.ops.events import ConfirmationNeeded
 from stack_tui.ops.status import EnvStatus
 
 
@@ -106,6 +107,18 @@ def backup(env: Environment, status: EnvStatus | None, keep: int) -> Plan:
         require_typing=env.name if env.is_prod else "",
         confirm_label="Back up",
         env=env.name,
+    )
+
+
+def operation_question(operation: str, event: ConfirmationNeeded) -> Plan:
+    """An operation's own question, asked while it waits (a missing volume, a restore)."""
+    return Plan(
+        title=f"{label(event.env)} {operation}: confirm",
+        question=event.question,
+        details=list(event.details),
+        require_typing=event.require_typing,
+        confirm_label="Go on",
+        env=event.env,
     )
 
 

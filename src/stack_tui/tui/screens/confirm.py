@@ -8,11 +8,12 @@ not blink (a blinking cursor is a redraw every half second over SSH).
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Footer, Input, Static
 
 from stack_tui.tui.plans import Plan
 
@@ -21,6 +22,11 @@ def detail_text(line: str) -> Text:
     """Warnings (the spec's WARNING text, DATA LOSS) stand out in any colour mode."""
     loud = line.startswith("WARNING") or "DATA LOSS" in line or "EMPTY" in line
     return Text(line, style="bold red" if loud else "")
+
+
+#: Below this height the dialog takes the whole screen, its details scroll and its buttons are
+#: compact, so the buttons and the footer always show (80x24 included).
+SHORT = 34
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -54,10 +60,21 @@ class ConfirmScreen(ModalScreen[bool]):
                     variant="error",
                     disabled=bool(plan.require_typing),
                 )
+        yield Footer()
 
     def on_mount(self) -> None:
+        self._fit(self.app.size.height)
         target = "#typed" if self.plan.require_typing else "#cancel"
         self.query_one(target).focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.height)
+
+    def _fit(self, height: int) -> None:
+        short = height < SHORT
+        self.set_class(short, "-short")
+        for button in self.query(Button):
+            button.compact = short
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#confirm", Button).disabled = event.value != self.plan.require_typing

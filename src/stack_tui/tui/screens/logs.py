@@ -14,7 +14,7 @@ from textual.widgets import Footer, Log, Static
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
-from stack_tui.tui.backend import Backend, LogStream
+from stack_tui.live.backend import Backend, LogStream
 from stack_tui.tui.messages import LogLines
 from stack_tui.tui.plans import label
 

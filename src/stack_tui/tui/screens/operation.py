@@ -1,8 +1,8 @@
 """A deploy, backup or restore as it happens: per-service status, steps, raw output, result.
 
-The screen only renders a Run; the operation itself runs in the main screen's
-worker, so leaving this screen (Esc) never stops it, and coming back (o) shows
-everything from the start. After the end the output stays readable, with the
+The screen only renders a Run and follows the session's changes to it; the operation
+itself runs in the session's worker, so leaving this screen (Esc) never stops it, and
+coming back (o) shows everything from the start. After the end the output stays readable, with the
 Result and, on failure, the failing service's last log lines.
 """
 
@@ -15,10 +15,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
+from stack_tui.live.runs import Run, clock
+from stack_tui.live.session import Change
 from stack_tui.ops.events import (
     Caution,
     ConfirmationNeeded,
     Event,
+    Outcome,
     OutputLine,
     Result,
     ServiceProgress,
@@ -26,9 +29,8 @@ from stack_tui.ops.events import (
     StepStarted,
     Waiting,
 )
+from stack_tui.tui.messages import session_changes
 from stack_tui.tui.plans import label
-from stack_tui.tui.runs import Run
-from stack_tui.tui.widgets.env_pane import clock
 from stack_tui.tui.widgets.tables import Cell, SyncTable
 
 GOOD_STATES = ("healthy", "started", "running", "created", "recreated")
@@ -44,9 +46,15 @@ def progress_cell(state: str) -> Cell:
     return (state, "yellow")
 
 
-def cancelled(result: Result) -> bool:
-    """An operator's "no" is not a failure (restore marks it in data, deploy in words)."""
-    return bool(result.data.get("cancelled")) or " cancelled" in result.summary.lower()
+#: The header's badge per outcome: a word (for monochrome terminals) and its colour.
+BADGES = {
+    Outcome.OK: (" DONE ", "bold reverse green"),
+    Outcome.FAILED: (" FAILED ", "bold reverse red"),
+    Outcome.REFUSED: (" REFUSED ", "bold reverse red"),
+    Outcome.CANCELLED: (" CANCELLED ", "bold reverse yellow"),
+    Outcome.INTERRUPTED: (" INTERRUPTED ", "bold reverse red"),
+    Outcome.DIED: (" DIED ", "bold reverse red"),
+}
 
 
 class ProgressTable(SyncTable, can_focus=False):
@@ -105,6 +113,11 @@ class OperationScreen(Screen[None]):
         self._ready = True
         self.sync()
         self.query_one(Log).focus()
+        session_changes(self).subscribe(self, self._on_change, immediate=True)
+
+    def _on_change(self, change: Change) -> None:
+        if change.run is self.run:
+            self.sync()
 
     def sync(self) -> None:
         """Render the run's events not shown yet (called on mount and on each new event)."""
@@ -157,14 +170,12 @@ class OperationScreen(Screen[None]):
     def _show_header(self) -> None:
         run = self.run
         who = "you" if run.ours else run.owner
-        if run.result is None:
-            state = Text(" RUNNING ", style="bold reverse yellow")
-        elif cancelled(run.result):
-            state = Text(" CANCELLED ", style="bold reverse yellow")
-        elif run.result.ok:
-            state = Text(" DONE ", style="bold reverse green")
+        if run.result is not None:
+            state = Text(*BADGES[run.result.outcome])
+        elif run.waiting is not None:
+            state = Text(" WAITING FOR YOUR ANSWER ", style="bold reverse magenta")
         else:
-            state = Text(" FAILED ", style="bold reverse red")
+            state = Text(" RUNNING ", style="bold reverse yellow")
         self.query_one("#op-title", Static).update(
             Text.assemble(
                 (f" {label(run.env)} ", "bold reverse"),
@@ -179,7 +190,9 @@ class OperationScreen(Screen[None]):
             self.call_after_refresh(self.query_one(Log).scroll_end, animate=False)
         result.display = run.result is not None
         if run.result is not None:
-            colour = "green" if run.result.ok else "red"
+            colour = {Outcome.OK: "green", Outcome.CANCELLED: "yellow"}.get(
+                run.result.outcome, "red"
+            )
             self.query_one("#op-summary", Static).update(
                 Text.assemble(
                     (run.result.summary, f"bold {colour}"),

@@ -7,8 +7,6 @@ and its label in capitals everywhere. Problems are words, not only colours
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -16,29 +14,31 @@ from textual.widgets import Static
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
+from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.events import StepStarted
-from stack_tui.ops.status import EnvStatus, human_duration
+from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
-from stack_tui.tui.runs import Run
 from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
 
 
-def clock(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(at))
-
-
-def describe_holder(holder: Holder, now: float) -> str:
-    """Like Holder.describe(), against the injected clock (snapshots stay deterministic)."""
-    where = f" from {holder.ssh_client}" if holder.ssh_client else ""
-    return (
-        f"{holder.operation} by {holder.user}{where} (pid {holder.pid}) since "
-        f"{clock(holder.started)} ({human_duration(now - holder.started)})"
-    )
-
-
-def activity(run: Run | None, other: Holder | None, now: float) -> Text:
-    """The pane's operation line: ours running, another process's, our last one, or none."""
-    if run is not None and run.running:
+def activity(
+    run: Run | None, other: Holder | None, now: float, died: DiedRecord | None = None
+) -> Text:
+    """The pane's operation line: ours waiting or running, another process's, one that died
+    (until the next operation), the last one seen (ours or followed), or none."""
+    if run is not None and run.waiting is not None:
+        return Text.assemble(
+            ("? ", "bold magenta"),
+            (f"{run.operation} waiting for your answer", "bold magenta"),
+            f" (you, since {clock(run.started)})",
+        )
+    if other is not None:  # another process runs it now (also one we follow)
+        return Text.assemble(
+            ("⟳ ", "bold yellow"),
+            (describe_holder(other, now), "bold yellow"),
+            ("  o: follow live", "dim"),
+        )
+    if run is not None and run.running and run.ours:
         step = next((e.step for e in reversed(run.events) if isinstance(e, StepStarted)), "")
         where = f"; {step}" if step else ""
         return Text.assemble(
@@ -47,17 +47,21 @@ def activity(run: Run | None, other: Holder | None, now: float) -> Text:
             f" (you, since {clock(run.started)}{where})",
             ("  o: watch", "dim"),
         )
-    if other is not None:
+    if died is not None:
+        during = f" during '{died.last_step}'" if died.last_step else ""
         return Text.assemble(
-            ("⟳ ", "bold yellow"),
-            (describe_holder(other, now), "bold yellow"),
-            ("  o: follow live", "dim"),
+            ("✗ ", "bold red"),
+            (f"{died.operation} DIED", "bold reverse red"),
+            f" (pid {died.pid}, started {clock(died.started)}){during}: its process was "
+            "killed before it finished",
+            ("  o: its log", "dim"),
         )
     if run is not None and run.result is not None:
         ok = run.result.ok
+        by = "" if run.ours else f" by {run.owner}"
         return Text.assemble(
             ("✓ " if ok else "✗ ", "green" if ok else "bold red"),
-            f"{run.operation} at {clock(run.result.at)}: {run.result.summary}",
+            f"{run.operation}{by} at {clock(run.result.at)}: {run.result.summary}",
             ("  o: output", "dim"),
         )
     return Text("No operation running.", style="dim")

@@ -13,7 +13,8 @@ from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
 
 
-def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str) -> Text:
+def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str, died: str = "") -> Text:
+    """`busy`: the operation running on it; `died`: the last one, killed (until the next)."""
     key = "2" if name == "prod" else "1"
     text = Text.assemble((f"{key} ", "dim"), (label(name), "bold"), " ")
     if down or (status is not None and status.error):
@@ -22,13 +23,16 @@ def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str) -> T
         text.append("…", style="dim")
     elif status.missing_volumes:
         text.append("✗ VOLUME MISSING", style="bold red")
-    elif not all(row.ok for row in status.services):
-        bad = sum(not row.ok for row in status.services)
-        text.append(f"✗ {bad}/{len(status.services)} NOT OK", style="bold red")
-    else:
-        text.append(f"✓ {len(status.services)}/{len(status.services)} ok", style="green")
+    else:  # counted as the pane's "Services (3/4 ok)" counts them
+        ok, total = sum(row.ok for row in status.services), len(status.services)
+        if ok < total:
+            text.append(f"✗ {ok}/{total} ok", style="bold red")
+        else:
+            text.append(f"✓ {ok}/{total} ok", style="green")
     if busy:
         text.append(f"  ⟳ {busy}", style="bold yellow")
+    elif died:
+        text.append(f"  ✗ {died} DIED", style="bold red")
     return text
 
 

@@ -1,33 +1,25 @@
 """Running an operation's event stream in a worker thread, and following another
 process's operation through its JSONL log.
 
-Textual-free: the screen passes callbacks (post an event, ask a question, "was I
-cancelled?"), so the rules live here and are tested without a terminal. Whatever
-happens, the stream of events ends with a Result: a bug, a quit, or a process that
-died without writing one each become a failed Result that says so.
+Textual-free: the session passes callbacks (post an event, ask a question, "was I
+cancelled?"). Driving is ops.driver's, shared with the CLI; following is ours. Whatever
+happens, the stream of events ends with a Result: a bug, a quit, or a process that died
+without writing one each become a Result that says so.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from stack_tui.ops.events import ConfirmationNeeded, Event, Result, from_json
-from stack_tui.tui.runs import Run
-
-log = logging.getLogger(__name__)
+from stack_tui.live.runs import Run
+from stack_tui.ops import driver
+from stack_tui.ops.events import ConfirmationNeeded, Event, Outcome, Result, from_json
 
 Post = Callable[[Event], object]
 #: How often a followed log is read while the other process still holds the lock.
 FOLLOW_POLL = 0.1
-
-
-def failed(run: Run, summary: str, details: list[str] | None = None) -> Result:
-    return Result(
-        run.env, operation=run.operation, ok=False, summary=summary, details=details or []
-    )
 
 
 def drive(
@@ -42,32 +34,15 @@ def drive(
     Cancelled (the app quits): the generator is closed at its next event, which runs
     its cleanup (lock released, audit line "interrupted"), as Ctrl-C does in the CLI.
     """
-    finished = False
-    events = start()
-    try:
-        for event in events:
-            if isinstance(event, ConfirmationNeeded):
-                event.answer(ask(event))
-            finished = isinstance(event, Result)
-            post(event)
-            if cancelled():
-                break
-    except Exception as err:  # a bug in an operation must not take the UI down
-        log.exception("%s on %s stopped by an unexpected error", run.operation, run.env)
-        post(
-            failed(
-                run,
-                f"{run.operation} stopped by an unexpected error: {err}",
-                ["The operation's event log is in data/logs/."],
-            )
-        )
-        return
-    finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
-    if not finished:
-        post(failed(run, f"{run.operation} was interrupted before it finished."))
+    driver.drive(
+        start(),
+        answer=ask,
+        on_event=post,
+        cancelled=cancelled,
+        env=run.env,
+        operation=run.operation,
+        catch_bugs=True,
+    )
 
 
 def follow(
@@ -82,7 +57,14 @@ def follow(
     try:
         handle = path.open(encoding="utf-8")
     except OSError as err:
-        post(failed(run, f"Cannot read that operation's log {path}: {err.strerror}"))
+        post(
+            Result(
+                run.env,
+                run.operation,
+                Outcome.FAILED,
+                f"Cannot read that operation's log {path}: {err.strerror}",
+            )
+        )
         return
     pending = ""
     with handle:
@@ -101,7 +83,14 @@ def follow(
                     if isinstance(event, Result):
                         return
             if ended:
-                post(failed(run, f"{run.operation} ended without a result (its process died?)."))
+                post(
+                    Result(
+                        run.env,
+                        run.operation,
+                        Outcome.DIED,
+                        f"{run.operation} ended without a result (its process died?).",
+                    )
+                )
                 return
 
 

@@ -121,10 +121,17 @@ class LiveBackend:
         """Start both first snapshots now, while Textual is still being imported."""
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stack-tui-prefetch")
         for env in (self.platform.dev, self.platform.prod):
-            # What the engine runs, without the ~0.1 s of CPU Compose takes to render the
-            # config on a 2-core host; the main screen re-reads both with it after first paint.
-            self._prefetched[env.name] = pool.submit(self._read, env, False, [])
+            self._prefetched[env.name] = pool.submit(self._first, env)
         pool.shutdown(wait=False)
+
+    def _first(self, env: Environment) -> EnvStatus:
+        """What the engine runs, without the ~0.1 s of CPU Compose takes to render the config
+        on a 2-core host, and without docker-py's import (QuickEngine); the session re-reads
+        both environments fully right after the first paint."""
+        quick = engine.QuickEngine.local()
+        if quick is None:
+            return self._read(env, False, [])
+        return self._with_verification(status(self.platform, env, quick, []))
 
     def prefetched(self, env: Environment) -> EnvStatus | None:
         """The snapshot `prefetch()` started, if it is ready (never blocks)."""

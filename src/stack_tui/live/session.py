@@ -1,0 +1,415 @@
+"""One session of the TUI: both environments as last read, the operations ours and followed,
+the checks, and what keeps all of it current.
+
+The app owns one Session and gives it a Host (its timers, threads, a thread-safe call into
+the UI thread, the question dialog). Every state change is published as a `Change`; screens
+subscribe and render, and never look for each other. Session methods run on the UI thread;
+blocking work (status reads, operations, checks, watchers) runs in host threads that hand
+their results back through `Host.to_ui`.
+
+There is no periodic resync. Everything a pane shows comes from the engine (its event
+stream) or from files under data/ (inotify); both environments are re-read when the engine
+comes back, after each operation of ours, and on refresh. A timer would only add wake-ups
+(bytes over SSH) to hide a bug we would rather see.
+"""
+
+from __future__ import annotations
+
+import enum
+import gc
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from stack_tui.core.environments import Environment
+from stack_tui.core.locks import Holder
+from stack_tui.live import driving
+from stack_tui.live.backend import VERIFY_NEWEST, Backend
+from stack_tui.live.runs import DiedRecord, Run, who
+from stack_tui.ops.events import ConfirmationNeeded, Event, Result
+from stack_tui.ops.status import EnvStatus
+
+if TYPE_CHECKING:
+    from stack_tui.core.parity import CheckReport
+    from stack_tui.live.datawatch import DataWatcher
+    from stack_tui.live.watcher import EngineWatcher
+
+log = logging.getLogger(__name__)
+
+#: A burst of engine events (kill, die, stop...) arrives within a few ms: one refresh.
+DEBOUNCE = 0.03
+
+
+class Aspect(enum.Enum):
+    """What a Change is about."""
+
+    STATUS = "status"  # an environment's snapshot (or the engine's reachability)
+    RUN = "run"  # an operation's event, or its waiting for an answer
+    CHECKS = "checks"  # the checks started or finished
+    PROBLEM = "problem"  # something the operator should be told once (a failed read)
+
+
+@dataclass(frozen=True)
+class Change:
+    aspect: Aspect
+    #: The environment concerned; None: both.
+    env: str | None = None
+    run: Run | None = None
+    event: Event | None = None
+    message: str = ""
+
+
+class Cancellable(Protocol):
+    def stop(self) -> object: ...
+
+
+class Host(Protocol):
+    """What the session needs from the UI toolkit."""
+
+    def later(self, delay: float, callback: Callable[[], None]) -> Cancellable: ...
+
+    def in_thread(self, work: Callable[[], None], group: str) -> None: ...
+
+    def to_ui(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the UI thread soon (callable from any thread)."""
+
+    def after_paint(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the UI thread once what is pending has been painted."""
+
+    def changed(self, change: Change) -> None: ...
+
+    def ask(self, run: Run, question: ConfirmationNeeded) -> bool:
+        """Called from an operation's thread: show the question, block until answered
+        (False when the session closes meanwhile)."""
+
+
+@dataclass
+class _Refresh:
+    """Per environment: at most one status read in flight, and one more queued."""
+
+    timer: Cancellable | None = None
+    busy: bool = False
+    again: bool = False
+    reload: bool = False
+
+
+class Session:
+    def __init__(self, backend: Backend, host: Host) -> None:
+        self.backend = backend
+        self.host = host
+        platform = backend.platform
+        self.envs: dict[str, Environment] = {"dev": platform.dev, "prod": platform.prod}
+        self.statuses: dict[str, EnvStatus] = {}
+        #: (message, hint) while the engine watcher says the engine is gone.
+        self.engine_down: tuple[str, str] | None = None
+        self.runs: dict[str, Run] = {}
+        self.follows: dict[str, Run] = {}
+        self.checks: CheckReport | None = None
+        self.checks_error = ""
+        self.checks_running = False
+        self._checks_again = False
+        self._refresh = {name: _Refresh() for name in self.envs}
+        self._verifying: set[str] = set()
+        self._engine_watcher: EngineWatcher | None = None
+        self._data_watcher: DataWatcher | None = None
+        self._closing = threading.Event()
+        #: Engine events from here on are replayed when the subscription starts (after the
+        #: first paint, so that it does not compete with it), so none is missed.
+        self._since = backend.now() - 1
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """First snapshots (the prefetched ones when ready), then the data-file watcher."""
+        for name, env in self.envs.items():
+            early = self.backend.prefetched(env)
+            if early is None:
+                self._fetch(name)
+            else:  # read while Textual was being imported: no thread round trip, one paint
+                self._apply(early)
+        if self.backend.live:
+            from stack_tui.live.datawatch import DataWatcher
+            from stack_tui.live.watcher import EngineWatcher
+
+            to_ui = self.host.to_ui
+            self._engine_watcher = EngineWatcher(
+                tuple(self.envs.values()),
+                on_change=lambda env: to_ui(partial(self.request_refresh, env)),
+                on_down=lambda error, hint: to_ui(partial(self._engine_gone, error, hint)),
+                on_up=lambda: to_ui(self._engine_back),
+            )
+            self._data_watcher = DataWatcher(
+                self.backend.platform,
+                on_change=lambda env: to_ui(partial(self.request_refresh, env)),
+            )
+            self.host.in_thread(self._data_watcher.run, "data-files")
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    def close(self) -> None:
+        """Stop watching; running operations stop at their next event (their cleanup runs)."""
+        self._closing.set()
+        for watcher in (self._engine_watcher, self._data_watcher):
+            if watcher is not None:
+                watcher.stop()
+
+    @property
+    def populated(self) -> bool:
+        return len(self.statuses) == len(self.envs)
+
+    # --- status -----------------------------------------------------------------------------
+
+    def request_refresh(self, env: str, *, reload: bool = False) -> None:
+        """Coalesce: one pending timer, at most one read in flight, one more queued after it."""
+        state = self._refresh[env]
+        state.reload |= reload
+        if state.busy:
+            state.again = True
+        elif state.timer is None:
+            state.timer = self.host.later(DEBOUNCE, partial(self._fetch, env))
+
+    def refresh_all(self) -> None:
+        for env in self.envs:
+            self.request_refresh(env, reload=True)
+
+    def _fetch(self, env: str) -> None:
+        state = self._refresh[env]
+        state.timer, state.busy = None, True
+        reload, state.reload = state.reload, False
+        self.host.in_thread(partial(self._read_status, env, reload), f"status-{env}")
+
+    def _read_status(self, env: str, reload: bool) -> None:
+        try:
+            snapshot = self.backend.status(self.envs[env], reload=reload)
+        except Exception as err:  # a bug, not an operator error: the pane must not stay stuck
+            log.exception("reading %s's status failed", env)
+            self.host.to_ui(partial(self._read_failed, env, err))
+            return
+        self.host.to_ui(partial(self._fetched, snapshot))
+
+    def _read_failed(self, env: str, err: Exception) -> None:
+        self._refresh[env].busy = False
+        self.host.changed(
+            Change(Aspect.PROBLEM, env, message=f"Reading {env}'s status failed: {err}")
+        )
+
+    def _fetched(self, snapshot: EnvStatus) -> None:
+        state = self._refresh[snapshot.env]
+        state.busy = False
+        self._apply(snapshot)
+        if state.again:
+            state.again = False
+            self.request_refresh(snapshot.env)
+
+    def _apply(self, snapshot: EnvStatus) -> None:
+        first = not self.populated
+        self.statuses[snapshot.env] = snapshot
+        # engine_down is cleared only by the watcher (_engine_back): a snapshot read before
+        # the engine went away can arrive after it did, and must not say it is back.
+        self.host.changed(Change(Aspect.STATUS, snapshot.env))
+        if first and self.populated:
+            self.host.after_paint(self._started)
+        elif not first:
+            self._verify_if_needed(snapshot)
+
+    def _started(self) -> None:
+        """Both panes are on screen: now the work that could wait."""
+        if not gc.isenabled():  # run() paused the collector for startup
+            gc.enable()
+            gc.freeze()  # what startup built lives as long as the app: never scan it again
+        if self._engine_watcher is not None:
+            self.host.in_thread(
+                partial(self._engine_watcher.run, since=self._since), "engine-events"
+            )
+        if self.backend.live:  # the first snapshots skipped the compose config: add it now
+            for env in self.envs:
+                self.request_refresh(env)
+        self.run_checks()
+        for snapshot in self.statuses.values():
+            self._verify_if_needed(snapshot)
+
+    def _verify_if_needed(self, snapshot: EnvStatus) -> None:
+        if (
+            self.backend.live
+            and snapshot.env not in self._verifying
+            and any(info.verified is None for info in snapshot.backups[:VERIFY_NEWEST])
+        ):
+            self._verifying.add(snapshot.env)
+            self.host.in_thread(partial(self._verify, snapshot.env), f"verify-{snapshot.env}")
+
+    def _verify(self, env: str) -> None:
+        try:
+            if self.backend.verify_backups(self.envs[env]):
+                self.host.to_ui(partial(self.request_refresh, env))
+        except Exception:  # a pane keeps "-" for what could not be verified
+            log.exception("verifying %s's backups failed", env)
+        finally:
+            self._verifying.discard(env)
+
+    def _engine_gone(self, error: str, hint: str) -> None:
+        self.engine_down = (error, hint)
+        self.host.changed(Change(Aspect.STATUS))
+
+    def _engine_back(self) -> None:
+        self.engine_down = None
+        self.refresh_all()
+        self.host.changed(Change(Aspect.STATUS))
+
+    # --- who holds what -----------------------------------------------------------------------
+
+    def other_holder(self, env: str) -> Holder | None:
+        """The lock holder of `env` when it is another process (ours shows as our run)."""
+        snapshot = self.statuses.get(env)
+        holder = snapshot.holder if snapshot else None
+        return holder if holder is not None and holder.pid != os.getpid() else None
+
+    def busy_with(self, env: str) -> str:
+        """The operation running on `env` (ours or another process's), or ""."""
+        run = self.runs.get(env)
+        if run is not None and run.running:
+            return run.operation
+        snapshot = self.statuses.get(env)
+        if snapshot is not None and snapshot.holder is not None:
+            return snapshot.holder.operation
+        return ""
+
+    def died(self, env: str) -> DiedRecord | None:
+        """The environment's last operation, when its process died without a Result and no
+        operation ran since (status's record; ours or a followed one may be newer)."""
+        record: DiedRecord | None = getattr(self.statuses.get(env), "died", None)
+        if record is None:
+            return None
+        newer = [
+            run
+            for run in (self.runs.get(env), self.follows.get(env))
+            if run is not None and run.started > record.started
+        ]
+        return None if newer else record
+
+    def last_run(self, env: str) -> Run | None:
+        """The newest operation seen on `env`: ours, or another process's that we followed."""
+        seen = [run for run in (self.runs.get(env), self.follows.get(env)) if run is not None]
+        return max(seen, key=lambda run: run.started, default=None)
+
+    def running_operations(self) -> list[Run]:
+        return [run for run in self.runs.values() if run.running]
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def launch(self, env: Environment, operation: str, start: Callable[[], Iterator[Event]]) -> Run:
+        run = Run(env.name, operation, started=self.backend.now())
+        self.runs[env.name] = run
+        self.host.in_thread(partial(self._operate, run, start), f"op-{env.name}")
+        self.host.changed(Change(Aspect.RUN, env.name, run))
+        return run
+
+    def _operate(self, run: Run, start: Callable[[], Iterator[Event]]) -> None:
+        driving.drive(
+            run,
+            start,
+            post=partial(self._post, run),
+            ask=partial(self._ask, run),
+            cancelled=self._closing.is_set,
+        )
+
+    def _ask(self, run: Run, question: ConfirmationNeeded) -> bool:
+        """From the operation's thread: the run waits for the operator while the dialog shows."""
+        self.host.to_ui(partial(self._waiting, run, question))
+        try:
+            return self.host.ask(run, question)
+        finally:
+            self.host.to_ui(partial(self._waiting, run, None))
+
+    def _waiting(self, run: Run, question: ConfirmationNeeded | None) -> None:
+        run.waiting = question
+        self.host.changed(Change(Aspect.RUN, run.env, run))
+
+    def _post(self, run: Run, event: Event) -> None:
+        self.host.to_ui(partial(self._event, run, event))
+
+    def _event(self, run: Run, event: Event) -> None:
+        run.add(event)
+        if self.closing:  # an operation stopped by quitting: nothing left to show
+            return
+        self.host.changed(Change(Aspect.RUN, run.env, run, event))
+        if isinstance(event, Result) and run.ours:
+            self.request_refresh(run.env, reload=True)
+            self.run_checks()
+
+    def follow(self, env: Environment) -> Run | None:
+        """Another process's running operation on `env`, followed through its event log; or
+        the one that died, read from its log."""
+        holder = self.backend.holder(env)
+        if holder is None or holder.pid == os.getpid() or not holder.log:
+            return self._replay_died(env)
+        run = self.follows.get(env.name)
+        if run is None or run.started != holder.started:
+            run = Run(
+                env.name,
+                holder.operation,
+                started=holder.started,
+                owner=who(holder),
+            )
+            self.follows[env.name] = run
+            self.host.in_thread(
+                partial(self._follow_log, run, Path(holder.log), env), f"follow-{env.name}"
+            )
+        return run
+
+    def _replay_died(self, env: Environment) -> Run | None:
+        record = self.died(env.name)
+        if record is None:
+            return None
+        run = self.follows.get(env.name)
+        if run is None or run.started != record.started:
+            run = Run(env.name, record.operation, started=record.started, owner=f"pid {record.pid}")
+            self.follows[env.name] = run
+            self.host.in_thread(
+                partial(self._follow_log, run, Path(record.log), None), f"follow-{env.name}"
+            )
+        return run
+
+    def _follow_log(self, run: Run, path: Path, env: Environment | None) -> None:
+        """Tail `path` while `env`'s lock is held (None: read a finished log to its end)."""
+
+        def held() -> bool:
+            return env is not None and self.backend.holder(env) is not None
+
+        driving.follow(
+            run, path, post=partial(self._post, run), held=held, cancelled=self._closing.is_set
+        )
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def run_checks(self) -> None:
+        """Run the checks; while they run, once more after (what changed meanwhile counts)."""
+        if self.checks_running:
+            self._checks_again = True
+            return
+        self.checks_running = True
+        self.host.changed(Change(Aspect.CHECKS))
+        self.host.in_thread(self._run_checks, "checks")
+
+    def _run_checks(self) -> None:
+        try:
+            report = self.backend.checks()
+        except Exception as err:  # run_checks never raises; if it did, say so
+            log.exception("the checks failed")
+            self.host.to_ui(partial(self._checks_done, None, str(err)))
+            return
+        self.host.to_ui(partial(self._checks_done, report, ""))
+
+    def _checks_done(self, report: CheckReport | None, error: str) -> None:
+        self.checks_running = False
+        self.checks, self.checks_error = report, error
+        self.host.changed(Change(Aspect.CHECKS))
+        if self._checks_again:
+            self._checks_again = False
+            self.run_checks()
