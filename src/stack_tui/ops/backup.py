@@ -37,7 +37,7 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import audit, backups, engine
+from stack_tui.core import audit, backups, drills, engine
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.ops.events import Event, OutputLine, Result, StepFinished, StepStarted, Warning
@@ -143,8 +143,9 @@ def _dump_with(
                 except docker.errors.APIError as err:
                     raise StackError(f"Docker could not start pg_dump: {err.explanation}.",
                                      "Check the Postgres container (docker logs).") from None
+            counter = drills.DumpCounter()  # the rows each table had: a drill checks them
             try:
-                stderr = yield from _compress(env, stream, fd, directory)
+                stderr = yield from _compress(env, stream, fd, directory, counter)
             finally:
                 # If we stopped early, dockerd kills pg_dump once its stream is gone. A
                 # connection that already broke cannot be shut down again: nothing to do.
@@ -168,12 +169,13 @@ def _dump_with(
         partial.unlink(missing_ok=True)
         raise
     backups.remember_verified(final, verification)
+    drills.write_manifest(final, counter.rows)
     return final
 
 
 def _compress(
     env: Environment, stream: Iterator[tuple[bytes | None, bytes | None]], fd: int,
-    directory: Path,
+    directory: Path, counter: drills.DumpCounter,
 ) -> Generator[Event, None, bytes]:
     """Write pg_dump's stdout through gzip to `fd`; return (the end of) its stderr."""
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, backups.GZIP_WBITS)
@@ -185,6 +187,7 @@ def _compress(
     try:
         for data, errors in stream:
             if data:
+                counter.feed(data)
                 piece = compressor.compress(data)
                 packed.append(piece)
                 pending += len(piece)
@@ -347,9 +350,8 @@ def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[
     good = 0
     for info in found:
         if good < keep:
-            ok = backups.verify_cached(info.path).ok
-            info = replace(info, verified=ok)
-            good += ok
+            info = replace(info, verified=backups.verify_cached(info.path).ok)
+            good += backups.counts_as_good(info)
         checked.append(info)
     pruned = 0
     for info in backups.plan_prune(checked, keep):
@@ -357,6 +359,7 @@ def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[
         arguments = {"file": info.name, "keep": keep}
         try:
             info.path.unlink()
+            drills.forget(info.path)
         except OSError as err:
             audit.record(platform.audit_log, operation="prune", env=env.name, arguments=arguments,
                          result="failed", started=started, detail=err.strerror or str(err))

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from stack_tui.core import audit, guard, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
-from stack_tui.ops.events import Event, Result
+from stack_tui.ops.events import Event, OutputLine, Result
 
 Body = Callable[[], Iterator[Event]]
 
@@ -38,18 +38,33 @@ def locked(
     operation: str,
     arguments: dict[str, Any],
     body: Body,
+    *,
+    lock: str = "",
+    wait: float = 0.0,
 ) -> Iterator[Event]:
-    """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result."""
+    """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result.
+
+    `lock` names another lock than the environment's (a drill, which touches only a
+    backup file, has its own); `wait` waits that long for a busy lock (locks.hold)."""
     started = time.time()
     outcome = "interrupted"
     detail = ""
+    holders: list[locks.Holder | None] = []
     try:
         guard.check(env.env_file)
         log = log_path(platform, env, operation)
         with (
-            locks.hold(platform.locks_dir, env.project, env.name, operation, log),
+            locks.hold(platform.locks_dir, lock or env.project, env.name, operation, log,
+                       wait=wait, waiting=holders.append),
             _open_log(log) as sink,
         ):
+            if holders:
+                waited = time.time() - started
+                who = "; ".join(h.describe() if h else "another process" for h in holders)
+                line = OutputLine(env.name, f"waited {waited:.0f} s for the lock ({who})",
+                                  source="lock")
+                sink.write(line.to_json() + "\n")
+                yield line
             events = _body_or_failure(env, operation, body)
             try:
                 for event in events:
