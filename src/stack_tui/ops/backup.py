@@ -313,16 +313,19 @@ def _publish(partial: Path, final: Path) -> Path:
 # --- the backup operation, retention, listing --------------------------------------------------
 
 
-def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_KEEP
-           ) -> Iterator[Event]:
-    """Back up `env` under its lock, then prune to the newest `keep` good backups."""
+def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_KEEP,
+           reason: str = "manual", lock_wait: float = 0.0) -> Iterator[Event]:
+    """Back up `env` under its lock, then prune to the newest `keep` good backups.
+
+    `reason` is audited ("scheduled" for cron and systemd runs); `lock_wait` waits that
+    long for a busy environment, then skips (ops.runner.locked)."""
 
     def body() -> Iterator[Event]:
         if keep < 1:
             raise Refused(f"Keeping {keep} backups would delete them all.",
                           "Keep at least 1 (STACK_BACKUP_KEEP or --keep).")
         started = time.monotonic()
-        path = yield from backup_steps(platform, env, reason="manual")
+        path = yield from backup_steps(platform, env, reason=reason)
         seconds = time.monotonic() - started
         size = path.stat().st_size
         yield from prune_steps(platform, env, keep=keep)
@@ -333,7 +336,8 @@ def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_
             data={"path": str(path), "size": size, "seconds": round(seconds, 3)},
         )
 
-    return locked(platform, env, "backup", {"keep": keep}, body)
+    return locked(platform, env, "backup", {"keep": keep, "reason": reason}, body,
+                  wait=lock_wait)
 
 
 def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[Event]:

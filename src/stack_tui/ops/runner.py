@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from stack_tui.core import audit, guard, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
+from stack_tui.ops import alerts
 from stack_tui.ops.events import Event, OutputLine, Result
 
 Body = Callable[[], Iterator[Event]]
@@ -50,6 +51,7 @@ def locked(
     outcome = "interrupted"
     detail = ""
     holders: list[locks.Holder | None] = []
+    log: Path | None = None
     try:
         guard.check(env.env_file)
         log = log_path(platform, env, operation)
@@ -76,12 +78,20 @@ def locked(
                     yield event
             finally:
                 events.close()  # the body's own cleanup runs while the lock is still held
+    except LockHeld as err:
+        outcome, detail = ("skipped" if wait else "refused"), err.message
+        result = failure(env, operation, err)
+        if wait:  # a scheduled run gave up waiting: not a failure, but someone should know
+            result.data["skipped"] = True
+            alerts.lock_waited_out(platform, env, operation, err.message)
+        yield result
     except StackError as err:
         outcome, detail = "refused", err.message
         yield failure(env, operation, err)
     finally:
         audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
                      result=outcome, started=started, detail=detail)
+        alerts.operation_ended(platform, env, operation, outcome, detail, log)
 
 
 def _outcome(result: Result) -> str:

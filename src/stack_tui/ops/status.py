@@ -14,7 +14,7 @@ from typing import Any
 
 import docker
 
-from stack_tui.core import backups, compose, dotenv, engine, locks
+from stack_tui.core import backups, compose, dotenv, engine, locks, staleness
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 
@@ -60,6 +60,7 @@ class EnvStatus:
     volumes: tuple[VolumeStatus, ...] = ()
     backups: tuple[backups.BackupInfo, ...] = ()
     holder: locks.Holder | None = None
+    stale: tuple[staleness.Stale, ...] = ()  # backup limits exceeded (core/staleness.py)
     error: str = ""  # engine unreachable, bad compose file, ...
     hint: str = ""
     taken: float = field(default_factory=time.time)
@@ -89,11 +90,22 @@ def next_change(seconds: float) -> float:
     return step - seconds % step
 
 
-def _domain(env: Environment) -> str:
+def _values(env: Environment) -> dict[str, str]:
     try:
-        return dotenv.parse(env.env_file).get(env.domain_var, "")
+        return dotenv.parse(env.env_file)
     except StackError:
-        return ""
+        return {}
+
+
+def stale_backups(env: Environment, values: dict[str, str],
+                  found: tuple[backups.BackupInfo, ...]) -> tuple[staleness.Stale, ...]:
+    """The env's staleness alarms; a malformed limit falls back to the defaults here
+    (`./stack check` names the bad variable)."""
+    try:
+        limits = staleness.limits(values, env.name)
+    except StackError:
+        limits = staleness.default_limits(env.name)
+    return tuple(staleness.evaluate(env.name, found, limits))
 
 
 def status(
@@ -103,10 +115,13 @@ def status(
     services: list[str] | None = None,
 ) -> EnvStatus:
     """The environment as it is now. Errors become `error`, never an exception."""
-    base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": _domain(env)}
+    values = _values(env)
+    base: dict[str, Any] = {"env": env.name, "project": env.project,
+                            "domain": values.get(env.domain_var, "")}
     found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
     holder = locks.holder(platform.locks_dir, env.project)
-    base.update(backups=found_backups, holder=holder)
+    base.update(backups=found_backups, holder=holder,
+                stale=stale_backups(env, values, found_backups))
     error: StackError | None = None
     names: list[str] = []
     try:
