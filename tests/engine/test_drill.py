@@ -188,3 +188,21 @@ def test_sigkill_leaves_a_server_that_the_next_drill_removes(platform: Platform)
     assert any(isinstance(e, OutputLine) and "left by an interrupted drill" in e.line
                for e in events)
     wait_for(lambda: drill_containers(platform) == [])
+
+
+def test_no_space_for_the_throwaway_database_is_a_clear_error(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real ENOSPC: the throwaway server's tmpfs is made too small for the data."""
+    from stack_tui.ops import drill as drill_module
+
+    compose.run(platform.dev, "up", "-d", "--wait", "postgres")
+    psql(platform, "dev", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS pad "
+                          "FROM generate_series(1, 400000) g")
+    done = result_of(drive(backup(platform, platform.dev)))
+    path = Path(done.data["path"])
+    monkeypatch.setattr(drill_module, "_tmpfs_size", lambda client, path: 64 << 20)
+    failed = result_of(drive(drill(platform, platform.dev, path)))
+    assert not failed.ok and "ran out of disk space" in failed.summary, failed.summary
+    assert drills.read(path) is None  # not the backup's fault: it is not marked
+    assert drill_containers(platform) == []

@@ -48,8 +48,6 @@ from stack_tui.ops.runner import locked
 
 #: Label on every throwaway container: the project of the environment it drills.
 DRILL_LABEL = "org.stack-tui.drill-of"
-#: How long the throwaway server may take to initialise and accept connections.
-START_TIMEOUT = 120.0
 PIPE_SIZE = 1 << 20
 PSQL_LINES_KEPT = 20
 #: Durability is pointless in a server thrown away after the check. With wal_level=minimal
@@ -294,30 +292,27 @@ def _pgdata(client: docker.DockerClient, image: str) -> str:
 
 
 def _wait_ready(server: Throwaway) -> None:
-    """Until the initialised server accepts connections (not the entrypoint's set-up one)."""
+    """Until the initialised server accepts connections (not the entrypoint's set-up one).
+
+    The server says so in its log: after the entrypoint's "init process complete", the
+    next "ready to accept connections" is the server that stays (the set-up one before
+    it listened on no TCP port and is gone)."""
     container = server.container
-    deadline = time.monotonic() + START_TIMEOUT
+    seen = b""
+    initialised = False
     with engine.translated():
-        # The log line comes once initdb and the set-up server are done; only then is the
-        # server that answers the one that stays.
-        for line in container.logs(stream=True, follow=True):
-            if b"init process complete" in line:
-                break
-        else:
-            container.reload()
-            tail = container.logs(tail=5).decode(errors="replace").strip().splitlines()
-            raise StackError(f"The throwaway PostgreSQL stopped while starting ({container.status})"
-                             f": {tail[-1] if tail else 'no output'}.",
-                             "Check the postgres image (docker logs of a drill shows why).")
-        while True:
-            done = container.exec_run(["pg_isready", "-q", "-U", server.user,
-                                       "-d", server.database])
-            if done.exit_code == 0:
+        for chunk in container.logs(stream=True, follow=True):
+            seen = (seen + chunk)[-4096:]
+            if not initialised and b"init process complete" in seen:
+                initialised = True
+                seen = seen[seen.index(b"init process complete"):]
+            if initialised and b"ready to accept connections" in seen:
                 return
-            if time.monotonic() > deadline:
-                raise StackError(f"The throwaway PostgreSQL did not accept connections within "
-                                 f"{START_TIMEOUT:.0f} s.", "Check the host's load and retry.")
-            time.sleep(0.1)  # no event to wait for: the server only answers when asked
+        container.reload()
+        tail = container.logs(tail=5).decode(errors="replace").strip().splitlines()
+    raise StackError(f"The throwaway PostgreSQL stopped while starting ({container.status}): "
+                     f"{tail[-1] if tail else 'no output'}.",
+                     "Check the postgres image (docker logs of a drill shows why).")
 
 
 # --- load and check ---------------------------------------------------------------------------
