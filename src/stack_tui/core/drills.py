@@ -140,8 +140,10 @@ def _seconds(value: float) -> str:
 
 def _ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
+    if seconds < 60:
+        return "<1m"
     if seconds < 3600:
-        return f"{max(1, seconds // 60)}m"
+        return f"{seconds // 60}m"
     if seconds < 86400:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
