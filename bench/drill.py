@@ -51,9 +51,25 @@ def raw_load(platform: Platform, source: Path, database: str) -> float:
         started = time.perf_counter()
         gunzip = subprocess.Popen(["gunzip", "-c", str(source)], stdout=subprocess.PIPE)
         assert gunzip.stdout is not None
-        load = subprocess.Popen(["docker", "exec", "-i", container, "psql", "-X", "-q", "-v",
-                                 "ON_ERROR_STOP=1", "-U", user, "-d", database],
-                                stdin=gunzip.stdout, stdout=subprocess.DEVNULL)
+        load = subprocess.Popen(
+            [
+                "docker",
+                "exec",
+                "-i",
+                container,
+                "psql",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                user,
+                "-d",
+                database,
+            ],
+            stdin=gunzip.stdout,
+            stdout=subprocess.DEVNULL,
+        )
         gunzip.stdout.close()
         if load.wait() != 0 or gunzip.wait() != 0:
             raise SystemExit("raw load failed")
@@ -63,13 +79,22 @@ def raw_load(platform: Platform, source: Path, database: str) -> float:
 
 
 def our_drill(platform: Platform, source: Path) -> dict[str, float]:
-    spec = {"root": str(platform.root), "dev": platform.dev_project,
-            "prod": platform.prod_project, "data": str(platform.data),
-            "env_file": str(platform.dotenv), "compose": str(platform.compose),
-            "file": str(source)}
+    spec = {
+        "root": str(platform.root),
+        "dev": platform.dev_project,
+        "prod": platform.prod_project,
+        "data": str(platform.data),
+        "env_file": str(platform.dotenv),
+        "compose": str(platform.compose),
+        "file": str(source),
+    }
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     measured["wall"] = time.perf_counter() - started
     return measured
@@ -77,9 +102,14 @@ def our_drill(platform: Platform, source: Path) -> dict[str, float]:
 
 def child(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    platform = Platform(root=Path(spec["root"]), dev_project=spec["dev"],
-                        prod_project=spec["prod"], data_dir=Path(spec["data"]),
-                        env_file=Path(spec["env_file"]), compose_dir=Path(spec["compose"]))
+    platform = Platform(
+        root=Path(spec["root"]),
+        dev_project=spec["dev"],
+        prod_project=spec["prod"],
+        data_dir=Path(spec["data"]),
+        env_file=Path(spec["env_file"]),
+        compose_dir=Path(spec["compose"]),
+    )
     before = vm_hwm_kb()
     started = time.perf_counter()
     events = drive(drill(platform, platform.dev, Path(spec["file"])))
@@ -87,17 +117,26 @@ def child(spec_json: str) -> None:
     last = events[-1]
     if not isinstance(last, Result) or not last.ok:
         raise SystemExit(f"drill failed: {last}")
+
     def at(kind: type, step: str) -> float:
         return next(e.at for e in events if isinstance(e, kind) and e.step == step)
 
     load_start = at(StepStarted, "load")
     checked = at(StepFinished, "check")
-    print(json.dumps({"whole": whole, "load_and_check": checked - load_start,
-                      "server_start": at(StepFinished, "throwaway server")
-                      - at(StepStarted, "throwaway server"),
-                      "load": at(StepFinished, "load") - load_start,
-                      "check": checked - at(StepStarted, "check"),
-                      "hwm_mb": vm_hwm_kb() / 1024, "hwm_after_imports_mb": before / 1024}))
+    print(
+        json.dumps(
+            {
+                "whole": whole,
+                "load_and_check": checked - load_start,
+                "server_start": at(StepFinished, "throwaway server")
+                - at(StepStarted, "throwaway server"),
+                "load": at(StepFinished, "load") - load_start,
+                "check": checked - at(StepStarted, "check"),
+                "hwm_mb": vm_hwm_kb() / 1024,
+                "hwm_after_imports_mb": before / 1024,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -118,8 +157,7 @@ def main() -> None:
         source = Path(run_ok(backup(platform, platform.dev, keep=1000)).data["path"])
         sql_bytes = backups.verify(source).sql_bytes
         raw, whole, load, peaks, imports = Series(), Series(), Series(), [], []
-        phases: dict[str, Series] = {"server_start": Series(), "load": Series(),
-                                     "check": Series()}
+        phases: dict[str, Series] = {"server_start": Series(), "load": Series(), "check": Series()}
         for round_ in range(options.rounds):
             order = ("raw", "drill") if round_ % 2 == 0 else ("drill", "raw")
             for side in order:
@@ -135,8 +173,11 @@ def main() -> None:
                     for name, series in phases.items():
                         series.times.append(measured[name])
                     imports.append(measured["hwm_after_imports_mb"])
-            print(f"round {round_ + 1}: raw {raw.times[-1]:.1f} s, drill {whole.times[-1]:.1f} s "
-                  f"(load+check {load.times[-1]:.1f} s), peak {peaks[-1]:.0f} MB", flush=True)
+            print(
+                f"round {round_ + 1}: raw {raw.times[-1]:.1f} s, drill {whole.times[-1]:.1f} s "
+                f"(load+check {load.times[-1]:.1f} s), peak {peaks[-1]:.0f} MB",
+                flush=True,
+            )
     finally:
         destroy(platform)
     ratio = statistics.median(w / r for w, r in zip(whole.times, raw.times, strict=True))
@@ -158,8 +199,8 @@ def main() -> None:
         f"| drill, load and checks only | {load.median:.1f} s | {load.spread} | "
         f"{ratio_load:.2f}x |",
         "",
-        "Whole drill / raw load, per round: " + ", ".join(
-            f"{w / r:.2f}" for w, r in zip(whole.times, raw.times, strict=True))
+        "Whole drill / raw load, per round: "
+        + ", ".join(f"{w / r:.2f}" for w, r in zip(whole.times, raw.times, strict=True))
         + ". The target holds for the median, not for every round of a shared machine.",
         "",
         "Drill phases (medians): throwaway server start "

@@ -44,8 +44,9 @@ def dev_backup(platform: Platform) -> Path:
 
 def drill_containers(platform: Platform) -> list[str]:
     client = docker.from_env()
-    found = client.containers.list(all=True,
-                                   filters={"label": f"{DRILL_LABEL}={platform.dev.project}"})
+    found = client.containers.list(
+        all=True, filters={"label": f"{DRILL_LABEL}={platform.dev.project}"}
+    )
     return [c.name for c in found]
 
 
@@ -83,8 +84,11 @@ def test_drill_ok_is_recorded_beside_the_backup(
 
 def test_a_row_missing_from_a_copy_block_fails_the_drill(platform: Platform) -> None:
     path = dev_backup(platform)
-    assert drills.read_manifest(path) == {"public.notes": 500, 'public."Odd Name"': 2,
-                                          "public.empty": 0}
+    assert drills.read_manifest(path) == {
+        "public.notes": 500,
+        'public."Odd Name"': 2,
+        "public.empty": 0,
+    }
     # Drop the row with id 7 from the notes COPY block, keeping valid gzip and a complete
     # dump: only the rows counted while the backup was written can tell.
     rewrite(path, lambda sql: sql.replace(b"7\tnote 7\\nsecond line\n", b"", 1))
@@ -104,12 +108,17 @@ def test_rows_the_load_loses_fail_the_drill(platform: Platform) -> None:
     """The COPY block carries a row the table does not keep (a trigger drops it on the way in)."""
     path = dev_backup(platform)
     drills.manifest(path).unlink()  # a backup from before manifests: the file is all there is
-    rewrite(path, lambda sql: sql.replace(
-        b"COPY public.notes ",
-        b"CREATE FUNCTION public.drop_seven() RETURNS trigger LANGUAGE plpgsql AS "
-        b"$$BEGIN IF new.id = 7 THEN RETURN NULL; END IF; RETURN new; END$$;\n"
-        b"CREATE TRIGGER drop_seven BEFORE INSERT ON public.notes "
-        b"FOR EACH ROW EXECUTE FUNCTION public.drop_seven();\nCOPY public.notes ", 1))
+    rewrite(
+        path,
+        lambda sql: sql.replace(
+            b"COPY public.notes ",
+            b"CREATE FUNCTION public.drop_seven() RETURNS trigger LANGUAGE plpgsql AS "
+            b"$$BEGIN IF new.id = 7 THEN RETURN NULL; END IF; RETURN new; END$$;\n"
+            b"CREATE TRIGGER drop_seven BEFORE INSERT ON public.notes "
+            b"FOR EACH ROW EXECUTE FUNCTION public.drop_seven();\nCOPY public.notes ",
+            1,
+        ),
+    )
     done = result_of(drive(drill(platform, platform.dev, path)))
     record = drills.read(path)
     assert record is not None and not record.ok, done.summary
@@ -161,9 +170,13 @@ def test_missing_postgres_image_is_a_clear_refusal(tmp_path: Path, engine_client
 def test_sigkill_leaves_a_server_that_the_next_drill_removes(platform: Platform) -> None:
     path = dev_backup(platform)
     # Enough data that the load is still running when the kill lands.
-    rewrite(path, lambda sql: sql.replace(
-        b"-- PostgreSQL database dump complete",
-        b"CREATE TABLE slow AS SELECT pg_sleep(30);\n-- PostgreSQL database dump complete"))
+    rewrite(
+        path,
+        lambda sql: sql.replace(
+            b"-- PostgreSQL database dump complete",
+            b"CREATE TABLE slow AS SELECT pg_sleep(30);\n-- PostgreSQL database dump complete",
+        ),
+    )
     script = (
         "import sys; from pathlib import Path; from stack_tui.core.environments import Platform;"
         "from stack_tui.ops.drill import drill;"
@@ -172,8 +185,12 @@ def test_sigkill_leaves_a_server_that_the_next_drill_removes(platform: Platform)
         f"env_file=Path({str(platform.dotenv)!r}), compose_dir=Path({str(platform.compose)!r}));"
         "[print(e.to_json(), flush=True) for e in drill(p, p.dev, None)]"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if '"step": "load"' in line:
@@ -185,8 +202,9 @@ def test_sigkill_leaves_a_server_that_the_next_drill_removes(platform: Platform)
     rewrite(path, lambda sql: sql.replace(b"CREATE TABLE slow AS SELECT pg_sleep(30);\n", b""))
     events = drive(drill(platform, platform.dev, None))
     assert result_of(events).ok
-    assert any(isinstance(e, OutputLine) and "left by an interrupted drill" in e.line
-               for e in events)
+    assert any(
+        isinstance(e, OutputLine) and "left by an interrupted drill" in e.line for e in events
+    )
     wait_for(lambda: drill_containers(platform) == [])
 
 
@@ -197,8 +215,11 @@ def test_no_space_for_the_throwaway_database_is_a_clear_error(
     from stack_tui.ops import drill as drill_module
 
     compose.run(platform.dev, "up", "-d", "--wait", "postgres")
-    psql(platform, "dev", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS pad "
-                          "FROM generate_series(1, 400000) g")
+    psql(
+        platform,
+        "dev",
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS pad FROM generate_series(1, 400000) g",
+    )
     done = result_of(drive(backup(platform, platform.dev)))
     path = Path(done.data["path"])
     monkeypatch.setattr(drill_module, "_tmpfs_size", lambda client, path: 64 << 20)

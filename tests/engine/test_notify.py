@@ -66,8 +66,9 @@ def quiet_platform(tmp_path: Path, receiver: Receiver) -> Platform:
     return make_platform(tmp_path, STACK_NOTIFY_URLS=receiver.url)
 
 
-def run(platform: Platform, body_events: list[Event] | None = None, fail: str = "",
-        **options: Any) -> Result:
+def run(
+    platform: Platform, body_events: list[Event] | None = None, fail: str = "", **options: Any
+) -> Result:
     def body() -> Iterator[Event]:
         if fail:
             raise StackError(fail, "a hint")
@@ -86,8 +87,13 @@ def test_failed_operation_sends_one_message_and_success_sends_none(
     assert message["title"] == "stack: dev demo FAILED"
     assert message["type"] == "failure"
     body = message["message"]
-    for part in ("Environment: dev", "Operation: demo", "Outcome: failed",
-                 "pg_dump failed (exit status 1)", "Look closer: ./stack status --dev"):
+    for part in (
+        "Environment: dev",
+        "Operation: demo",
+        "Outcome: failed",
+        "pg_dump failed (exit status 1)",
+        "Look closer: ./stack status --dev",
+    ):
         assert part in body, body
     [sent] = [e for e in audit.read(quiet_platform.audit_log) if e["operation"] == "notify"]
     assert sent["result"] == "ok" and sent["arguments"]["to"] == ["json://***"]
@@ -129,9 +135,17 @@ def test_lock_waited_out_is_a_skip_with_one_message(
     seen: list[locks.Holder | None] = []
     with locks.hold(quiet_platform.locks_dir, quiet_platform.dev.project, "dev", "deploy"):
         result = run(quiet_platform, wait=0.6)
-        with (pytest.raises(StackError, match="busy: deploy by"),
-              locks.hold(quiet_platform.locks_dir, quiet_platform.dev.project, "dev", "x",
-                         wait=0.3, waiting=seen.append)):
+        with (
+            pytest.raises(StackError, match="busy: deploy by"),
+            locks.hold(
+                quiet_platform.locks_dir,
+                quiet_platform.dev.project,
+                "dev",
+                "x",
+                wait=0.3,
+                waiting=seen.append,
+            ),
+        ):
             pass
     assert seen and seen[0] is not None and seen[0].operation == "deploy"
     assert result.data.get("skipped") is True and "waited 1 s" in result.summary
@@ -152,8 +166,9 @@ def test_staleness_alarm_once_per_crossing(quiet_platform: Platform, receiver: R
     assert len(receiver.received) == 2
 
 
-def test_notify_test_command(quiet_platform: Platform, receiver: Receiver,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_notify_test_command(
+    quiet_platform: Platform, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["notify", "test"], platform=quiet_platform) == cli.EXIT_OK
     [message] = receiver.received
     assert message["title"] == "stack: test message" and message["type"] == "info"

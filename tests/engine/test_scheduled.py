@@ -22,8 +22,13 @@ pytestmark = pytest.mark.engine
 @pytest.fixture
 def dev_platform(tmp_path: Path) -> Platform:
     engine_or_skip()
-    made = make_platform(tmp_path, STACK_DEV_MAX_BACKUP_AGE="26h", STACK_DEV_MAX_DRILL_AGE="8d",
-                         STACK_DEV_DRILL_AFTER_BACKUP="on", STACK_SCHEDULE_LOCK_WAIT="2s")
+    made = make_platform(
+        tmp_path,
+        STACK_DEV_MAX_BACKUP_AGE="26h",
+        STACK_DEV_MAX_DRILL_AGE="8d",
+        STACK_DEV_DRILL_AFTER_BACKUP="on",
+        STACK_SCHEDULE_LOCK_WAIT="2s",
+    )
     try:
         compose.run(made.dev, "up", "-d", "--wait")
         yield made
@@ -111,27 +116,35 @@ def test_schedule_units_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str
     platform = make_platform(tmp_path)
     assert cli.main(["schedule", "show"], platform=platform) == cli.EXIT_OK
     shown = capsys.readouterr().out
-    for name in ("stack-backup-prod.service", "stack-backup-prod.timer",
-                 "stack-backup-dev.service", "stack-backup-dev.timer"):
+    for name in (
+        "stack-backup-prod.service",
+        "stack-backup-prod.timer",
+        "stack-backup-dev.service",
+        "stack-backup-dev.timer",
+    ):
         assert name in shown
     assert f"15 3 * * * cd {platform.root} && {platform.root}/stack backup --scheduled\n" in shown
     assert "backup --scheduled --dev" in shown
     units = tmp_path / "units"
-    assert cli.main(["schedule", "install", "--unit-dir", str(units)],
-                    platform=platform) == cli.EXIT_OK
+    assert (
+        cli.main(["schedule", "install", "--unit-dir", str(units)], platform=platform)
+        == cli.EXIT_OK
+    )
     written = sorted(units.iterdir())
     assert len(written) == 4
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         skip_or_fail("needs systemd-analyze (apt-get install systemd) to verify the units")
-    done = subprocess.run([analyze, "verify", *map(str, written)], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [analyze, "verify", *map(str, written)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     # The check is real: a broken unit fails it.
     broken = units / "stack-backup-prod.timer"
     broken.write_text(broken.read_text().replace("03:15:00", "27:15:00"))
-    done = subprocess.run([analyze, "verify", str(broken)], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [analyze, "verify", str(broken)], capture_output=True, text=True, check=False
+    )
     assert done.returncode != 0 and "calendar" in done.stderr
 
 

@@ -69,7 +69,7 @@ ALTER TABLE ONLY public.notes
 def test_rows_and_objects_whatever_the_piece_size(size: int) -> None:
     counter = drills.DumpCounter()
     for start in range(0, len(DUMP), size):
-        counter.feed(DUMP[start:start + size])
+        counter.feed(DUMP[start : start + size])
     assert counter.rows == {"public.notes": 3, 'public."Odd Name"': 0}
     assert [(o.kind, o.schema, o.name) for o in counter.objects] == [
         ("TABLE", "public", "notes"),
@@ -87,8 +87,9 @@ def test_a_record_round_trips_private(tmp_path: Path) -> None:
     assert drills.read(backup) == record
     assert stat.S_IMODE(drills.sidecar(backup).stat().st_mode) == 0o600
     assert record.summary() == "drilled ok 2h ago, 41 s"
-    bad = drills.DrillRecord(ok=False, reason="the gzip data is truncated", at=time.time(),
-                             seconds=1.0)
+    bad = drills.DrillRecord(
+        ok=False, reason="the gzip data is truncated", at=time.time(), seconds=1.0
+    )
     drills.write(backup, bad)
     assert drills.failed(backup)
     assert drills.read(backup).summary().startswith("drill FAILED <1m ago: the gzip")  # type: ignore[union-attr]
@@ -114,8 +115,7 @@ def test_retention_never_counts_a_failed_drill_as_good(tmp_path: Path) -> None:
     infos = []
     for hours in range(4):  # newest last
         name = backups.backup_name("prod", start + timedelta(hours=hours))
-        infos.append(backups.BackupInfo(tmp_path / name, "prod", start + timedelta(hours=hours),
-                                        1))
+        infos.append(backups.BackupInfo(tmp_path / name, "prod", start + timedelta(hours=hours), 1))
     failed = drills.DrillRecord(ok=False, reason="x", at=0.0, seconds=0.0)
     newest = infos[-1]
     infos[-1] = backups.BackupInfo(newest.path, "prod", newest.taken, 1, drill=failed)

@@ -17,8 +17,9 @@ HOUR = 3600.0
 def info(hours_ago: float, drill_ok: bool | None = None) -> backups.BackupInfo:
     taken = datetime.fromtimestamp(time.time() - hours_ago * HOUR).replace(microsecond=0)
     record = None if drill_ok is None else drills.DrillRecord(drill_ok, "", time.time(), 1.0)
-    return backups.BackupInfo(Path(backups.backup_name("prod", taken)), "prod", taken, 1,
-                              drill=record)
+    return backups.BackupInfo(
+        Path(backups.backup_name("prod", taken)), "prod", taken, 1, drill=record
+    )
 
 
 def test_defaults_prod_on_dev_off(monkeypatch: pytest.MonkeyPatch) -> None:

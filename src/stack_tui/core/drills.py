@@ -33,10 +33,20 @@ _TOC = re.compile(rb"^-- Name: (.*?); Type: (.*?); Schema: (.*?);", re.MULTILINE
 _END_OF_DATA = b"\\.\n"
 
 #: Object types the drill checks in the loaded database (pg_catalog can answer for these).
-CHECKED_TYPES = frozenset({
-    "SCHEMA", "TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "INDEX", "FUNCTION",
-    "CONSTRAINT", "FK CONSTRAINT", "TYPE",
-})
+CHECKED_TYPES = frozenset(
+    {
+        "SCHEMA",
+        "TABLE",
+        "VIEW",
+        "MATERIALIZED VIEW",
+        "SEQUENCE",
+        "INDEX",
+        "FUNCTION",
+        "CONSTRAINT",
+        "FK CONSTRAINT",
+        "TYPE",
+    }
+)
 
 
 @dataclass(frozen=True)

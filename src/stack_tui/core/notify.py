@@ -65,8 +65,16 @@ def refused_urls(configured: Iterable[str]) -> list[str]:
     return bad
 
 
-def send(data_dir: Path, values: Mapping[str, str], *, env: str, title: str, reason: str,
-         look: str, failure: bool = True) -> Delivery | None:
+def send(
+    data_dir: Path,
+    values: Mapping[str, str],
+    *,
+    env: str,
+    title: str,
+    reason: str,
+    look: str,
+    failure: bool = True,
+) -> Delivery | None:
     """Send one message to every configured URL; None when none is configured.
 
     Never raises: a failure is audited and remembered for `status`.
@@ -84,10 +92,15 @@ def send(data_dir: Path, values: Mapping[str, str], *, env: str, title: str, rea
     reason_shown = dotenv.redact(delivery.reason, secrets)
     _remember_delivery(data_dir, delivery.ok, reason_shown, title)
     with contextlib.suppress(OSError):
-        audit.record(data_dir / "audit.log", operation="notify", env=env,
-                     arguments={"title": title, "to": [shown(u) for u in configured]},
-                     result="ok" if delivery.ok else "failed", started=started,
-                     detail=reason_shown)
+        audit.record(
+            data_dir / "audit.log",
+            operation="notify",
+            env=env,
+            arguments={"title": title, "to": [shown(u) for u in configured]},
+            result="ok" if delivery.ok else "failed",
+            started=started,
+            detail=reason_shown,
+        )
     return Delivery(delivery.ok, reason_shown, len(configured))
 
 
@@ -97,10 +110,18 @@ def _deliver(configured: list[str], title: str, body: str, failure: bool) -> Del
     sender = apprise.Apprise()
     refused = [shown(u) for u in configured if not sender.add(u)]
     with apprise.LogCapture(level=logging.WARNING) as log:  # type: ignore[no-untyped-call]
-        sent = bool(sender.notify(
-            body=body, title=title, timeout=SEND_TIMEOUT,
-            notify_type=apprise.NotifyType.FAILURE if failure else apprise.NotifyType.INFO,
-        )) if len(sender) else False
+        sent = (
+            bool(
+                sender.notify(
+                    body=body,
+                    title=title,
+                    timeout=SEND_TIMEOUT,
+                    notify_type=apprise.NotifyType.FAILURE if failure else apprise.NotifyType.INFO,
+                )
+            )
+            if len(sender)
+            else False
+        )
         said = log.getvalue() if hasattr(log, "getvalue") else ""
     problems = []
     if refused:
@@ -175,6 +196,8 @@ def check_urls(values: Mapping[str, str]) -> tuple[bool, str]:
     if not configured:
         return True, f"none configured ({URLS_KEY} is empty): nobody is told about failures"
     if bad:
-        return False, (f"{URLS_KEY}: apprise refuses {', '.join(bad)} (unknown scheme or "
-                       "malformed). Fix the URL; ./stack notify test sends a test message.")
+        return False, (
+            f"{URLS_KEY}: apprise refuses {', '.join(bad)} (unknown scheme or "
+            "malformed). Fix the URL; ./stack notify test sends a test message."
+        )
     return True, ", ".join(shown(u) for u in configured)

@@ -38,10 +38,13 @@ def units(root: Path, projects: dict[str, str]) -> list[Unit]:
     for env in ("prod", "dev"):
         hour, minute = TIMES[env]
         base = f"stack-backup-{env}"
-        made.append(Unit(f"{base}.service", f"""\
+        made.append(
+            Unit(
+                f"{base}.service",
+                f"""\
 [Unit]
 Description=stack-tui: scheduled backup of {env} ({projects[env]})
-Documentation=file://{root / 'README.md'}
+Documentation=file://{root / "README.md"}
 After=docker.service
 
 [Service]
@@ -51,8 +54,13 @@ ExecStart={command(root, env)}
 Nice=10
 IOSchedulingClass=best-effort
 IOSchedulingPriority=7
-"""))
-        made.append(Unit(f"{base}.timer", f"""\
+""",
+            )
+        )
+        made.append(
+            Unit(
+                f"{base}.timer",
+                f"""\
 [Unit]
 Description=stack-tui: daily backup of {env} ({projects[env]})
 
@@ -63,7 +71,9 @@ Persistent=true
 
 [Install]
 WantedBy=timers.target
-"""))
+""",
+            )
+        )
     return made
 
 
@@ -92,4 +102,3 @@ def write_units(directory: Path, made: list[Unit]) -> list[Path]:
         os.replace(temporary, path)
         written.append(path)
     return written
-

@@ -71,8 +71,10 @@ def parse_duration(key: str, raw: str) -> float | None:
         return None
     match = _DURATION.fullmatch(text)
     if not match or int(match.group(1)) == 0:
-        raise Refused(f"{key}={raw!r} is not a duration.",
-                      f"Set {key} to a whole number with s, m, h or d (e.g. 26h, 8d), or off.")
+        raise Refused(
+            f"{key}={raw!r} is not a duration.",
+            f"Set {key} to a whole number with s, m, h or d (e.g. 26h, 8d), or off.",
+        )
     return float(int(match.group(1)) * _UNITS[match.group(2)])
 
 
@@ -88,12 +90,15 @@ def limits(values: Mapping[str, str], env: str) -> Limits:
 def default_limits(env: str) -> Limits:
     """The built-in limits, whatever is configured (when the configuration is malformed)."""
     prefix = f"STACK_{env.upper()}_MAX_"
-    return Limits(backup=parse_duration("", DEFAULTS[prefix + "BACKUP_AGE"]),
-                  drill=parse_duration("", DEFAULTS[prefix + "DRILL_AGE"]))
+    return Limits(
+        backup=parse_duration("", DEFAULTS[prefix + "BACKUP_AGE"]),
+        drill=parse_duration("", DEFAULTS[prefix + "DRILL_AGE"]),
+    )
 
 
-def evaluate(env: str, found: Sequence[backups.BackupInfo], limit: Limits,
-             now: float | None = None) -> list[Stale]:
+def evaluate(
+    env: str, found: Sequence[backups.BackupInfo], limit: Limits, now: float | None = None
+) -> list[Stale]:
     """The limits `env`'s backups (newest first) exceed; [] when all is well."""
     now = now or time.time()
     stale = []
@@ -111,7 +116,7 @@ def evaluate(env: str, found: Sequence[backups.BackupInfo], limit: Limits,
 
 
 def duration_text(seconds: float) -> str:
-    """"26h", "8d", "3d4h", "45m": exact enough for a limit, short enough for a status bar."""
+    """ "26h", "8d", "3d4h", "45m": exact enough for a limit, short enough for a status bar."""
     seconds = int(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)

@@ -53,9 +53,16 @@ PSQL_LINES_KEPT = 20
 #: and the load in one transaction, COPY into a table created in that transaction skips
 #: the WAL altogether; no checkpoint or autovacuum runs during the load.
 SERVER_SETTINGS = (
-    "fsync=off", "synchronous_commit=off", "full_page_writes=off", "wal_level=minimal",
-    "max_wal_senders=0", "wal_init_zero=off", "max_wal_size=8GB", "checkpoint_timeout=1h",
-    "autovacuum=off", "maintenance_work_mem=256MB",
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "wal_level=minimal",
+    "max_wal_senders=0",
+    "wal_init_zero=off",
+    "max_wal_size=8GB",
+    "checkpoint_timeout=1h",
+    "autovacuum=off",
+    "maintenance_work_mem=256MB",
 )
 #: The data goes on a tmpfs when the database (estimated at this many times the SQL) fits
 #: in half the memory available; on an anonymous volume otherwise.
@@ -77,8 +84,14 @@ class Throwaway:
 def drill(platform: Platform, env: Environment, file: Path | None) -> Iterator[Event]:
     """Drill `file` (None: `env`'s newest backup) and record the outcome beside it."""
     arguments = {"file": str(file) if file else "latest"}
-    return locked(platform, env, "drill", arguments, lambda: _drill(platform, env, file),
-                  lock=f"{env.project}.drill")
+    return locked(
+        platform,
+        env,
+        "drill",
+        arguments,
+        lambda: _drill(platform, env, file),
+        lock=f"{env.project}.drill",
+    )
 
 
 def choose(platform: Platform, env: Environment, file: Path | None) -> Path:
@@ -86,26 +99,36 @@ def choose(platform: Platform, env: Environment, file: Path | None) -> Path:
     if file is None:
         found = backups.list_backups(platform.backups_dir, env.name)
         if not found:
-            raise Refused(f"{env.name} has no backups to drill.",
-                          f"Take one first ({_backup_command(env)}).")
+            raise Refused(
+                f"{env.name} has no backups to drill.", f"Take one first ({_backup_command(env)})."
+            )
         return found[0].path
     if not file.exists():
         raise Refused(f"No such file: {file}.", "List the backups with ./stack backup list.")
     path = file.resolve()
     parsed = backups.parse_name(path.name)
     if parsed is None or not path.is_file():
-        raise Refused(f"{file} is not a backup file (expected {env.name}_YYYYMMDD_HHMMSS.sql.gz).",
-                      "Drill a file written by ./stack backup (see ./stack backup list).")
+        raise Refused(
+            f"{file} is not a backup file (expected {env.name}_YYYYMMDD_HHMMSS.sql.gz).",
+            "Drill a file written by ./stack backup (see ./stack backup list).",
+        )
     if parsed[0] != env.name:
         other = "--dev" if parsed[0] == "dev" else "--prod"
-        raise Refused(f"{path.name} is a backup of {parsed[0]}, not of {env.name}.",
-                      f"Drill it as {parsed[0]}'s: ./stack backup drill {other} {file}")
+        raise Refused(
+            f"{path.name} is a backup of {parsed[0]}, not of {env.name}.",
+            f"Drill it as {parsed[0]}'s: ./stack backup drill {other} {file}",
+        )
     if path.parent != platform.backups_dir.resolve():
-        raise Refused(f"{file} is outside {platform.backups_dir}: its drill result would have "
-                      "no backup to belong to.", f"Copy it into {platform.backups_dir} first.")
+        raise Refused(
+            f"{file} is outside {platform.backups_dir}: its drill result would have "
+            "no backup to belong to.",
+            f"Copy it into {platform.backups_dir} first.",
+        )
     if path.stat().st_size == 0:
-        raise Refused(f"{file} is empty (0 bytes): it is not a backup.",
-                      "Pick another one from ./stack backup list.")
+        raise Refused(
+            f"{file} is empty (0 bytes): it is not a backup.",
+            "Pick another one from ./stack backup list.",
+        )
     return path
 
 
@@ -124,38 +147,59 @@ def _drill(platform: Platform, env: Environment, file: Path | None) -> Iterator[
         if not tmpfs:
             _check_space(client, path)
         where = "on a tmpfs" if tmpfs else "on an anonymous volume"
-        yield StepStarted(env.name, "throwaway server",
-                          detail=f"{_image_name(client, image)}, no network, data {where}")
+        yield StepStarted(
+            env.name,
+            "throwaway server",
+            detail=f"{_image_name(client, image)}, no network, data {where}",
+        )
         server = _start(client, image, user, env, tmpfs)
         try:
             _wait_ready(server)
-            yield StepFinished(env.name, "throwaway server",
-                               detail=f"{server.container.name} ready")
+            yield StepFinished(
+                env.name, "throwaway server", detail=f"{server.container.name} ready"
+            )
             record = yield from _load_and_check(env, server, path, image)
         finally:
             _remove(server.container)
     except OSError as err:
         if isinstance(err, requests.RequestException):
             raise engine.unreachable(err) from None
-        raise StackError(f"The drill stopped: {err.strerror or err}.",
-                         "Check the file and the disk, then try again.") from None
+        raise StackError(
+            f"The drill stopped: {err.strerror or err}.",
+            "Check the file and the disk, then try again.",
+        ) from None
     finally:
         client.close()
     record = _with_total(record, time.monotonic() - started)
     drills.write(path, record)
     if record.ok:
-        yield Result(env.name, operation="drill", ok=True,
-                     summary=f"Drill of {path.name}: restored and checked in "
-                             f"{record.seconds:.1f} s ({record.tables} tables, {record.rows} rows, "
-                             f"{record.objects} schema objects).",
-                     data={"file": str(path), "seconds": record.seconds,
-                           "total_seconds": record.total_seconds, "rows": record.rows})
+        yield Result(
+            env.name,
+            operation="drill",
+            ok=True,
+            summary=f"Drill of {path.name}: restored and checked in "
+            f"{record.seconds:.1f} s ({record.tables} tables, {record.rows} rows, "
+            f"{record.objects} schema objects).",
+            data={
+                "file": str(path),
+                "seconds": record.seconds,
+                "total_seconds": record.total_seconds,
+                "rows": record.rows,
+            },
+        )
         return
-    yield Result(env.name, operation="drill", ok=False,
-                 summary=f"Drill of {path.name} FAILED: {record.reason}.",
-                 details=[*record.mismatches[:10], *record.missing[:10],
-                          "This backup is marked: retention never counts it as a good one."],
-                 data={"file": str(path), "error": "StackError", "drill_failed": True})
+    yield Result(
+        env.name,
+        operation="drill",
+        ok=False,
+        summary=f"Drill of {path.name} FAILED: {record.reason}.",
+        details=[
+            *record.mismatches[:10],
+            *record.missing[:10],
+            "This backup is marked: retention never counts it as a good one.",
+        ],
+        data={"file": str(path), "error": "StackError", "drill_failed": True},
+    )
 
 
 def _with_total(record: drills.DrillRecord, total: float) -> drills.DrillRecord:
@@ -171,8 +215,9 @@ def _remove_leftovers(client: docker.DockerClient, env: Environment) -> Iterator
         found = client.containers.list(all=True, filters={"label": f"{DRILL_LABEL}={env.project}"})
     for container in found:
         _remove(container)
-        yield OutputLine(env.name, f"removed {container.name}, left by an interrupted drill",
-                         source="drill")
+        yield OutputLine(
+            env.name, f"removed {container.name}, left by an interrupted drill", source="drill"
+        )
 
 
 def _remove(container: Any) -> None:
@@ -189,19 +234,26 @@ def _image_and_user(client: docker.DockerClient, env: Environment) -> tuple[str,
     service = (compose.render_config(env).get("services") or {}).get("postgres") or {}
     image = str(service.get("image", ""))
     environment = service.get("environment") or {}
-    user = str(environment.get("POSTGRES_USER") or "postgres") if isinstance(
-        environment, dict) else "postgres"
+    user = (
+        str(environment.get("POSTGRES_USER") or "postgres")
+        if isinstance(environment, dict)
+        else "postgres"
+    )
     if not image:
-        raise Refused(f"{env.name}'s compose config names no postgres image.",
-                      "Check the postgres service in the compose files.")
+        raise Refused(
+            f"{env.name}'s compose config names no postgres image.",
+            "Check the postgres service in the compose files.",
+        )
     with engine.translated():
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
-            raise Refused(f"The postgres image {image} is not on this host, so there is "
-                          "nothing to drill with.",
-                          f"Deploy {env.name} once (it brings the image), or load the image "
-                          "(docker load), then drill again.") from None
+            raise Refused(
+                f"The postgres image {image} is not on this host, so there is "
+                "nothing to drill with.",
+                f"Deploy {env.name} once (it brings the image), or load the image "
+                "(docker load), then drill again.",
+            ) from None
     return image, user
 
 
@@ -262,16 +314,22 @@ def _start(
     with engine.translated():
         pgdata = _pgdata(client, image)
         storage: dict[str, Any] = (
-            {"tmpfs": {pgdata: f"size={tmpfs},mode=0700"}} if tmpfs
-            else {"mounts": [Mount(target=pgdata, source=None, type="volume")]})
+            {"tmpfs": {pgdata: f"size={tmpfs},mode=0700"}}
+            if tmpfs
+            else {"mounts": [Mount(target=pgdata, source=None, type="volume")]}
+        )
         container = client.containers.create(
             image,
             command=["postgres", *(arg for s in SERVER_SETTINGS for arg in ("-c", s))],
             name=f"{env.project}-drill-{os.getpid()}-{secrets.token_hex(3)}",
             labels={DRILL_LABEL: env.project},
             network_mode="none",
-            environment={"POSTGRES_PASSWORD": secrets.token_hex(16), "POSTGRES_USER": user,
-                         "POSTGRES_DB": env.db_name, "PGDATA": pgdata},
+            environment={
+                "POSTGRES_PASSWORD": secrets.token_hex(16),
+                "POSTGRES_USER": user,
+                "POSTGRES_DB": env.db_name,
+                "PGDATA": pgdata,
+            },
             **storage,
         )
         try:
@@ -304,14 +362,16 @@ def _wait_ready(server: Throwaway) -> None:
             seen = (seen + chunk)[-4096:]
             if not initialised and b"init process complete" in seen:
                 initialised = True
-                seen = seen[seen.index(b"init process complete"):]
+                seen = seen[seen.index(b"init process complete") :]
             if initialised and b"ready to accept connections" in seen:
                 return
         container.reload()
         tail = container.logs(tail=5).decode(errors="replace").strip().splitlines()
-    raise StackError(f"The throwaway PostgreSQL stopped while starting ({container.status}): "
-                     f"{tail[-1] if tail else 'no output'}.",
-                     "Check the postgres image (docker logs of a drill shows why).")
+    raise StackError(
+        f"The throwaway PostgreSQL stopped while starting ({container.status}): "
+        f"{tail[-1] if tail else 'no output'}.",
+        "Check the postgres image (docker logs of a drill shows why).",
+    )
 
 
 # --- load and check ---------------------------------------------------------------------------
@@ -328,8 +388,11 @@ def _load_and_check(
         yield StepFinished(env.name, "load", ok=False, detail=failure)
         return _failed(failure, time.monotonic() - loading, image)
     yield StepFinished(env.name, "load", detail=f"{time.monotonic() - loading:.1f} s")
-    yield StepStarted(env.name, "check", detail=f"{len(counter.rows)} tables' rows, "
-                      f"{len(counter.checked_objects)} schema objects")
+    yield StepStarted(
+        env.name,
+        "check",
+        detail=f"{len(counter.rows)} tables' rows, {len(counter.checked_objects)} schema objects",
+    )
     mismatches = _compare_manifest(drills.read_manifest(path), counter.rows)
     mismatches += _compare_rows(server, counter.rows)
     try:
@@ -339,21 +402,36 @@ def _load_and_check(
     seconds = round(time.monotonic() - loading, 3)
     problems = []
     if mismatches:
-        problems.append(f"{len(mismatches)} table(s) with other row counts than the dump "
-                        f"carries ({mismatches[0]})")
+        problems.append(
+            f"{len(mismatches)} table(s) with other row counts than the dump "
+            f"carries ({mismatches[0]})"
+        )
     if missing:
         problems.append(f"{len(missing)} schema object(s) missing after the load ({missing[0]})")
-    yield StepFinished(env.name, "check", ok=not problems,
-                       detail="; ".join(problems) or "row counts and schema objects match")
+    yield StepFinished(
+        env.name,
+        "check",
+        ok=not problems,
+        detail="; ".join(problems) or "row counts and schema objects match",
+    )
     return drills.DrillRecord(
-        ok=not problems, reason="; ".join(problems), at=time.time(), seconds=seconds,
-        image=image, tables=len(counter.rows), rows=sum(counter.rows.values()),
-        objects=len(counter.checked_objects), mismatches=mismatches, missing=missing)
+        ok=not problems,
+        reason="; ".join(problems),
+        at=time.time(),
+        seconds=seconds,
+        image=image,
+        tables=len(counter.rows),
+        rows=sum(counter.rows.values()),
+        objects=len(counter.checked_objects),
+        mismatches=mismatches,
+        missing=missing,
+    )
 
 
 def _failed(reason: str, seconds: float, image: str) -> drills.DrillRecord:
-    return drills.DrillRecord(ok=False, reason=reason, at=time.time(),
-                              seconds=round(seconds, 3), image=image)
+    return drills.DrillRecord(
+        ok=False, reason=reason, at=time.time(), seconds=round(seconds, 3), image=image
+    )
 
 
 def _load(
@@ -368,18 +446,44 @@ def _load(
     gzip_cli, docker_cli = shutil.which("gzip"), shutil.which("docker")
     if gzip_cli is None or docker_cli is None:
         missing = "gzip" if gzip_cli is None else "docker"
-        raise StackError(f"The {missing} command is not installed: the drill needs it to feed "
-                         "the dump to psql.", f"Install it (apt-get install {missing}).")
+        raise StackError(
+            f"The {missing} command is not installed: the drill needs it to feed the dump to psql.",
+            f"Install it (apt-get install {missing}).",
+        )
     # One transaction: with wal_level=minimal, COPY into the tables it created writes no WAL.
-    command = [docker_cli, "exec", "-i", server.container.id, "psql", "-X", "-q",
-               "--single-transaction", "-v", "ON_ERROR_STOP=1", "--no-password",
-               "-U", server.user, "-d", server.database]
+    command = [
+        docker_cli,
+        "exec",
+        "-i",
+        server.container.id,
+        "psql",
+        "-X",
+        "-q",
+        "--single-transaction",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--no-password",
+        "-U",
+        server.user,
+        "-d",
+        server.database,
+    ]
     with tempfile.TemporaryFile() as said, path.open("rb") as source:
         # Their own sessions: a Ctrl-C reaches us only, and we stop them.
-        unzip = subprocess.Popen([gzip_cli, "-dc"], stdin=source, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        load = subprocess.Popen(command, stdin=unzip.stdout, stdout=subprocess.DEVNULL,
-                                stderr=said, start_new_session=True)
+        unzip = subprocess.Popen(
+            [gzip_cli, "-dc"],
+            stdin=source,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        load = subprocess.Popen(
+            command,
+            stdin=unzip.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=said,
+            start_new_session=True,
+        )
         assert unzip.stdout is not None
         unzip.stdout.close()
         try:
@@ -402,12 +506,15 @@ def _load(
         return ""
     for line in lines:
         yield OutputLine(env.name, line, source="psql")
-    reason = next((line for line in lines if "ERROR" in line or "FATAL" in line),
-                  lines[-1] if lines else f"psql exit status {code}")
+    reason = next(
+        (line for line in lines if "ERROR" in line or "FATAL" in line),
+        lines[-1] if lines else f"psql exit status {code}",
+    )
     if "No space left on device" in reason:
-        raise StackError(f"The throwaway database ran out of disk space: {reason}",
-                         "Free space on the Docker engine's disk, then drill again "
-                         "(the backup was not marked).")
+        raise StackError(
+            f"The throwaway database ran out of disk space: {reason}",
+            "Free space on the Docker engine's disk, then drill again (the backup was not marked).",
+        )
     return f"the load stopped with an error: {reason}"
 
 
@@ -425,8 +532,12 @@ def _count(
                 if counted >= next_progress:
                     next_progress += PROGRESS_BYTES
                     percent = f" ({100 * counted // total} %)" if total else ""
-                    yield OutputLine(env.name, f"{backups.human_size(counted)} of SQL counted"
-                                     f"{percent}; the load runs alongside", source="drill")
+                    yield OutputLine(
+                        env.name,
+                        f"{backups.human_size(counted)} of SQL counted"
+                        f"{percent}; the load runs alongside",
+                        source="drill",
+                    )
         except backups.InvalidBackup as err:
             return f"the file is not a complete backup: {err.message}"
     return ""
@@ -442,8 +553,25 @@ def _tail(output: IO[bytes]) -> list[str]:
 def _query(server: Throwaway, sql: str) -> list[list[str]]:
     with engine.translated():
         done = server.container.exec_run(
-            ["psql", "-X", "-q", "-A", "-t", "-F", FIELD_SEPARATOR, "-v", "ON_ERROR_STOP=1",
-             "--no-password", "-U", server.user, "-d", server.database, "-c", sql])
+            [
+                "psql",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-F",
+                FIELD_SEPARATOR,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--no-password",
+                "-U",
+                server.user,
+                "-d",
+                server.database,
+                "-c",
+                sql,
+            ]
+        )
     text = done.output.decode(errors="replace")
     if done.exit_code != 0:
         raise BackupFault(f"checking the loaded database failed: {text.strip()[-300:]}")
@@ -454,27 +582,33 @@ def _compare_manifest(recorded: dict[str, int] | None, carried: dict[str, int]) 
     """Tables whose rows in the file differ from those counted when the backup was taken."""
     if recorded is None:  # a backup from before manifests: the file is all there is
         return []
-    return [f"{name}: backed up with {count} rows, the file carries {carried.get(name, 0)}"
-            for name, count in recorded.items() if carried.get(name) != count] + [
-            f"{name}: not in the backup when it was taken" for name in carried
-            if name not in recorded]
+    return [
+        f"{name}: backed up with {count} rows, the file carries {carried.get(name, 0)}"
+        for name, count in recorded.items()
+        if carried.get(name) != count
+    ] + [f"{name}: not in the backup when it was taken" for name in carried if name not in recorded]
 
 
 def _compare_rows(server: Throwaway, expected: dict[str, int]) -> list[str]:
-    """"table: dump N rows, loaded M" for every table whose count differs."""
+    """ "table: dump N rows, loaded M" for every table whose count differs."""
     if not expected:
         return []
     names = list(expected)
     # The names are as pg_dump wrote them in its COPY lines: already quoted where needed. They
     # run in the throwaway server only, which has no network and is removed after the check.
-    sql = " UNION ALL ".join(f"SELECT {i}, count(*) FROM ONLY {name}"  # noqa: S608
-                             for i, name in enumerate(names))
+    sql = " UNION ALL ".join(
+        f"SELECT {i}, count(*) FROM ONLY {name}"  # noqa: S608
+        for i, name in enumerate(names)
+    )
     try:
         found = {int(i): int(n) for i, n in _query(server, sql)}
     except BackupFault as err:
         return [err.message]
-    return [f"{name}: dump {expected[name]} rows, loaded {found.get(i, 0)}"
-            for i, name in enumerate(names) if found.get(i) != expected[name]]
+    return [
+        f"{name}: dump {expected[name]} rows, loaded {found.get(i, 0)}"
+        for i, name in enumerate(names)
+        if found.get(i) != expected[name]
+    ]
 
 
 _CATALOG = """
