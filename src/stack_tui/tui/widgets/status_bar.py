@@ -29,7 +29,7 @@ def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str) -> T
         text.append(f"✓ {len(status.services)}/{len(status.services)} ok", style="green")
     if status is not None and status.stale:
         text.append("  ")
-        text.append(" BACKUPS STALE ", style="bold reverse red")
+        text.append(" STALE ", style="bold reverse red")
     if busy:
         text.append(f"  ⟳ {busy}", style="bold yellow")
     return text
