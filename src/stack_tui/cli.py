@@ -81,121 +81,201 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--read-only", action="store_true",
-                        help="open the TUI with every mutating action removed")
+    parser.add_argument(
+        "--read-only", action="store_true", help="open the TUI with every mutating action removed"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def env_flags(sub: argparse.ArgumentParser) -> None:
         group = sub.add_mutually_exclusive_group()
-        group.add_argument("--dev", dest="env", action="store_const", const="dev",
-                           help="act on dev (ai-agent-platform-dev)")
-        group.add_argument("--prod", dest="env", action="store_const", const="prod",
-                           help="act on prod (the default)")
+        group.add_argument(
+            "--dev",
+            dest="env",
+            action="store_const",
+            const="dev",
+            help="act on dev (ai-agent-platform-dev)",
+        )
+        group.add_argument(
+            "--prod",
+            dest="env",
+            action="store_const",
+            const="prod",
+            help="act on prod (the default)",
+        )
 
     def yes_flags(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("-y", "--yes", action="store_true",
-                         help="answer yes to confirmations (for scripts)")
-        sub.add_argument("--confirm", metavar="ENV", default="",
-                         help="type the environment's name non-interactively "
-                         "(prod confirmations need --yes --confirm prod)")
+        sub.add_argument(
+            "-y", "--yes", action="store_true", help="answer yes to confirmations (for scripts)"
+        )
+        sub.add_argument(
+            "--confirm",
+            metavar="ENV",
+            default="",
+            help="type the environment's name non-interactively "
+            "(prod confirmations need --yes --confirm prod)",
+        )
 
     deploy = commands.add_parser(
-        "deploy", help="back up, then deploy an environment",
+        "deploy",
+        help="back up, then deploy an environment",
         description="Deploy: check the expected volumes exist, back up the running database, "
         "'docker compose up -d --wait', attach the prod Traefik to the dev network.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(deploy)
     yes_flags(deploy)
-    deploy.add_argument("--accept-new-volumes", action="store_true",
-                        help="go on when an expected volume is missing (a new EMPTY volume "
-                        "will be created); without it a non-interactive deploy refuses")
-    deploy.add_argument("--wait-timeout", type=positive_int, default=180, metavar="SECONDS",
-                        help="how long to wait for every service to be healthy (default 180)")
+    deploy.add_argument(
+        "--accept-new-volumes",
+        action="store_true",
+        help="go on when an expected volume is missing (a new EMPTY volume "
+        "will be created); without it a non-interactive deploy refuses",
+    )
+    deploy.add_argument(
+        "--wait-timeout",
+        type=positive_int,
+        default=180,
+        metavar="SECONDS",
+        help="how long to wait for every service to be healthy (default 180)",
+    )
 
-    status = commands.add_parser("status", help="services, volumes, backups and lock holder",
-                                 epilog=EXIT_CODES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    status = commands.add_parser(
+        "status",
+        help="services, volumes, backups and lock holder",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(status)
 
     backup = commands.add_parser(
-        "backup", help="back up an environment's database; list; restore",
+        "backup",
+        help="back up an environment's database; list; restore",
         description="'./stack backup [--dev]' dumps the database into "
         "data/backups/{env}_{YYYYMMDD_HHMMSS}.sql.gz. "
         "Subcommands: 'list', 'drill [FILE]', 'restore FILE'.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(backup)
-    backup.add_argument("--keep", type=int, default=None, metavar="N",
-                        help="verified backups to keep per environment "
-                        f"(default $STACK_BACKUP_KEEP or {backups.DEFAULT_KEEP})")
-    backup.add_argument("--scheduled", action="store_true",
-                        help="for cron and systemd timers: quiet on success, audited with "
-                        "reason 'scheduled', waits up to $STACK_SCHEDULE_LOCK_WAIT (default "
-                        f"{DEFAULT_LOCK_WAIT}) for a busy environment and then skips (exit 0), "
-                        "drills the new backup when $STACK_{DEV,PROD}_DRILL_AFTER_BACKUP is on "
-                        "(default: prod on, dev off), then checks staleness (exit 6)")
+    backup.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        metavar="N",
+        help="verified backups to keep per environment "
+        f"(default $STACK_BACKUP_KEEP or {backups.DEFAULT_KEEP})",
+    )
+    backup.add_argument(
+        "--scheduled",
+        action="store_true",
+        help="for cron and systemd timers: quiet on success, audited with "
+        "reason 'scheduled', waits up to $STACK_SCHEDULE_LOCK_WAIT (default "
+        f"{DEFAULT_LOCK_WAIT}) for a busy environment and then skips (exit 0), "
+        "drills the new backup when $STACK_{DEV,PROD}_DRILL_AFTER_BACKUP is on "
+        "(default: prod on, dev off), then checks staleness (exit 6)",
+    )
     backup_commands = backup.add_subparsers(dest="backup_command", metavar="SUBCOMMAND")
     listing = backup_commands.add_parser("list", help="both environments' backups, newest first")
-    listing.add_argument("--verify", action="store_true",
-                         help="check each file's gzip integrity and dump trailer (reads them all)")
+    listing.add_argument(
+        "--verify",
+        action="store_true",
+        help="check each file's gzip integrity and dump trailer (reads them all)",
+    )
     drill = backup_commands.add_parser(
-        "drill", help="restore a backup into a throwaway PostgreSQL and check it",
+        "drill",
+        help="restore a backup into a throwaway PostgreSQL and check it",
         description="Loads the backup into a throwaway PostgreSQL (the environment's own "
         "postgres image, no network, removed afterwards), checks every table's row count "
         "against the dump's COPY blocks and that the dump's schema objects exist, and "
         "stores the outcome beside the backup (FILE.drill.json). Never touches the "
         "environment's database or lock. A backup that fails its drill is marked: "
         "retention never counts it as a good one.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     drill_target = drill.add_mutually_exclusive_group()
-    drill_target.add_argument("file", type=Path, nargs="?", help="a backup file "
-                              "(default: the environment's newest backup)")
-    drill_target.add_argument("--latest", action="store_true",
-                              help="the environment's newest backup (the default)")
+    drill_target.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        help="a backup file (default: the environment's newest backup)",
+    )
+    drill_target.add_argument(
+        "--latest", action="store_true", help="the environment's newest backup (the default)"
+    )
     env_flags(drill)
     restore = backup_commands.add_parser(
-        "restore", help="restore a backup into an environment's database",
+        "restore",
+        help="restore a backup into an environment's database",
         description="Validates the file, takes a safety backup, then restores in one "
         "transaction: a failed restore leaves the database as it was.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    restore.add_argument("file", type=Path, help="a backup file, e.g. "
-                         "data/backups/prod_20260223_172400.sql.gz")
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument(
+        "file", type=Path, help="a backup file, e.g. data/backups/prod_20260223_172400.sql.gz"
+    )
     env_flags(restore)
     yes_flags(restore)
-    restore.add_argument("--allow-cross-env", action="store_true",
-                         help="allow restoring a prod backup into dev")
-    restore.add_argument("--allow-dev-into-prod", action="store_true",
-                         help="allow restoring a dev backup into prod (also needs the name "
-                         "typed: interactively, or --yes --confirm prod)")
-    restore.add_argument("--allow-outside", action="store_true",
-                         help="allow a file outside data/backups/")
+    restore.add_argument(
+        "--allow-cross-env", action="store_true", help="allow restoring a prod backup into dev"
+    )
+    restore.add_argument(
+        "--allow-dev-into-prod",
+        action="store_true",
+        help="allow restoring a dev backup into prod (also needs the name "
+        "typed: interactively, or --yes --confirm prod)",
+    )
+    restore.add_argument(
+        "--allow-outside", action="store_true", help="allow a file outside data/backups/"
+    )
 
-    check = commands.add_parser("check", help="parity, drift and hygiene checks",
-                                epilog=EXIT_CODES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    check = commands.add_parser(
+        "check",
+        help="parity, drift and hygiene checks",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("--json", action="store_true", help="machine-readable output for CI")
 
     notify_parser = commands.add_parser(
-        "notify", help="notifications: 'notify test' sends a test message",
+        "notify",
+        help="notifications: 'notify test' sends a test message",
         description="Sends to every URL in $STACK_NOTIFY_URLS (.env; apprise URLs such as "
         "ntfy://, mailto://, slack://, json://). Messages go out on failed, interrupted or "
         "died operations, failed drills, stale backups and scheduled runs that gave up "
-        "waiting for a lock.", epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "waiting for a lock.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     notify_parser.add_argument("notify_command", choices=["test"], metavar="test")
 
     schedule_parser = commands.add_parser(
-        "schedule", help="scheduled backups: 'schedule show' prints the systemd units and "
+        "schedule",
+        help="scheduled backups: 'schedule show' prints the systemd units and "
         "crontab lines, 'schedule install' writes the units",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    schedule_parser.add_argument("schedule_command", choices=["show", "install"],
-                                 metavar="show|install")
-    schedule_parser.add_argument("--unit-dir", type=Path, default=None, metavar="DIR",
-                                 help=f"where to write the units (default {schedule.UNIT_DIR}; "
-                                 "systemctl is run only for the default)")
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    schedule_parser.add_argument(
+        "schedule_command", choices=["show", "install"], metavar="show|install"
+    )
+    schedule_parser.add_argument(
+        "--unit-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"where to write the units (default {schedule.UNIT_DIR}; "
+        "systemctl is run only for the default)",
+    )
 
     tui = commands.add_parser("tui", help="open the TUI (the default with no command)")
-    tui.add_argument("--read-only", action="store_true", dest="tui_read_only",
-                     help="every mutating action removed")
+    tui.add_argument(
+        "--read-only",
+        action="store_true",
+        dest="tui_read_only",
+        help="every mutating action removed",
+    )
     return parser
 
 
@@ -220,8 +300,10 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
     first = next((a for a in args if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS:
         err.print(f"[bold red]Unknown command or environment {escape(repr(first))}.[/]")
-        err.print(f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
-                  f"Commands: {', '.join(COMMANDS)}. See './stack --help'.")
+        err.print(
+            f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
+            f"Commands: {', '.join(COMMANDS)}. See './stack --help'."
+        )
         return EXIT_USAGE
     parser = build_parser()
     try:
@@ -236,8 +318,10 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
     try:
         return dispatch(options, env_name, platform or Platform())
     except KeyboardInterrupt:
-        err.print("\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
-                  "released. Run './stack status' to see what state the services are in.")
+        err.print(
+            "\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
+            "released. Run './stack status' to see what state the services are in."
+        )
         return EXIT_INTERRUPTED
     except StackError as error:
         return report_error(error)
@@ -248,8 +332,10 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command in (None, "tui"):
         from stack_tui.tui import run
 
-        return run(read_only=options.read_only or getattr(options, "tui_read_only", False),
-                   platform=platform)
+        return run(
+            read_only=options.read_only or getattr(options, "tui_read_only", False),
+            platform=platform,
+        )
     if command == "check":
         return show_check(platform, as_json=options.json)
     if command == "notify":
@@ -262,8 +348,12 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command == "deploy":
         from stack_tui.ops.deploy import deploy
 
-        events = deploy(platform, env, accept_new_volumes=options.accept_new_volumes,
-                        wait_timeout=options.wait_timeout)
+        events = deploy(
+            platform,
+            env,
+            accept_new_volumes=options.accept_new_volumes,
+            wait_timeout=options.wait_timeout,
+        )
         return drive(events, options)
     if command == "backup":
         return backup_command(options, platform, env)
@@ -287,8 +377,16 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
             cross_allowed = options.allow_cross_env
         else:
             cross_allowed = options.allow_dev_into_prod
-        return drive(restore(platform, env, options.file, allow_cross_env=cross_allowed,
-                             allow_outside=options.allow_outside), options)
+        return drive(
+            restore(
+                platform,
+                env,
+                options.file,
+                allow_cross_env=cross_allowed,
+                allow_outside=options.allow_outside,
+            ),
+            options,
+        )
     from stack_tui.ops.backup import backup
 
     keep = options.keep if options.keep is not None else backups.keep_setting()
@@ -314,8 +412,10 @@ def scheduled_backup(platform: Platform, env: Environment, keep: int) -> int:
     events = list(backup(platform, env, keep=keep, reason="scheduled", lock_wait=wait))
     result = events[-1] if events and isinstance(events[-1], Result) else None
     if result is not None and result.data.get("skipped"):
-        out.print(f"Skipped the scheduled {env.name} backup: {escape(result.summary)} "
-                  "The next scheduled run tries again.")
+        out.print(
+            f"Skipped the scheduled {env.name} backup: {escape(result.summary)} "
+            "The next scheduled run tries again."
+        )
         return EXIT_OK
     if result is None or not result.ok:
         return replay(events)
@@ -326,8 +426,7 @@ def scheduled_backup(platform: Platform, env: Environment, keep: int) -> int:
         last = drilled[-1] if drilled else None
         if not isinstance(last, Result) or not last.ok:
             return replay(drilled)
-    stale = stale_backups(env, values, tuple(backups.list_backups(platform.backups_dir,
-                                                                  env.name)))
+    stale = stale_backups(env, values, tuple(backups.list_backups(platform.backups_dir, env.name)))
     alerts.staleness_seen(platform, env, stale)
     for alarm in stale:
         out.print(f"[bold red]STALE:[/] {escape(alarm.message())}")
@@ -348,19 +447,29 @@ def notify_test(platform: Platform) -> int:
     from stack_tui.ops import alerts
 
     values = alerts.values(platform)
-    delivery = notify.send(platform.data, values, env="-", title="stack: test message",
-                           reason="Operation: notify test\nReason: a person asked for a test "
-                                  "message; nothing is wrong.",
-                           look="./stack status", failure=False)
+    delivery = notify.send(
+        platform.data,
+        values,
+        env="-",
+        title="stack: test message",
+        reason="Operation: notify test\nReason: a person asked for a test "
+        "message; nothing is wrong.",
+        look="./stack status",
+        failure=False,
+    )
     if delivery is None:
         err.print(f"[bold red]No notification URL configured[/] ({notify.URLS_KEY} is empty).")
-        err.print(f"Add one to .env, e.g. {notify.URLS_KEY}=ntfy://my-topic "
-                  "(any apprise URL), then run this again.")
+        err.print(
+            f"Add one to .env, e.g. {notify.URLS_KEY}=ntfy://my-topic "
+            "(any apprise URL), then run this again."
+        )
         return EXIT_REFUSED
     if not delivery.ok:
         err.print(f"[bold red]The test message could not be sent:[/] {escape(delivery.reason)}")
-        err.print("The failure is in data/audit.log and ./stack status shows it until a "
-                  "message goes through.")
+        err.print(
+            "The failure is in data/audit.log and ./stack status shows it until a "
+            "message goes through."
+        )
         return EXIT_FAILED
     urls = "URL" if delivery.sent_to == 1 else "URLs"
     out.print(f"Test message sent to {delivery.sent_to} {urls}.")
@@ -379,31 +488,40 @@ def schedule_command(options: argparse.Namespace, platform: Platform) -> int:
         return EXIT_OK
     directory = options.unit_dir or schedule.UNIT_DIR
     if options.unit_dir is None and not schedule.systemd_running():
-        err.print("[bold red]systemd is not running on this host[/] "
-                  f"({schedule.SYSTEMD_RUNNING} is missing): no units written.")
-        err.print("Use the crontab lines from './stack schedule show' instead, or pass "
-                  "--unit-dir DIR to write the units somewhere else.")
+        err.print(
+            "[bold red]systemd is not running on this host[/] "
+            f"({schedule.SYSTEMD_RUNNING} is missing): no units written."
+        )
+        err.print(
+            "Use the crontab lines from './stack schedule show' instead, or pass "
+            "--unit-dir DIR to write the units somewhere else."
+        )
         return EXIT_REFUSED
     try:
         written = schedule.write_units(directory, units)
     except OSError as error:
-        err.print(f"[bold red]Could not write the units into {escape(str(directory))}:[/] "
-                  f"{escape(error.strerror or str(error))}.")
+        err.print(
+            f"[bold red]Could not write the units into {escape(str(directory))}:[/] "
+            f"{escape(error.strerror or str(error))}."
+        )
         err.print("Run it as root, or pass --unit-dir DIR.")
         return EXIT_FAILED
     for path in written:
         out.print(f"wrote {escape(str(path))}")
     if options.unit_dir is not None:
-        out.print("Not enabled (not the system's unit directory). To use them: copy them to "
-                  f"{schedule.UNIT_DIR}, then systemctl daemon-reload && systemctl enable --now "
-                  "stack-backup-prod.timer stack-backup-dev.timer")
+        out.print(
+            "Not enabled (not the system's unit directory). To use them: copy them to "
+            f"{schedule.UNIT_DIR}, then systemctl daemon-reload && systemctl enable --now "
+            "stack-backup-prod.timer stack-backup-dev.timer"
+        )
         return EXIT_OK
     timers = [unit.name for unit in units if unit.name.endswith(".timer")]
     for step in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *timers]):
         done = subprocess.run(step, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            err.print(f"[bold red]{escape(' '.join(step))} failed:[/] "
-                      f"{escape(done.stderr.strip())}")
+            err.print(
+                f"[bold red]{escape(' '.join(step))} failed:[/] {escape(done.stderr.strip())}"
+            )
             return EXIT_FAILED
     out.print(f"Enabled {', '.join(timers)} (systemctl list-timers 'stack-backup-*').")
     return EXIT_OK
@@ -477,13 +595,17 @@ def confirm(
     needs_name = event.require_typing
     if options.yes:
         if needs_name == "prod" and options.confirm != "prod":
-            err.print("[bold red]Not confirmed:[/] prod needs its name typed. "
-                      "Run interactively, or add --confirm prod.")
+            err.print(
+                "[bold red]Not confirmed:[/] prod needs its name typed. "
+                "Run interactively, or add --confirm prod."
+            )
             return False
         return True
     if not sys.stdin.isatty():
-        err.print("[bold red]Not confirmed:[/] no terminal to ask on. Re-run in a terminal, "
-                  "or pass --yes (prod also needs --confirm prod).")
+        err.print(
+            "[bold red]Not confirmed:[/] no terminal to ask on. Re-run in a terminal, "
+            "or pass --yes (prod also needs --confirm prod)."
+        )
         return False
     if needs_name:
         answer = out.input(f"Type [bold]{escape(needs_name)}[/] to go on (anything else cancels): ")
@@ -515,8 +637,9 @@ def show_status(platform: Platform, env: Environment) -> int:
     table = Table("service", "state", "health", "uptime", "image")
     for row in snapshot.services:
         style = "" if row.ok else "bold red"
-        table.add_row(row.service, row.state, row.health or "-", row.uptime() or "-", row.image,
-                      style=style)
+        table.add_row(
+            row.service, row.state, row.health or "-", row.uptime() or "-", row.image, style=style
+        )
     out.print(table)
     for volume in snapshot.volumes:
         state = "present" if volume.present else "[bold red]MISSING[/]"
@@ -533,9 +656,11 @@ def show_status(platform: Platform, env: Environment) -> int:
     failure = notify.last_failure(platform.data)
     if failure is not None:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(failure.get("at", 0))))
-        out.print(f"[bold red]notifications: the last message could not be sent[/] ({when}: "
-                  f"{escape(str(failure.get('reason', '')))}); see data/audit.log, "
-                  "./stack notify test")
+        out.print(
+            f"[bold red]notifications: the last message could not be sent[/] ({when}: "
+            f"{escape(str(failure.get('reason', '')))}); see data/audit.log, "
+            "./stack notify test"
+        )
     alerts.staleness_seen(platform, env, snapshot.stale)
     healthy = all(row.ok for row in snapshot.services) and not snapshot.missing_volumes
     if not healthy:
@@ -551,8 +676,10 @@ def show_backups(platform: Platform, verify: bool) -> int:
     listing = list_all(platform, verify=verify)
     rows = [(env_name, info) for env_name in ("prod", "dev") for info in listing[env_name]]
     if not rows:
-        out.print(f"No backups in {display_path(platform.backups_dir)} yet "
-                  "('./stack backup' or './stack backup --dev' takes one).")
+        out.print(
+            f"No backups in {display_path(platform.backups_dir)} yet "
+            "('./stack backup' or './stack backup --dev' takes one)."
+        )
         return EXIT_OK
     paths = [display_path(info.path) for _, info in rows]
     table = Table("env", "size", "age", "verified", "drill")
@@ -563,8 +690,14 @@ def show_backups(platform: Platform, verify: bool) -> int:
             verified = "[green]ok[/]"
         elif info.verified is False:  # the reason comes from the cache: no second read
             verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
-        table.add_row(env_name, backups.human_size(info.size), human_duration(info.age()),
-                      verified, drill_text(info), escape(path))
+        table.add_row(
+            env_name,
+            backups.human_size(info.size),
+            human_duration(info.age()),
+            verified,
+            drill_text(info),
+            escape(path),
+        )
     out.print(table)
     return EXIT_OK
 
@@ -594,10 +727,16 @@ def show_check(platform: Platform, as_json: bool) -> int:
         return EXIT_OK if report.ok else EXIT_FAILED
     sections: dict[str, Table] = {}
     for row in report.rows:
-        table = sections.setdefault(row.section, Table("check", "result", "dev", "prod", "detail",
-                                                       title=row.section))
-        table.add_row(row.name, "[green]pass[/]" if row.ok else "[bold red]FAIL[/]",
-                      escape(row.dev), escape(row.prod), escape(row.detail))
+        table = sections.setdefault(
+            row.section, Table("check", "result", "dev", "prod", "detail", title=row.section)
+        )
+        table.add_row(
+            row.name,
+            "[green]pass[/]" if row.ok else "[bold red]FAIL[/]",
+            escape(row.dev),
+            escape(row.prod),
+            escape(row.detail),
+        )
     for table in sections.values():
         out.print(table)
     return EXIT_OK if report.ok else EXIT_FAILED

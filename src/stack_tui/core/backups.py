@@ -112,8 +112,7 @@ def list_backups(directory: Path, env: str | None = None) -> list[BackupInfo]:
             continue
         if not stat.S_ISREG(st.st_mode):
             continue
-        found.append(BackupInfo(entry, parsed[0], parsed[1], st.st_size,
-                                drill=drills.read(entry)))
+        found.append(BackupInfo(entry, parsed[0], parsed[1], st.st_size, drill=drills.read(entry)))
     return sorted(found, key=lambda b: (b.taken, b.name), reverse=True)
 
 
@@ -151,8 +150,7 @@ def dump_complete(tail: bytes) -> bool:
     if rest and not rest.startswith(b"\n"):
         return False
     return all(
-        not line.strip() or line.startswith((b"--", b"\\unrestrict "))
-        for line in rest.split(b"\n")
+        not line.strip() or line.startswith((b"--", b"\\unrestrict ")) for line in rest.split(b"\n")
     )
 
 
@@ -290,6 +288,8 @@ def keep_setting() -> int:
     if not raw:
         return DEFAULT_KEEP
     if not raw.isdigit() or int(raw) < 1:
-        raise Refused(f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
-                      "Set it to how many backups to keep per environment, e.g. 5.")
+        raise Refused(
+            f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
+            "Set it to how many backups to keep per environment, e.g. 5.",
+        )
     return int(raw)

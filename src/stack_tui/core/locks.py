@@ -51,8 +51,14 @@ WAIT_INTERVAL = 0.25
 
 @contextmanager
 def hold(
-    locks_dir: Path, project: str, env: str, operation: str, log: Path | None = None,
-    *, wait: float = 0.0, waiting: Callable[[Holder | None], None] | None = None,
+    locks_dir: Path,
+    project: str,
+    env: str,
+    operation: str,
+    log: Path | None = None,
+    *,
+    wait: float = 0.0,
+    waiting: Callable[[Holder | None], None] | None = None,
 ) -> Iterator[Holder]:
     """Hold the environment's lock for the block, or raise LockHeld naming the holder.
 
@@ -67,8 +73,13 @@ def hold(
         _take(fd, path, env, wait, waiting)
         actor = identity.current()
         holder = Holder(
-            user=actor.user, ssh_client=actor.ssh_client, pid=actor.pid,
-            operation=operation, env=env, started=time.time(), log=str(log or ""),
+            user=actor.user,
+            ssh_client=actor.ssh_client,
+            pid=actor.pid,
+            operation=operation,
+            env=env,
+            started=time.time(),
+            log=str(log or ""),
         )
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)

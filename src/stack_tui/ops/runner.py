@@ -56,15 +56,23 @@ def locked(
         guard.check(env.env_file)
         log = log_path(platform, env, operation)
         with (
-            locks.hold(platform.locks_dir, lock or env.project, env.name, operation, log,
-                       wait=wait, waiting=holders.append),
+            locks.hold(
+                platform.locks_dir,
+                lock or env.project,
+                env.name,
+                operation,
+                log,
+                wait=wait,
+                waiting=holders.append,
+            ),
             _open_log(log) as sink,
         ):
             if holders:
                 waited = time.time() - started
                 who = "; ".join(h.describe() if h else "another process" for h in holders)
-                line = OutputLine(env.name, f"waited {waited:.0f} s for the lock ({who})",
-                                  source="lock")
+                line = OutputLine(
+                    env.name, f"waited {waited:.0f} s for the lock ({who})", source="lock"
+                )
                 sink.write(line.to_json() + "\n")
                 yield line
             events = _body_or_failure(env, operation, body)
@@ -89,8 +97,15 @@ def locked(
         outcome, detail = "refused", err.message
         yield failure(env, operation, err)
     finally:
-        audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
-                     result=outcome, started=started, detail=detail)
+        audit.record(
+            platform.audit_log,
+            operation=operation,
+            env=env.name,
+            arguments=arguments,
+            result=outcome,
+            started=started,
+            detail=detail,
+        )
         alerts.operation_ended(platform, env, operation, outcome, detail, log)
 
 
@@ -109,8 +124,14 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[
 
 def failure(env: Environment, operation: str, err: StackError) -> Result:
     """The Result for an error; `data["error"]` names its kind (the CLI maps it to an exit code)."""
-    return Result(env.name, operation=operation, ok=False, summary=err.message,
-                  details=[err.hint] if err.hint else [], data={"error": error_kind(err)})
+    return Result(
+        env.name,
+        operation=operation,
+        ok=False,
+        summary=err.message,
+        details=[err.hint] if err.hint else [],
+        data={"error": error_kind(err)},
+    )
 
 
 def error_kind(err: StackError) -> str:

@@ -46,8 +46,10 @@ class VolumeStatus:
     @property
     def foreign(self) -> bool:
         """Present but labelled as another project's: Compose would reuse it silently."""
-        return self.present and bool(self.project_label) and not self.name.startswith(
-            self.project_label + "_"
+        return (
+            self.present
+            and bool(self.project_label)
+            and not self.name.startswith(self.project_label + "_")
         )
 
 
@@ -97,8 +99,9 @@ def _values(env: Environment) -> dict[str, str]:
         return {}
 
 
-def stale_backups(env: Environment, values: dict[str, str],
-                  found: tuple[backups.BackupInfo, ...]) -> tuple[staleness.Stale, ...]:
+def stale_backups(
+    env: Environment, values: dict[str, str], found: tuple[backups.BackupInfo, ...]
+) -> tuple[staleness.Stale, ...]:
     """The env's staleness alarms; a malformed limit falls back to the defaults here
     (`./stack check` names the bad variable)."""
     try:
@@ -116,12 +119,16 @@ def status(
 ) -> EnvStatus:
     """The environment as it is now. Errors become `error`, never an exception."""
     values = _values(env)
-    base: dict[str, Any] = {"env": env.name, "project": env.project,
-                            "domain": values.get(env.domain_var, "")}
+    base: dict[str, Any] = {
+        "env": env.name,
+        "project": env.project,
+        "domain": values.get(env.domain_var, ""),
+    }
     found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
     holder = locks.holder(platform.locks_dir, env.project)
-    base.update(backups=found_backups, holder=holder,
-                stale=stale_backups(env, values, found_backups))
+    base.update(
+        backups=found_backups, holder=holder, stale=stale_backups(env, values, found_backups)
+    )
     error: StackError | None = None
     names: list[str] = []
     try:
@@ -135,15 +142,23 @@ def status(
     except StackError as err:
         return EnvStatus(**base, error=err.message, hint=err.hint)
     except docker.errors.DockerException as err:  # never raise: the TUI calls this on events
-        return EnvStatus(**base, error=f"The Docker engine answered with an error: {err}",
-                         hint="Check 'docker info'; stack-tui refreshes on the next event.")
+        return EnvStatus(
+            **base,
+            error=f"The Docker engine answered with an error: {err}",
+            hint="Check 'docker info'; stack-tui refreshes on the next event.",
+        )
     by_service: dict[str, Any] = {}
     for container in containers:
         by_service.setdefault(container.labels.get(engine.SERVICE_LABEL, "?"), container)
     rows = [_service(name, by_service.get(name)) for name in names]
     rows += [_service(name, c) for name, c in sorted(by_service.items()) if name not in names]
-    return EnvStatus(**base, services=tuple(rows), volumes=volumes,
-                     error=error.message if error else "", hint=error.hint if error else "")
+    return EnvStatus(
+        **base,
+        services=tuple(rows),
+        volumes=volumes,
+        error=error.message if error else "",
+        hint=error.hint if error else "",
+    )
 
 
 def _volume(client: docker.DockerClient, name: str) -> VolumeStatus:
