@@ -6,6 +6,10 @@
     ./stack backup [--dev] | ./stack backup list
     ./stack backup restore FILE [--dev]
     ./stack check [--json]
+    ./stack backup drill [--dev] [FILE | --latest]
+    ./stack backup --scheduled [--dev]        for cron / systemd timers
+    ./stack schedule show | install
+    ./stack notify test
 
 Textual is imported only when the TUI is opened.
 """
@@ -19,8 +23,10 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO, cast
@@ -29,11 +35,12 @@ from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-from stack_tui.core import backups, compose, diagnostics
+from stack_tui.core import backups, compose, diagnostics, schedule, staleness
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.ops import driver
 from stack_tui.ops.events import (
+    BackupTaken,
     Cause,
     Caution,
     ConfirmationNeeded,
@@ -54,6 +61,7 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_ENGINE = 4
 EXIT_BUSY = 5
+EXIT_STALE = 6
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES = f"""exit codes:
@@ -63,11 +71,13 @@ EXIT_CODES = f"""exit codes:
   {EXIT_REFUSED}    refused before anything ran (bad input, forbidden variable, not confirmed)
   {EXIT_ENGINE}    the Docker engine is unreachable
   {EXIT_BUSY}    another operation holds the environment's lock
+  {EXIT_STALE}    backups are stale: the newest good or drilled backup is older than its limit
+       (status, backup --scheduled; limits STACK_{{DEV,PROD}}_MAX_{{BACKUP,DRILL}}_AGE)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C or SIGTERM); the operation says what it undid
 """
 
 ENVIRONMENTS = ("dev", "prod")
-COMMANDS = ("deploy", "status", "backup", "check", "tui")
+COMMANDS = ("deploy", "status", "backup", "check", "notify", "schedule", "tui")
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="back up an environment's database; list; restore",
         description="'./stack backup [--dev]' dumps the database into "
         "data/backups/{env}_{YYYYMMDD_HHMMSS}.sql.gz. "
-        "Subcommands: 'list', 'restore FILE'.",
+        "Subcommands: 'list', 'drill [FILE]', 'restore FILE', 'undo-restore', 'repair'.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -227,6 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="verified backups to keep per environment "
         f"(default $STACK_BACKUP_KEEP or {backups.DEFAULT_KEEP})",
     )
+    backup.add_argument(
+        "--scheduled",
+        action="store_true",
+        help="for cron and systemd timers: quiet on success, audited with "
+        "reason 'scheduled', waits up to $STACK_SCHEDULE_LOCK_WAIT (default "
+        f"{DEFAULT_LOCK_WAIT}) for a busy environment and then skips (exit 0), "
+        "drills the new backup when $STACK_{DEV,PROD}_DRILL_AFTER_BACKUP is on "
+        "(default: prod on, dev off), then checks staleness (exit 6)",
+    )
     backup_commands = backup.add_subparsers(dest="backup_command", metavar="SUBCOMMAND")
     listing = backup_commands.add_parser("list", help="both environments' backups, newest first")
     listing.add_argument(
@@ -234,6 +253,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check each file's gzip integrity and dump trailer (reads them all)",
     )
+    drill = backup_commands.add_parser(
+        "drill",
+        help="restore a backup into a throwaway PostgreSQL and check it",
+        description="Loads the backup into a throwaway PostgreSQL (the environment's own "
+        "postgres image, no network, removed afterwards), checks every table's row count "
+        "against the dump's COPY blocks and that the dump's schema objects exist, and "
+        "stores the outcome beside the backup (FILE.drill.json). Never touches the "
+        "environment's database or lock. A backup that fails its drill is marked: "
+        "retention never counts it as a good one.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    drill_target = drill.add_mutually_exclusive_group()
+    drill_target.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        help="a backup file (default: the environment's newest backup)",
+    )
+    drill_target.add_argument(
+        "--latest", action="store_true", help="the environment's newest backup (the default)"
+    )
+    env_flags(drill)
     restore = backup_commands.add_parser(
         "restore",
         help="restore a backup into an environment's database",
@@ -292,6 +334,37 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("--json", action="store_true", help="machine-readable output for CI")
+
+    notify_parser = commands.add_parser(
+        "notify",
+        help="notifications: 'notify test' sends a test message",
+        description="Sends to every URL in $STACK_NOTIFY_URLS (.env; apprise URLs such as "
+        "ntfy://, mailto://, slack://, json://). Messages go out on failed, interrupted or "
+        "died operations, failed drills, stale backups and scheduled runs that gave up "
+        "waiting for a lock.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    notify_parser.add_argument("notify_command", choices=["test"], metavar="test")
+
+    schedule_parser = commands.add_parser(
+        "schedule",
+        help="scheduled backups: 'schedule show' prints the systemd units and "
+        "crontab lines, 'schedule install' writes the units",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    schedule_parser.add_argument(
+        "schedule_command", choices=["show", "install"], metavar="show|install"
+    )
+    schedule_parser.add_argument(
+        "--unit-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"where to write the units (default {schedule.UNIT_DIR}; "
+        "systemctl is run only for the default)",
+    )
 
     tui = commands.add_parser("tui", help="open the TUI (the default with no command)")
     tui.add_argument(
@@ -414,6 +487,10 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
         )
     if command == "check":
         return show_check(platform, as_json=options.json)
+    if command == "notify":
+        return notify_test(platform)
+    if command == "schedule":
+        return schedule_command(options, platform)
     env = platform.env(env_name)
     if command == "status":
         return show_status(platform, env)
@@ -435,6 +512,10 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
 def backup_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:
     if options.backup_command == "list":
         return show_backups(platform, verify=options.verify)
+    if options.backup_command == "drill":
+        from stack_tui.ops.drill import drill
+
+        return drive(drill(platform, env, options.file), options)
     if options.backup_command == "restore":
         from stack_tui.ops.restore import restore
 
@@ -466,7 +547,142 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
     from stack_tui.ops.backup import backup
 
     keep = options.keep if options.keep is not None else backups.keep_setting()
+    if options.scheduled:
+        return scheduled_backup(platform, env, keep)
     return drive(backup(platform, env, keep=keep), options)
+
+
+DEFAULT_LOCK_WAIT = "15m"
+
+
+def scheduled_backup(platform: Platform, env: Environment, keep: int) -> int:
+    """Quiet unless something needs a person: the output of cron and systemd is read
+    (and mailed) only when there is some."""
+    from stack_tui.ops import alerts
+    from stack_tui.ops.backup import backup
+    from stack_tui.ops.drill import drill
+    from stack_tui.ops.status import stale_backups
+
+    values = alerts.values(platform)
+    wait_text = staleness.setting(values, "STACK_SCHEDULE_LOCK_WAIT") or DEFAULT_LOCK_WAIT
+    wait = staleness.parse_duration("STACK_SCHEDULE_LOCK_WAIT", wait_text) or 0.0
+    events = list(backup(platform, env, keep=keep, reason="scheduled", lock_wait=wait))
+    result = events[-1] if events and isinstance(events[-1], Result) else None
+    if result is not None and result.outcome is Outcome.SKIPPED:
+        out.print(
+            f"Skipped the scheduled {env.name} backup: {escape(result.summary)} "
+            "The next scheduled run tries again."
+        )
+        return EXIT_OK
+    if result is None or not result.ok:
+        return replay(events)
+    key = f"STACK_{env.name.upper()}_DRILL_AFTER_BACKUP"
+    default = "on" if env.is_prod else "off"
+    if (staleness.setting(values, key) or default).lower() in ("on", "yes", "true", "1"):
+        assert isinstance(result.payload, BackupTaken)
+        drilled = list(drill(platform, env, Path(result.payload.path)))
+        last = drilled[-1] if drilled else None
+        if not isinstance(last, Result) or not last.ok:
+            return replay(drilled)
+    stale = stale_backups(env, values, tuple(backups.list_backups(platform.backups_dir, env.name)))
+    alerts.staleness_seen(platform, env, stale)
+    for alarm in stale:
+        out.print(f"[bold red]STALE:[/] {escape(alarm.message())}")
+    return EXIT_STALE if stale else EXIT_OK
+
+
+def replay(events: list[Event]) -> int:
+    """Print a run that was kept quiet, because it did not go well; its exit code."""
+    printer = Printer()
+    for event in events:
+        printer.show(event)
+    last = events[-1] if events else None
+    return exit_code(last.outcome, last.cause) if isinstance(last, Result) else EXIT_FAILED
+
+
+def notify_test(platform: Platform) -> int:
+    from stack_tui.core import notify
+    from stack_tui.ops import alerts
+
+    values = alerts.values(platform)
+    delivery = notify.send(
+        platform.data,
+        values,
+        env="-",
+        title="stack: test message",
+        reason="Operation: notify test\nReason: a person asked for a test "
+        "message; nothing is wrong.",
+        look="./stack status",
+        failure=False,
+    )
+    if delivery is None:
+        err.print(f"[bold red]No notification URL configured[/] ({notify.URLS_KEY} is empty).")
+        err.print(
+            f"Add one to .env, e.g. {notify.URLS_KEY}=ntfy://my-topic "
+            "(any apprise URL), then run this again."
+        )
+        return EXIT_REFUSED
+    if not delivery.ok:
+        err.print(f"[bold red]The test message could not be sent:[/] {escape(delivery.reason)}")
+        err.print(
+            "The failure is in data/audit.log and ./stack status shows it until a "
+            "message goes through."
+        )
+        return EXIT_FAILED
+    urls = "URL" if delivery.sent_to == 1 else "URLs"
+    out.print(f"Test message sent to {delivery.sent_to} {urls}.")
+    return EXIT_OK
+
+
+def schedule_command(options: argparse.Namespace, platform: Platform) -> int:
+    projects = {"dev": platform.dev_project, "prod": platform.prod_project}
+    units = schedule.units(platform.root, projects)
+    if options.schedule_command == "show":
+        for unit in units:
+            out.print(f"# {options.unit_dir or schedule.UNIT_DIR}/{unit.name}", markup=False)
+            out.print(unit.text, markup=False)
+        out.print("# or, without systemd: crontab -e, then", markup=False)
+        out.print(schedule.crontab(platform.root), markup=False, end="")
+        return EXIT_OK
+    directory = options.unit_dir or schedule.UNIT_DIR
+    if options.unit_dir is None and not schedule.systemd_running():
+        err.print(
+            "[bold red]systemd is not running on this host[/] "
+            f"({schedule.SYSTEMD_RUNNING} is missing): no units written."
+        )
+        err.print(
+            "Use the crontab lines from './stack schedule show' instead, or pass "
+            "--unit-dir DIR to write the units somewhere else."
+        )
+        return EXIT_REFUSED
+    try:
+        written = schedule.write_units(directory, units)
+    except OSError as error:
+        err.print(
+            f"[bold red]Could not write the units into {escape(str(directory))}:[/] "
+            f"{escape(error.strerror or str(error))}."
+        )
+        err.print("Run it as root, or pass --unit-dir DIR.")
+        return EXIT_FAILED
+    for path in written:
+        out.print(f"wrote {escape(str(path))}")
+    if options.unit_dir is not None:
+        out.print(
+            "Not enabled (not the system's unit directory). To use them: copy them to "
+            f"{schedule.UNIT_DIR}, then systemctl daemon-reload && systemctl enable --now "
+            "stack-backup-prod.timer stack-backup-dev.timer"
+        )
+        return EXIT_OK
+    timers = [unit.name for unit in units if unit.name.endswith(".timer")]
+    for step in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *timers]):
+        done = subprocess.run(step, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            err.print(
+                f"[bold red]{escape(' '.join(step))} failed:[/] {escape(done.stderr.strip())}"
+            )
+            return EXIT_FAILED
+    out.print(f"Enabled {', '.join(timers)} (systemctl list-timers 'stack-backup-*').")
+    return EXIT_OK
 
 
 def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
@@ -499,6 +715,7 @@ EXIT_FOR_OUTCOME = {
     Outcome.CANCELLED: EXIT_REFUSED,
     Outcome.INTERRUPTED: EXIT_INTERRUPTED,
     Outcome.DIED: EXIT_FAILED,
+    Outcome.SKIPPED: EXIT_OK,  # a scheduled run that found the lock busy: the next one retries
 }
 #: ... unless its cause has a code of its own.
 EXIT_FOR_CAUSE = {Cause.ENGINE_UNREACHABLE: EXIT_ENGINE, Cause.BUSY: EXIT_BUSY}
@@ -603,6 +820,8 @@ def report_error(error: StackError) -> int:
 
 
 def show_status(platform: Platform, env: Environment) -> int:
+    from stack_tui.core import notify
+    from stack_tui.ops import alerts
     from stack_tui.ops.status import database_state, status
 
     prepared = compose.ready(env)  # no .env, a forbidden variable: refused (exit 3)
@@ -630,6 +849,19 @@ def show_status(platform: Platform, env: Environment) -> int:
         out.print(f"[bold yellow]busy:[/] {escape(snapshot.holder.describe())}")
     newest = snapshot.backups[0].name if snapshot.backups else "none"
     out.print(f"backups: {len(snapshot.backups)} (newest: {newest})")
+    drilled = next((b for b in snapshot.backups if b.drill is not None), None)
+    if drilled is not None:
+        out.print(f"last drill: {drilled.name} {drill_text(drilled)}")
+    for alarm in snapshot.stale:
+        out.print(f"[bold red]STALE:[/] {escape(alarm.message())}")
+    failure = notify.last_failure(platform.data)
+    if failure is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(failure.get("at", 0))))
+        out.print(
+            f"[bold red]notifications: the last message could not be sent[/] ({when}: "
+            f"{escape(str(failure.get('reason', '')))}); see data/audit.log, "
+            "./stack notify test"
+        )
     database = database_state(platform, env)
     if database is not None:
         undo = "./stack backup undo-restore" + (" --dev" if env.name == "dev" else "")
@@ -645,10 +877,11 @@ def show_status(platform: Platform, env: Environment) -> int:
                 f"[bold red]interrupted restore:[/] {escape(problem)}; fix: {repair}",
                 soft_wrap=True,
             )
+    alerts.staleness_seen(platform, env, snapshot.stale)
     healthy = all(row.ok for row in snapshot.services) and not snapshot.missing_volumes
-    if database is not None and database.problems:
-        healthy = False
-    return EXIT_OK if healthy else EXIT_FAILED
+    if not healthy or (database is not None and database.problems):
+        return EXIT_FAILED
+    return EXIT_STALE if snapshot.stale else EXIT_OK
 
 
 def show_backups(platform: Platform, verify: bool) -> int:
@@ -665,7 +898,7 @@ def show_backups(platform: Platform, verify: bool) -> int:
         )
         return EXIT_OK
     paths = [display_path(info.path) for _, info in rows]
-    table = Table("env", "size", "age", "verified")
+    table = Table("env", "size", "age", "verified", "drill")
     table.add_column("file", no_wrap=True, min_width=max(map(len, paths)))
     for (env_name, info), path in zip(rows, paths, strict=True):
         verified = "-"
@@ -678,10 +911,19 @@ def show_backups(platform: Platform, verify: bool) -> int:
             backups.human_size(info.size),
             human_duration(info.age()),
             verified,
+            drill_text(info),
             escape(path),
         )
     out.print(table)
     return EXIT_OK
+
+
+def drill_text(info: backups.BackupInfo) -> str:
+    """ "drilled ok 2h ago, 41 s" in green, a failed drill in red, "-" if never drilled."""
+    if info.drill is None:
+        return "-"
+    colour = "green" if info.drill.ok else "bold red"
+    return f"[{colour}]{escape(info.drill.summary())}[/]"
 
 
 def display_path(path: Path) -> str:

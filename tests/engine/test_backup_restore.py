@@ -14,7 +14,7 @@ from typing import cast
 import docker
 import pytest
 
-from stack_tui.core import audit, backups, compose, locks
+from stack_tui.core import audit, backups, compose, drills, locks
 from stack_tui.core.environments import Platform
 from stack_tui.ops.backup import backup, list_all
 from stack_tui.ops.events import (
@@ -61,7 +61,13 @@ def psql_in(platform: Platform, database: str, sql: str) -> str:
 
 
 def files(directory: Path) -> set[str]:
-    return {p.name for p in directory.iterdir()}
+    """The files in `directory`; a backup's sidecars (its rows manifest and drill record)
+    count with it, and must not outlive it."""
+    names = {p.name for p in directory.iterdir()}
+    sidecars = {n for n in names if n.endswith((drills.MANIFEST_SUFFIX, drills.SIDECAR_SUFFIX))}
+    for sidecar in sidecars:
+        assert sidecar.rsplit(".", 2)[0] in names, f"{sidecar} outlived its backup"
+    return names - sidecars
 
 
 def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:

@@ -95,8 +95,13 @@ def add_service(platform: Platform, overlay: str, yaml: str) -> None:
     path.write_text(text.replace("\nservices:\n", f"\nservices:\n{yaml}", 1))
 
 
+#: A test platform has no backups, so prod's staleness limits fail this row by design;
+#: tests/engine/test_scheduled.py covers it.
+BACKUPS_FRESH = "backups fresh"
+
+
 def failing_besides_orphans(report: CheckReport) -> set[str]:
-    return {row.name for row in report.failures if row.name != ORPHANS}
+    return {row.name for row in report.failures if row.name not in (ORPHANS, BACKUPS_FRESH)}
 
 
 Break = Callable[[Platform], None]

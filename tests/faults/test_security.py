@@ -24,7 +24,7 @@ from faults.common import (
     written_files,
 )
 from stack_tui import cli
-from stack_tui.core import audit, backups, locks
+from stack_tui.core import audit, backups, drills, locks
 from stack_tui.core.environments import Platform
 from support import REPO, wait_for
 
@@ -95,7 +95,12 @@ def test_hostile_file_names_in_the_backups_directory_are_only_names(
         assert proc.returncode in (cli.EXIT_OK, cli.EXIT_FAILED), proc.stdout + proc.stderr
     # The backup pruned the two oldest fakes and nothing else.
     assert len(backups.list_backups(directory, "dev")) == 5
-    after = {k: v for k, v in all_checksums(directory).items() if not backups.parse_name(k)}
+    sidecars = (drills.MANIFEST_SUFFIX, drills.SIDECAR_SUFFIX)  # the new backup's own
+    after = {
+        k: v
+        for k, v in all_checksums(directory).items()
+        if not backups.parse_name(k) and not k.endswith(sidecars)
+    }
     assert after == untouched
     for name in hostile:
         proc = run_cli(big, ["dev", "backup", "restore", str(directory / name), "--yes"])

@@ -351,3 +351,22 @@ def died(platform: Platform, name: str) -> EnvStatus:
 def many_backups(platform: Platform, name: str) -> EnvStatus:
     """Four weeks of nightly backups: more than any pane has rows for."""
     return replace(healthy(platform, name), backups=backup_list(platform.env(name), 28))
+
+
+def drilled_and_stale(platform: Platform, name: str) -> EnvStatus:
+    """Newest backup failed its drill, the one before passed; no good backup for 30 h."""
+    from stack_tui.core import drills, staleness
+
+    status = healthy(platform, name)
+    found = [replace(b, taken=b.taken - timedelta(hours=20)) for b in status.backups]
+    found[0] = replace(
+        found[0],
+        drill=drills.DrillRecord(
+            ok=False, reason="public.notes: dump 500 rows, loaded 499", at=NOW - 600, seconds=38.4
+        ),
+    )
+    found[1] = replace(
+        found[1], drill=drills.DrillRecord(ok=True, reason="", at=NOW - 2 * 3600, seconds=41.2)
+    )
+    stale = (staleness.Stale(name, "backup", 30 * 3600.0, 26 * 3600.0),)
+    return replace(status, backups=tuple(found), stale=stale)

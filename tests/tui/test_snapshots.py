@@ -151,3 +151,39 @@ def test_80x24_checks_fit_with_the_highlighted_row_in_full(snap_compare: Compare
 
 def test_a_killed_deploy_shows_as_died(snap_compare: Compare) -> None:
     assert snap_compare(app(prod=fakes.died), terminal_size=WIDE, run_before=keys("2"))
+
+
+def test_drill_state_and_staleness(snap_compare: Compare) -> None:
+    assert snap_compare(app(prod=fakes.drilled_and_stale), terminal_size=WIDE, run_before=keys("2"))
+
+
+def test_drill_state_and_staleness_80x24(snap_compare: Compare) -> None:
+    assert snap_compare(
+        app(prod=fakes.drilled_and_stale), terminal_size=(80, 24), run_before=keys("2")
+    )
+
+
+def test_restore_picker_warns_about_a_failed_drill(snap_compare: Compare) -> None:
+    async def warned(pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, RestorePicker))
+        await pilot.press("enter")  # the newest backup: its drill failed
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, RestorePicker)  # warned, not dismissed
+
+    assert snap_compare(
+        app(prod=fakes.drilled_and_stale),
+        terminal_size=WIDE,
+        run_before=keys("2", "r", then=warned),
+    )
+
+
+def test_restore_picker_shows_the_highlighted_drill(snap_compare: Compare) -> None:
+    async def second(pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(pilot.app.screen, RestorePicker))
+        await pilot.press("down")
+
+    assert snap_compare(
+        app(prod=fakes.drilled_and_stale),
+        terminal_size=WIDE,
+        run_before=keys("2", "r", then=second),
+    )

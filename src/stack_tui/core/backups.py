@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from stack_tui.core import dumpscan
+from stack_tui.core import drills, dumpscan
 from stack_tui.core.errors import Refused
 
 NAME_PATTERN = re.compile(r"(dev|prod)_(\d{8}_\d{6})\.sql\.gz")
@@ -54,6 +54,7 @@ class BackupInfo:
     taken: datetime
     size: int
     verified: bool | None = None  # None: not checked (listing stays cheap)
+    drill: drills.DrillRecord | None = None  # the last restore drill, None if never drilled
 
     @property
     def name(self) -> str:
@@ -112,7 +113,7 @@ def list_backups(directory: Path, env: str | None = None) -> list[BackupInfo]:
             continue
         if not stat.S_ISREG(st.st_mode):
             continue
-        found.append(BackupInfo(entry, parsed[0], parsed[1], st.st_size))
+        found.append(BackupInfo(entry, parsed[0], parsed[1], st.st_size, drill=drills.read(entry)))
     return sorted(found, key=lambda b: (b.taken, b.name), reverse=True)
 
 
@@ -248,6 +249,11 @@ def future_dated(info: BackupInfo, now: float | None = None) -> bool:
     return info.taken.timestamp() > (time.time() if now is None else now) + FUTURE_SLACK
 
 
+def counts_as_good(info: BackupInfo) -> bool:
+    """Not known to be bad: its verification did not fail, nor did its last restore drill."""
+    return info.verified is not False and not (info.drill is not None and not info.drill.ok)
+
+
 def plan_prune(
     backups: Iterable[BackupInfo],
     keep: int,
@@ -257,7 +263,7 @@ def plan_prune(
 ) -> list[BackupInfo]:
     """The backups to delete so each env keeps its newest `keep` good ones.
 
-    Good means not known to be bad (`verified` True or None). Everything older
+    Good means `counts_as_good` (not failed verification or drill). Everything older
     than the `keep`-th newest good backup goes; nothing goes while an env has
     `keep` good backups or fewer, so the newest good backup is never deleted.
     Never returned: a file whose name is not a backup name, a `protected` path
@@ -274,7 +280,7 @@ def plan_prune(
     doomed: list[BackupInfo] = []
     for infos in by_env.values():
         infos.sort(key=lambda b: (b.taken, b.name), reverse=True)
-        good = [b for b in infos if b.verified is not False]
+        good = [b for b in infos if counts_as_good(b)]
         if len(good) <= keep:
             continue
         oldest_kept = (good[keep - 1].taken, good[keep - 1].name)

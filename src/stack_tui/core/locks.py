@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,24 +44,33 @@ def lock_path(locks_dir: Path, project: str) -> Path:
     return locks_dir / f"{project}.lock"
 
 
+#: How often a bounded wait tries the lock again: flock has no timeout and a released
+#: lock sends no event (a holder killed by the kernel writes nothing).
+WAIT_INTERVAL = 0.25
+
+
 @contextmanager
 def hold(
-    locks_dir: Path, project: str, env: str, operation: str, log: Path | None = None
+    locks_dir: Path,
+    project: str,
+    env: str,
+    operation: str,
+    log: Path | None = None,
+    *,
+    wait: float = 0.0,
+    waiting: Callable[[Holder | None], None] | None = None,
 ) -> Iterator[Holder]:
-    """Hold the environment's lock for the block, or raise LockHeld naming the holder."""
+    """Hold the environment's lock for the block, or raise LockHeld naming the holder.
+
+    With `wait` > 0, a busy lock is tried again for up to that many seconds
+    (for a scheduled backup meeting a deploy or a TUI dialog); `waiting` is told
+    who holds it when the wait starts and whenever the holder changes.
+    """
     locks_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = lock_path(locks_dir, project)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            current = _read(path)
-            who = current.describe() if current else "another process"
-            raise LockHeld(
-                f"{env} is busy: {who}.",
-                "Wait for it to finish (the TUI shows it live), then try again.",
-            ) from None
+        _take(fd, path, env, wait, waiting)
         actor = identity.current()
         holder = Holder(
             user=actor.user,
@@ -81,6 +90,31 @@ def hold(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _take(
+    fd: int, path: Path, env: str, wait: float, waiting: Callable[[Holder | None], None] | None
+) -> None:
+    deadline = time.monotonic() + wait
+    seen: Holder | None = None
+    first = True
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            current = _read(path)
+        if time.monotonic() >= deadline:
+            who = current.describe() if current else "another process"
+            waited = f" (waited {wait:.0f} s)" if wait > 0 else ""
+            raise LockHeld(
+                f"{env} is busy: {who}{waited}.",
+                "Wait for it to finish (the TUI shows it live), then try again.",
+            ) from None
+        if waiting is not None and (first or current != seen):
+            waiting(current)
+        first, seen = False, current
+        time.sleep(min(WAIT_INTERVAL, max(0.0, deadline - time.monotonic())))
 
 
 def holder(locks_dir: Path, project: str) -> Holder | None:

@@ -38,7 +38,7 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import audit, backups, engine, pg
+from stack_tui.core import audit, backups, drills, engine, pg
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.core.prepared import Prepared
@@ -214,6 +214,7 @@ def _dump_with(
             )
         raise
     backups.remember_verified(final, verification)
+    drills.write_manifest(final, dict(verification.rows))  # what a drill checks it against
     return final
 
 
@@ -393,9 +394,17 @@ def _publish(partial: Path, final: Path) -> Path:
 
 
 def backup(
-    platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_KEEP
+    platform: Platform,
+    env: Environment,
+    *,
+    keep: int = backups.DEFAULT_KEEP,
+    reason: str = "manual",
+    lock_wait: float = 0.0,
 ) -> Iterator[Event]:
-    """Back up `env` under its lock, then prune to the newest `keep` good backups."""
+    """Back up `env` under its lock, then prune to the newest `keep` good backups.
+
+    `reason` is audited ("scheduled" for cron and systemd runs); `lock_wait` waits that
+    long for a busy environment, then skips (ops.runner.locked)."""
 
     def body(prepared: Prepared) -> Iterator[Event]:
         if keep < 1:
@@ -404,7 +413,7 @@ def backup(
                 "Keep at least 1 (STACK_BACKUP_KEEP or --keep).",
             )
         started = time.monotonic()
-        path = yield from backup_steps(platform, prepared, reason="manual", keep=keep)
+        path = yield from backup_steps(platform, prepared, reason=reason, keep=keep)
         seconds = time.monotonic() - started
         size = path.stat().st_size
         yield Result(
@@ -416,7 +425,7 @@ def backup(
             payload=BackupTaken(str(path), size, round(seconds, 3)),
         )
 
-    return locked(platform, env, "backup", {"keep": keep}, body)
+    return locked(platform, env, "backup", {"keep": keep, "reason": reason}, body, wait=lock_wait)
 
 
 def prune_steps(
@@ -439,9 +448,8 @@ def prune_steps(
     now = time.time()
     for info in found:
         if good < keep and not backups.future_dated(info, now):
-            ok = backups.verify_cached(info.path).ok
-            info = replace(info, verified=ok)
-            good += ok
+            info = replace(info, verified=backups.verify_cached(info.path).ok)
+            good += backups.counts_as_good(info)
         checked.append(info)
     pruned = 0
     protected = {written} if written else set()
@@ -492,6 +500,7 @@ def _remove_unless_read(path: Path) -> bool:
         except BlockingIOError:
             return False
         path.unlink()
+        drills.forget(path)  # its drill record and row manifest go with it
         return True
     finally:
         os.close(fd)

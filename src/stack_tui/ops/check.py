@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import backups, compose, dotenv, engine, guard
+from stack_tui.core import backups, compose, dotenv, engine, guard, notify, staleness
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.core.parity import (
@@ -41,6 +41,7 @@ from stack_tui.core.parity import (
     traefik_attachment_row,
 )
 from stack_tui.core.prepared import Prepared, prepare
+from stack_tui.ops import alerts
 from stack_tui.ops.status import database_state
 
 __all__ = ["SECTIONS", "CheckReport", "CheckRow", "run_checks"]
@@ -84,8 +85,44 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         message, hint = (err.message, err.hint) if isinstance(err, StackError) else (str(err), "")
         drift = [error_row(DRIFT, "Docker engine", message, hint)]
         engine_hygiene = [error_row(HYGIENE, "Docker engine", message, hint)]
+    hygiene += [backups_row(platform, values), notifications_row(values)]
     rows = (*structural, *drift, *hygiene, *engine_hygiene)
     return CheckReport(rows).redacted(dotenv.secret_values(values))
+
+
+def backups_row(platform: Platform, values: dict[str, str]) -> CheckRow:
+    """Fails while an environment's newest good or drilled backup is older than its limit."""
+    cells: dict[str, str] = {}
+    problems: list[str] = []
+    for name in ENV_NAMES:
+        try:
+            limits = staleness.limits(values, name)
+        except StackError as err:
+            cells[name] = "bad limit"
+            problems.append(f"{err.message} {err.hint}")
+            continue
+        stale = staleness.evaluate(name, backups.list_backups(platform.backups_dir, name), limits)
+        if limits.backup is None and limits.drill is None:
+            cells[name] = "no limits"
+        else:
+            cells[name] = "STALE" if stale else "fresh"
+        problems += [s.message() for s in stale]
+        alerts.staleness_seen(platform, platform.env(name), stale)
+    return CheckRow(
+        HYGIENE,
+        "backups fresh",
+        not problems,
+        dev=cells["dev"],
+        prod=cells["prod"],
+        detail="; ".join(problems)
+        or "newest good and drilled backups within their limits "
+        "(STACK_{DEV,PROD}_MAX_{BACKUP,DRILL}_AGE)",
+    )
+
+
+def notifications_row(values: dict[str, str]) -> CheckRow:
+    ok, detail = notify.check_urls(values)
+    return CheckRow(HYGIENE, "notifications", ok, detail=detail)
 
 
 def _domain(env: Environment, values: dict[str, str]) -> str:

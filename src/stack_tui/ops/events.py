@@ -110,6 +110,7 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"  # the operator answered no
     INTERRUPTED = "interrupted"  # Ctrl-C, or the TUI quit, before the end
     DIED = "died"  # its process was killed: found later by another process
+    SKIPPED = "skipped"  # a scheduled run gave up waiting for a busy lock: tried again later
 
 
 class Cause(enum.StrEnum):
@@ -175,6 +176,17 @@ class RestoreUndone(Payload):
     kept_as: str
     downtime: float
     kind: ClassVar[str] = "undo-restore"
+
+
+@dataclass(frozen=True)
+class Drilled(Payload):
+    """A backup restored into a throwaway PostgreSQL and checked (ok or not: see outcome)."""
+
+    file: str
+    seconds: float
+    total_seconds: float
+    rows: int
+    kind: ClassVar[str] = "drill"
 
 
 @dataclass(frozen=True)

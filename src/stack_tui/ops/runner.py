@@ -20,8 +20,8 @@ from stack_tui.core import audit, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
 from stack_tui.core.prepared import Prepared, prepare
-from stack_tui.ops import died
-from stack_tui.ops.events import Cause, Event, Outcome, Result
+from stack_tui.ops import alerts, died
+from stack_tui.ops.events import Cause, Event, Outcome, OutputLine, Result
 
 #: An operation's body: given its environment prepared once (`.env` read, guard passed).
 Body = Callable[[Prepared], Iterator[Event]]
@@ -42,19 +42,43 @@ def locked(
     operation: str,
     arguments: dict[str, Any],
     body: Body,
+    *,
+    lock: str = "",
+    wait: float = 0.0,
 ) -> Iterator[Event]:
-    """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result."""
+    """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result.
+
+    `lock` names another lock than the environment's (a drill, which touches only a
+    backup file, has its own); `wait` waits that long for a busy lock (locks.hold)."""
     started = time.time()
     outcome = Outcome.INTERRUPTED
     detail = ""
+    holders: list[locks.Holder | None] = []
+    log: Path | None = None
     try:
         prepared = prepare(env)  # .env read once; a forbidden variable refuses here
         died.reap(platform, env)  # the previous operation, if it was killed: audited once
         log = log_path(platform, env, operation)
         with (
-            locks.hold(platform.locks_dir, env.project, env.name, operation, log),
+            locks.hold(
+                platform.locks_dir,
+                lock or env.project,
+                env.name,
+                operation,
+                log,
+                wait=wait,
+                waiting=holders.append,
+            ),
             _open_log(log) as sink,
         ):
+            if holders:
+                waited = time.time() - started
+                who = "; ".join(h.describe() if h else "another process" for h in holders)
+                line = OutputLine(
+                    env.name, f"waited {waited:.0f} s for the lock ({who})", source="lock"
+                )
+                sink.write(line.to_json() + "\n")
+                yield line
             events = _body_or_failure(env, operation, lambda: body(prepared))
             try:
                 # A KeyboardInterrupt thrown at our yield (the CLI's Ctrl-C or SIGTERM) is
@@ -82,9 +106,19 @@ def locked(
                 if not ended:  # the log ends with a Result: it did not die
                     with suppress(OSError):
                         sink.write(_interrupted(env, operation).to_json() + "\n")
+    except LockHeld as err:
+        result = failure(env, operation, err)
+        detail = err.message
+        if wait:  # a scheduled run gave up waiting: not a failure, but someone should know
+            result.outcome, result.cause = Outcome.SKIPPED, None
+            alerts.lock_waited_out(platform, env, operation, err.message)
+        else:
+            result.outcome = Outcome.REFUSED
+        outcome = result.outcome
+        yield result
     except StackError as err:
         result = failure(env, operation, err)
-        # Nothing ran yet (the guard, the lock, opening the log): whatever the error, a refusal.
+        # Nothing ran yet (the guard, opening the log): whatever the error, a refusal.
         result.outcome = outcome = Outcome.REFUSED
         detail = err.message
         yield result
@@ -98,6 +132,7 @@ def locked(
             started=started,
             detail=detail,
         )
+        alerts.operation_ended(platform, env, operation, outcome.value, detail, log)
 
 
 def _interrupted(env: Environment, operation: str) -> Result:

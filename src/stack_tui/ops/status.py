@@ -9,11 +9,12 @@ operation killed outright records it as `died` (ops/died.py), once.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stack_tui.core import backups, compose, engine, locks, pg, switchover
+from stack_tui.core import backups, compose, engine, locks, pg, staleness, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, StackError
 from stack_tui.core.prepared import Prepared, prepare
@@ -68,6 +69,7 @@ class EnvStatus:
     holder: locks.Holder | None = None
     #: The last operation on this environment, when it died without a Result (ops.died).
     died: Died | None = None
+    stale: tuple[staleness.Stale, ...] = ()  # backup limits exceeded (core/staleness.py)
     error: str = ""  # engine unreachable, bad compose file, ...
     hint: str = ""
     #: The error is that the engine does not answer (the CLI's exit code 4, the TUI's badge).
@@ -99,6 +101,18 @@ def next_change(seconds: float) -> float:
     return step - seconds % step
 
 
+def stale_backups(
+    env: Environment, values: Mapping[str, str], found: tuple[backups.BackupInfo, ...]
+) -> tuple[staleness.Stale, ...]:
+    """The env's staleness alarms; a malformed limit falls back to the defaults here
+    (`./stack check` names the bad variable)."""
+    try:
+        limits = staleness.limits(dict(values), env.name)
+    except StackError:
+        limits = staleness.default_limits(env.name)
+    return tuple(staleness.evaluate(env.name, found, limits))
+
+
 def status(
     platform: Platform,
     env: Environment,
@@ -119,7 +133,13 @@ def status(
     base: dict[str, Any] = {"env": env.name, "project": env.project, "domain": domain}
     found_backups = tuple(backups.list_backups(platform.backups_dir, env.name))
     holder = locks.holder(platform.locks_dir, env.project)
-    base.update(backups=found_backups, holder=holder, died=reap(platform, env))
+    values = prepared.values if prepared else {}
+    base.update(
+        backups=found_backups,
+        holder=holder,
+        died=reap(platform, env),
+        stale=stale_backups(env, values, found_backups),
+    )
     names: list[str] = []
     try:
         if services is not None:

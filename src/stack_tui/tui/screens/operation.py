@@ -54,6 +54,7 @@ BADGES = {
     Outcome.CANCELLED: (" CANCELLED ", "bold reverse yellow"),
     Outcome.INTERRUPTED: (" INTERRUPTED ", "bold reverse red"),
     Outcome.DIED: (" DIED ", "bold reverse red"),
+    Outcome.SKIPPED: (" SKIPPED ", "bold reverse yellow"),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -42,6 +43,7 @@ class RestorePicker(ModalScreen[Pick | None]):
         self.own, self.other = own, other
         self.now = now
         self.with_other = False
+        self.warned: Path | None = None  # a failed-drill backup the operator was warned about
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -50,6 +52,7 @@ class RestorePicker(ModalScreen[Pick | None]):
             )
             yield Static(id="hint")
             yield BackupFilesTable(id="choices")
+            yield Static(id="drill")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -82,9 +85,48 @@ class RestorePicker(ModalScreen[Pick | None]):
         self.with_other = not self.with_other
         self._show()
 
+    def _info(self, key: object) -> BackupInfo | None:
+        return next((i for i in [*self.own, *self.other] if str(i.path) == str(key)), None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted backup's drill, in full: "drilled ok 2h ago, 41 s" or the failure."""
+        info = self._info(event.row_key.value)
+        if info is None:
+            return
+        drill = info.drill
+        if drill is None:
+            text = Text(
+                f"{info.name}: never drilled (./stack backup drill FILE proves it restores)",
+                style="dim",
+            )
+        else:
+            text = Text(
+                f"{info.name}: {drill.summary(self.now)}", style="green" if drill.ok else "bold red"
+            )
+        self.query_one("#drill", Static).update(text)
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         path = Path(str(event.row_key.value))
+        info = self._info(path)
+        if (
+            info is not None
+            and info.drill is not None
+            and not info.drill.ok
+            and self.warned != path
+        ):
+            self.warned = path
+            self.query_one("#hint", Static).update(
+                Text.assemble(
+                    (" WARNING ", "bold reverse red"),
+                    (
+                        f" {info.name} FAILED its restore drill: {info.drill.reason}. "
+                        "Enter again to restore it anyway; Esc to pick another.",
+                        "bold red",
+                    ),
+                )
+            )
+            return
         own = {str(info.path) for info in self.own}
         self.dismiss(Pick(path, cross_env=str(path) not in own))
 

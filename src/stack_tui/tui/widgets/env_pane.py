@@ -86,6 +86,7 @@ class EnvPane(VerticalScroll):
         yield Static("Volumes", classes="section")
         yield Static(id="volumes")
         yield Static("Backups", id="backups-title", classes="section")
+        yield Static(id="stale")
         backups = BackupsTable(id="backups")
         backups.can_focus = False
         backups.show_cursor = False
@@ -146,6 +147,13 @@ class EnvPane(VerticalScroll):
             if backups
             else "Backups: none yet (b takes one)",
         )
+        stale = Text()
+        for alarm in status.stale if status else ():
+            stale.append("\n" if stale else "")
+            stale.append(" STALE ", style="bold reverse red")
+            stale.append(f" {alarm.message()}", style="bold red")
+        self._set("stale", stale)
+        self.query_one("#stale", Static).display = bool(stale)
         self._set("operation", activity)
 
     def _banner(self, status: EnvStatus | None) -> Text:

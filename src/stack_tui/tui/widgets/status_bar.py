@@ -29,6 +29,9 @@ def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str, died
             text.append(f"✗ {ok}/{total} ok", style="bold red")
         else:
             text.append(f"✓ {ok}/{total} ok", style="green")
+    if status is not None and status.stale:
+        text.append("  ")
+        text.append(" STALE ", style="bold reverse red")
     if busy:
         text.append(f"  ⟳ {busy}", style="bold yellow")
     elif died:

@@ -155,6 +155,13 @@ class ServicesTable(SyncTable):
 
 
 def verified_cell(info: BackupInfo) -> Cell:
+    """The file's checks in one word or two: a restore drill says more than a checksum."""
+    if info.drill is not None and not info.drill.ok:
+        return ("DRILL FAILED", "bold red")
+    if info.verified is False:
+        return ("FAILED", "bold red")
+    if info.drill is not None:
+        return (f"drilled {info.drill.short()}", "green")
     if info.verified is True:
         return ("ok", "green")
     if info.verified is False:
