@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,11 @@ class Holder:
         )
 
 
+#: Locks this process holds: project -> (holding thread, holder). An operation that runs
+#: another one inside it (a rollback restoring its data) holds the lock already.
+_held: dict[str, tuple[int, Holder]] = {}
+
+
 def lock_path(locks_dir: Path, project: str) -> Path:
     return locks_dir / f"{project}.lock"
 
@@ -48,7 +54,12 @@ def lock_path(locks_dir: Path, project: str) -> Path:
 def hold(
     locks_dir: Path, project: str, env: str, operation: str, log: Path | None = None
 ) -> Iterator[Holder]:
-    """Hold the environment's lock for the block, or raise LockHeld naming the holder."""
+    """Hold the environment's lock for the block, or raise LockHeld naming the holder.
+    The thread that holds it already may nest (the outer holder stays recorded)."""
+    mine = _held.get(project)
+    if mine is not None and mine[0] == threading.get_ident():
+        yield mine[1]
+        return
     locks_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = lock_path(locks_dir, project)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -69,9 +80,11 @@ def hold(
         )
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
+        _held[project] = (threading.get_ident(), holder)
         try:
             yield holder
         finally:
+            del _held[project]
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
