@@ -2,6 +2,8 @@
 
     ./stack                                   open the TUI
     ./stack deploy | ./stack dev deploy       deploy prod | dev
+    ./stack deploy history [--dev]            what each deploy and rollback changed
+    ./stack rollback [--dev] [--to RECORD]    back to before the last deploy (or RECORD)
     ./stack status [--dev]
     ./stack backup [--dev] | ./stack backup list
     ./stack backup restore FILE [--dev]
@@ -56,7 +58,7 @@ EXIT_CODES = f"""exit codes:
 """
 
 ENVIRONMENTS = ("dev", "prod")
-COMMANDS = ("deploy", "status", "backup", "check", "tui")
+COMMANDS = ("deploy", "rollback", "status", "backup", "check", "tui")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -102,6 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
                         "will be created); without it a non-interactive deploy refuses")
     deploy.add_argument("--wait-timeout", type=positive_int, default=180, metavar="SECONDS",
                         help="how long to wait for every service to be healthy (default 180)")
+    deploy.add_argument("--no-rollback", action="store_true",
+                        help="prod: keep a failed deploy's state for debugging instead of "
+                        "rolling the changed services back (dev never rolls back by itself)")
+    deploy_commands = deploy.add_subparsers(dest="deploy_command", metavar="SUBCOMMAND")
+    deploy_history = deploy_commands.add_parser(
+        "history", help="deploys and rollbacks, newest first: what changed per service, "
+        "result, who, and the backup taken before")
+    env_flags(deploy_history)
+    deploy_history.add_argument("-n", "--limit", type=positive_int, default=20, metavar="N",
+                                help="show the newest N records (default 20)")
+
+    rollback = commands.add_parser(
+        "rollback", help="bring every service back to how it was before a deploy",
+        description="Go back to the images (pinned by ID: nothing is pulled) and compose files "
+        "that ran before a recorded deploy: by default the newest deploy not undone yet "
+        "(run it again to step further back). Checks the record and every image it needs "
+        "before changing anything. Writes its own record.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    env_flags(rollback)
+    yes_flags(rollback)
+    rollback.add_argument("--to", metavar="RECORD", default="",
+                          help="undo this record (and what came after it), e.g. "
+                          "prod_20260223_172400 (see './stack deploy history')")
+    rollback.add_argument("--with-data", action="store_true",
+                          help="also restore the database from the backup taken before that "
+                          "deploy (the database as it is now is backed up first)")
+    rollback.add_argument("--wait-timeout", type=positive_int, default=180, metavar="SECONDS",
+                          help="how long to wait for every service to be healthy (default 180)")
 
     status = commands.add_parser("status", help="services, volumes, backups and lock holder",
                                  epilog=EXIT_CODES,
@@ -207,11 +237,19 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command == "status":
         return show_status(platform, env)
     if command == "deploy":
+        if options.deploy_command == "history":
+            return show_history(platform, env, options.limit)
         from stack_tui.ops.deploy import deploy
 
         events = deploy(platform, env, accept_new_volumes=options.accept_new_volumes,
-                        wait_timeout=options.wait_timeout)
+                        wait_timeout=options.wait_timeout,
+                        roll_back=False if options.no_rollback else None)
         return drive(events, options)
+    if command == "rollback":
+        from stack_tui.ops.rollback import rollback
+
+        return drive(rollback(platform, env, to=options.to, with_data=options.with_data,
+                              wait_timeout=options.wait_timeout), options)
     if command == "backup":
         return backup_command(options, platform, env)
     raise AssertionError(command)
@@ -354,6 +392,29 @@ def show_status(platform: Platform, env: Environment) -> int:
     out.print(f"backups: {len(snapshot.backups)} (newest: {newest})")
     healthy = all(row.ok for row in snapshot.services) and not snapshot.missing_volumes
     return EXIT_OK if healthy else EXIT_FAILED
+
+
+def show_history(platform: Platform, env: Environment, limit: int) -> int:
+    from stack_tui.core import records
+
+    found = records.history(platform, env.name)
+    if not found:
+        out.print(f"No deploy of {env.name} recorded yet in "
+                  f"{display_path(records.deploys_dir(platform))}.")
+        return EXIT_OK
+    for record in found[:limit]:
+        colour = {"ok": "green", "running": "yellow"}.get(record.result, "red")
+        undoes = f" (undoes {record.undoes})" if record.undoes else ""
+        out.print(f"[bold]{escape(record.id)}[/]  {record.when}  {record.operation}{undoes}  "
+                  f"[{colour}]{escape(record.result)}[/]  by {escape(record.who())}")
+        backup = record.backup or "none"
+        commit = f"  commit {record.git_commit[:12]}" if record.git_commit else ""
+        out.print(f"  backup before: {escape(backup)}  compose {record.compose_hash[:12]}{commit}")
+        for line in record.change_lines():
+            out.print(f"  {escape(line)}")
+        if record.summary and record.result not in ("ok",):
+            out.print(f"  [dim]{escape(record.summary)}[/]")
+    return EXIT_OK
 
 
 def show_backups(platform: Platform, verify: bool) -> int:

@@ -3,30 +3,36 @@
 The order is the safety argument: nothing is started before the operator has
 seen (and, for a missing volume, accepted) what will happen, and nothing is
 replaced before the current database is safely on disk.
+
+Every deploy leaves a record (core/records.py) of what ran before and after,
+so it can be undone. A failure names each failed service and why, in words.
+Health gate (prod by default): when a service is not healthy in time, the
+services this deploy changed go back to their previous images at once.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
 
 import docker
 
-from stack_tui.core import compose, dotenv, engine
+from stack_tui.core import compose, dotenv, engine, records
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import StackError
+from stack_tui.core.records import ServiceState
 from stack_tui.ops import runner
 from stack_tui.ops.backup import backup_steps
+from stack_tui.ops.compose_up import failure_reasons, fate, up_steps
 from stack_tui.ops.events import (
     ConfirmationNeeded,
     Event,
-    OutputLine,
     Result,
-    ServiceProgress,
     StepFinished,
     StepStarted,
     Warning,
 )
+from stack_tui.ops.rollback import return_to
 from stack_tui.ops.status import ServiceStatus, status
 
 DEFAULT_WAIT_TIMEOUT = 180
@@ -47,21 +53,28 @@ def deploy(
     *,
     accept_new_volumes: bool = False,
     wait_timeout: int = DEFAULT_WAIT_TIMEOUT,
+    roll_back: bool | None = None,
 ) -> Iterator[Event]:
-    """Deploy `env`; the last event is a Result listing every service's state and health."""
-    arguments = {"accept_new_volumes": accept_new_volumes}
+    """Deploy `env`; the last event is a Result listing every service's state and health.
+
+    `roll_back` (default: prod yes, dev no): when a changed service is not healthy within
+    `wait_timeout`, the changed services go back to their previous images and config."""
+    gate = env.is_prod if roll_back is None else roll_back
+    arguments = {"accept_new_volumes": accept_new_volumes, "roll_back": gate}
     return runner.locked(
         platform, env, "deploy", arguments,
-        lambda: _deploy(platform, env, accept_new_volumes, wait_timeout),
+        lambda: _deploy(platform, env, accept_new_volumes, wait_timeout, gate),
     )
 
 
 def _deploy(
-    platform: Platform, env: Environment, accept_new_volumes: bool, wait_timeout: int
+    platform: Platform, env: Environment, accept_new_volumes: bool, wait_timeout: int,
+    roll_back: bool,
 ) -> Iterator[Event]:
     yield StepStarted(env.name, "config", "validating .env and the compose files")
     dotenv.parse(env.env_file)
-    services = sorted(compose.render_config(env).get("services", {}))
+    rendered = compose.render_config(env).get("services", {})
+    services = sorted(rendered)
     client = engine.client()
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
@@ -74,41 +87,132 @@ def _deploy(
                      data={"error": "Refused"})
         return
 
-    yield from _pre_deploy_backup(platform, env, client)
+    backup = yield from _pre_deploy_backup(platform, env, client)
 
-    for mount in env.bind_mount_paths():
-        mount.mkdir(parents=True, exist_ok=True)
-    yield StepStarted(env.name, "up", f"docker compose up -d --wait ({env.project})")
-    up_error: StackError | None = None
+    before = records.service_states(client, env.project)
+    record = records.start(platform, env, "deploy", before, backup=backup.name if backup else "")
     try:
-        for line in compose.stream(
-            env, "--progress", "json", "up", "-d", "--wait",
-            "--wait-timeout", str(wait_timeout), "--remove-orphans",
-        ):
-            yield _progress_event(env, line)
-    except StackError as err:
-        up_error = err
-    yield StepFinished(env.name, "up", ok=up_error is None)
+        for mount in env.bind_mount_paths():
+            mount.mkdir(parents=True, exist_ok=True)
+        outcome = yield from up_steps(env, f"docker compose up -d --wait ({env.project})",
+                                      wait_timeout, "--remove-orphans")
+        if outcome.ok:
+            yield from _attach_traefik(platform, client)
+        final = status(platform, env, client, services)
+        image_refs = {name: str(rendered[name].get("image", "")) for name in services}
+        reasons = {} if outcome.ok and all(row.ok for row in final.services) else (
+            failure_reasons(client, env, outcome, image_refs, wait_timeout))
+        after = records.service_states(client, env.project)
+        data = {"services": _as_data(final.services), "record": record.id}
+        if not reasons:
+            record = records.finish(platform, record, after, _results(before, after, {}), "ok",
+                                    f"{len(final.services)} services healthy")
+            yield Result(env.name, "deploy", ok=True,
+                         summary=f"{env.name} deployed: {len(final.services)} services healthy.",
+                         details=[_describe(row) for row in final.services], data=data)
+            return
+        yield from _failed(platform, env, client, record, before, after, reasons, roll_back,
+                           wait_timeout, data)
+    finally:
+        records.finish_interrupted(platform, record, client, before)
 
-    if up_error is None:
-        yield from _attach_traefik(platform, client)
 
-    final = status(platform, env, client, services)
-    summary_rows = [_describe(row) for row in final.services]
-    failed = [row for row in final.services if not row.ok]
-    if up_error is None and not failed:
-        yield Result(env.name, "deploy", ok=True,
-                     summary=f"{env.name} deployed: {len(final.services)} services healthy.",
-                     details=summary_rows, data={"services": _as_data(final.services)})
-        return
-    details = [*summary_rows]
-    if up_error is not None:
-        details.append(up_error.message)
-    for row in failed:
-        details += [f"--- last log lines of {row.service} ---", *_last_logs(client, env, row)]
-    names = ", ".join(row.service for row in failed) or "compose up"
-    yield Result(env.name, "deploy", ok=False, summary=f"{env.name} deploy failed: {names}.",
-                 details=details, data={"services": _as_data(final.services)})
+def _failed(
+    platform: Platform,
+    env: Environment,
+    client: docker.DockerClient,
+    record: records.Record,
+    before: dict[str, ServiceState],
+    after: dict[str, ServiceState],
+    reasons: dict[str, str],
+    roll_back: bool,
+    wait_timeout: int,
+    data: dict[str, Any],
+) -> Iterator[Event]:
+    """Say which service failed and why, which still run their previous containers and which
+    were replaced; with the health gate, put the changed services back first."""
+    summary = f"{env.name} deploy failed: " + "; ".join(
+        f"{name} {why}" for name, why in sorted(reasons.items())) + "."
+    lines = [f"{name}: {reasons.get(name, 'healthy')} ({fate(before.get(name), after.get(name))})"
+             for name in sorted(set(before) | set(after) | set(reasons))]
+    changed = [name for name, change in _changes(before, after).items()
+               if change.replaced or change.image_changed or change.config_changed]
+    results = _results(before, after, reasons)
+    verdict = "failed"
+    went_back: list[str] = []
+    if roll_back and changed:
+        went_back, rollback_ok = yield from _undo(platform, env, client, record, before, changed,
+                                                  wait_timeout)
+        after = records.service_states(client, env.project)
+        for name in went_back:
+            results[name] = f"{results[name]}; rolled back to its previous image"
+        verdict = "rolled back" if rollback_ok else "failed"
+        summary += (f" Rolled back: {', '.join(went_back)} (previous images and config)."
+                    if rollback_ok else
+                    f" The rollback of {', '.join(changed)} failed too: see ./stack status.")
+        lines.append("After the rollback: " + ", ".join(
+            f"{name} {fate(before.get(name), after.get(name))}" for name in sorted(after)))
+    elif changed:
+        lines.append(f"To go back: ./stack rollback{' --dev' if env.name == 'dev' else ''}"
+                     f" (undoes {record.id}).")
+    for name, why in sorted(reasons.items()):
+        if why.startswith(("exited", "keeps restarting")):
+            lines += [f"--- last log lines of {name} ---", *_last_logs(client, env, name)]
+    records.finish(platform, record, after, results, verdict, summary,
+                   rolled_back=verdict == "rolled back")
+    yield Result(env.name, "deploy", ok=False, summary=summary, details=lines,
+                 data={**data, "failed": sorted(reasons), "rolled_back": went_back})
+
+
+def _undo(
+    platform: Platform,
+    env: Environment,
+    client: docker.DockerClient,
+    record: records.Record,
+    before: dict[str, ServiceState],
+    changed: list[str],
+    wait_timeout: int,
+) -> Generator[Event, None, tuple[list[str], bool]]:
+    """The health gate's rollback: the changed services back to their previous images and
+    the compose files of the previous record; services new in this deploy are removed."""
+    yield Warning(env.name, f"Rolling back {', '.join(changed)} to the previous images "
+                            "(--no-rollback keeps the failed state).")
+    goal = {name: before[name] for name in changed if name in before}
+    new = [name for name in changed if name not in before]
+    ok = True
+    if goal:
+        earlier = records.previous(records.history(platform, env.name), record)
+        outcome = yield from return_to(
+            platform, env, goal, records.service_states(client, env.project),
+            earlier.compose_files if earlier else None, record.id, wait_timeout,
+            only=sorted(goal))
+        ok = outcome.ok
+    if new:
+        compose.run(env, "rm", "--stop", "--force", *new)
+    return sorted(changed), ok
+
+
+def _changes(
+    before: dict[str, ServiceState], after: dict[str, ServiceState]
+) -> dict[str, records.ServiceChange]:
+    return {name: records.ServiceChange(before.get(name), after.get(name))
+            for name in sorted(set(before) | set(after))}
+
+
+def _results(
+    before: dict[str, ServiceState], after: dict[str, ServiceState], reasons: dict[str, str]
+) -> dict[str, str]:
+    results = {}
+    for name, change in _changes(before, after).items():
+        if name in reasons:
+            results[name] = f"failed: {reasons[name]}"
+        elif change.image_changed or change.config_changed or change.replaced:
+            results[name] = "healthy (updated)" if change.after else "removed"
+        else:
+            results[name] = "unchanged"
+    for name in reasons.keys() - results.keys():
+        results[name] = f"failed: {reasons[name]}"
+    return results
 
 
 def _check_volumes(
@@ -137,30 +241,13 @@ def _check_volumes(
 
 def _pre_deploy_backup(
     platform: Platform, env: Environment, client: docker.DockerClient
-) -> Iterator[Event]:
+) -> Generator[Event, None, Path | None]:
     container = engine.service_container(client, env.project, "postgres")
     if container is None or container.status != "running":
         yield Warning(env.name, f"{env.name}'s Postgres is not running: nothing to back up yet "
                                 "(no pre-deploy backup).")
-        return
-    yield from backup_steps(platform, env, reason="pre-deploy")
-
-
-def _progress_event(env: Environment, line: str) -> Event:
-    """Compose's `--progress json` line -> ServiceProgress; anything else stays raw output."""
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError:
-        return OutputLine(env.name, line, source="compose")
-    if not isinstance(raw, dict) or "id" not in raw:
-        return OutputLine(env.name, line, source="compose")
-    kind, _, name = str(raw["id"]).partition(" ")
-    state = str(raw.get("status") or raw.get("text") or "")
-    if kind == "Container":
-        prefix = f"{env.project}-"
-        service = name.removeprefix(prefix).rsplit("-", 1)[0]
-        return ServiceProgress(env.name, service, state)
-    return OutputLine(env.name, f"{kind} {name}: {state}", source="compose")
+        return None
+    return (yield from backup_steps(platform, env, reason="pre-deploy"))
 
 
 def _attach_traefik(platform: Platform, client: docker.DockerClient) -> Iterator[Event]:
@@ -190,8 +277,8 @@ def _as_data(rows: tuple[ServiceStatus, ...]) -> dict[str, dict[str, str]]:
             for row in rows}
 
 
-def _last_logs(client: docker.DockerClient, env: Environment, row: ServiceStatus) -> list[str]:
-    container = engine.service_container(client, env.project, row.service)
+def _last_logs(client: docker.DockerClient, env: Environment, service: str) -> list[str]:
+    container = engine.service_container(client, env.project, service)
     if container is None:
         return ["(no container)"]
     raw = engine.call(lambda: container.logs(tail=FAILED_LOG_LINES))
