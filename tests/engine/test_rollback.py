@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import signal
 import socket
 import stat
 import threading
@@ -19,12 +20,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from stack_tui.core import engine, locks, records
+from faults.common import cli_code, spawn
+from stack_tui import cli
+from stack_tui.core import audit, engine, locks, records
 from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import ConfirmationNeeded, Event, OutputLine, Result
 from stack_tui.ops.rollback import rollback
-from support import psql, result_of
+from support import psql, result_of, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -324,3 +327,33 @@ def test_a_rollback_while_a_deploy_runs_is_told_who_holds_the_lock(platform: Pla
     finally:
         release.set()
         holder.join()
+
+
+def test_ctrl_c_during_a_rollback_releases_the_lock_records_it_and_a_rerun_finishes(
+    platform: Platform, engine_client: docker.DockerClient
+) -> None:
+    assert deployed(platform, "dev", V1).ok
+    third = deployed(platform, "dev", V3)
+    assert third.ok
+    code = cli_code(platform, ["rollback", "--dev", "--yes"])
+    proc = spawn(code, start_new_session=True)  # its own group: Ctrl-C reaches Compose too
+    try:
+        overrides = records.deploys_dir(platform)
+        wait_for(lambda: any(overrides.glob("*.compose/rollback.override.yml")), timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) == cli.EXIT_INTERRUPTED, proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert locks.holder(platform.locks_dir, platform.dev_project) is None
+    interrupted = records.history(platform, "dev")[0]
+    assert (interrupted.operation, interrupted.result) == ("rollback", "interrupted")
+    entry = audit.read(platform.audit_log)[-1]
+    assert (entry["operation"], entry["result"]) == ("rollback", "interrupted")
+
+    rerun = result_of(run(rollback(platform, platform.dev, wait_timeout=60)))
+    assert rerun.ok, (rerun.summary, rerun.details)
+    assert rerun.data["undoes"] == third.data["record"]
+    assert container(engine_client, platform, "dev", "agent").attrs["Image"] == image_id(
+        engine_client, V1
+    )
