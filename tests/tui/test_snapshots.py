@@ -111,3 +111,7 @@ def test_80x24_prod_pane(snap_compare: Compare) -> None:
 
 def test_40x12_says_too_small(snap_compare: Compare) -> None:
     assert snap_compare(app(), terminal_size=(40, 12), run_before=keys())
+
+
+def test_deploy_history(snap_compare: Compare) -> None:
+    assert snap_compare(app(), terminal_size=WIDE, run_before=keys("2", "h"))

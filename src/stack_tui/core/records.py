@@ -123,10 +123,11 @@ class Record:
         return f"{self.user} from {self.ssh_client}" if self.ssh_client else self.user
 
     def changed_services(self) -> list[str]:
+        """The services this operation changed, or tried to (a failed one rolled back)."""
         return [
             name
             for name, change in sorted(self.services.items())
-            if change.image_changed or change.config_changed
+            if change.image_changed or change.config_changed or change.result.startswith("failed")
         ]
 
     def change_lines(self) -> list[str]:

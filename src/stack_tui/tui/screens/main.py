@@ -85,6 +85,8 @@ class MainScreen(Screen[None]):
         Binding("o", "operation", "Progress",
                 tooltip="Show the running or last operation (also another process's)"),
         Binding("c", "check", "Check", tooltip="Parity, drift and hygiene checks"),
+        Binding("h", "history", "History",
+                tooltip="Deploys and rollbacks of the focused environment; roll back from there"),
         Binding("ctrl+r", "refresh", "Refresh", tooltip="Re-read both environments"),
         Binding("R", "refresh", "Refresh", show=False),
         Binding("tab", "switch_pane", "Other pane", show=False,
@@ -436,6 +438,20 @@ class MainScreen(Screen[None]):
             self.app.push_screen(OperationScreen(self.runs[env.name]))
         else:
             self.notify(f"No operation has run on {plans.label(env)} since stack-tui started.")
+
+    def action_history(self) -> None:
+        from stack_tui.tui.screens.history import HistoryScreen, RollbackChoice
+
+        env = self.env
+
+        def picked(choice: RollbackChoice | None) -> None:
+            if choice is None or self._refuse_if_busy(env):
+                return
+            self._launch(env, "rollback", partial(self.backend.rollback, env, to=choice.record,
+                                                  with_data=choice.with_data))
+
+        self.app.push_screen(HistoryScreen(env, self.backend.history(env), self.read_only),
+                             picked)
 
     def action_check(self) -> None:
         from stack_tui.tui.screens.check import CheckScreen
