@@ -178,23 +178,51 @@ def git_commit(root: Path) -> str:
 
 
 def service_states(client: docker.DockerClient, project: str) -> dict[str, ServiceState]:
-    """Every service's (first) container in `project`, with its image's identity."""
+    """Every service's (first) container in `project`, with its image's identity.
+
+    Two requests whatever the number of services (the container summaries, the image
+    list): a rollback reads this twice and must cost little more than Compose's own `up`."""
+    label = f"{engine.PROJECT_LABEL}={project}"
+    with engine.translated():
+        rows = client.api.containers(all=True, filters={"label": label})
+        digests = image_digests(client)
     states: dict[str, ServiceState] = {}
-    for container in engine.project_containers(client, project):
-        service = container.labels.get(engine.SERVICE_LABEL, "")
+    for row in rows:
+        labels = row.get("Labels") or {}
+        service = labels.get(engine.SERVICE_LABEL, "")
         if not service or service in states:
             continue
-        image_id = str(container.attrs.get("Image", ""))
-        pinned_from = container.labels.get(PINNED_FROM_LABEL, "")
+        image_id = str(row.get("ImageID", ""))
+        pinned_from = labels.get(PINNED_FROM_LABEL, "")
         states[service] = ServiceState(
-            container_id=str(container.id),
-            config_hash=container.labels.get(engine.CONFIG_HASH_LABEL, ""),
-            image_ref=pinned_from or str(container.attrs.get("Config", {}).get("Image", "")),
+            container_id=str(row.get("Id", "")),
+            config_hash=labels.get(engine.CONFIG_HASH_LABEL, ""),
+            image_ref=pinned_from or _image_ref(client, row),
             image_id=image_id,
-            repo_digest=repo_digest(client, image_id),
+            repo_digest=digests.get(image_id, ""),
             pinned=bool(pinned_from),
         )
     return states
+
+
+def _image_ref(client: docker.DockerClient, row: dict[str, Any]) -> str:
+    """The reference the container was created from. The summary shows the image ID instead
+    once that reference points elsewhere (a re-tagged image): then ask the container."""
+    shown = str(row.get("Image", ""))
+    if not shown.startswith("sha256:"):
+        return shown
+    try:
+        attrs = engine.call(lambda: client.api.inspect_container(row["Id"]))
+    except docker.errors.NotFound:
+        return shown
+    return str(attrs.get("Config", {}).get("Image", shown))
+
+
+def image_digests(client: docker.DockerClient) -> dict[str, str]:
+    """Every image on the host: ID -> its registry digest ("" for a locally built one)."""
+    with engine.translated():
+        listed = client.api.images()
+    return {str(image["Id"]): str((image.get("RepoDigests") or [""])[0]) for image in listed}
 
 
 def states_or(
@@ -206,16 +234,6 @@ def states_or(
         return service_states(client, project)
     except (StackError, docker.errors.DockerException):
         return fallback
-
-
-def repo_digest(client: docker.DockerClient, image_id: str) -> str:
-    """The image's registry digest ("" for a locally built image, or when it is gone)."""
-    try:
-        image = engine.call(lambda: client.images.get(image_id))
-    except docker.errors.ImageNotFound:
-        return ""
-    digests = image.attrs.get("RepoDigests") or []
-    return str(digests[0]) if digests else ""
 
 
 def image_present(client: docker.DockerClient, image_id: str) -> bool:

@@ -110,11 +110,12 @@ def _engine_rows(
 def _rollback_images_row(platform: Platform, client: docker.DockerClient) -> CheckRow:
     """The images the newest deploy records need for a rollback must still be here."""
     gone: dict[str, list[str]] = {}
+    here = records.image_digests(client)
     for name in ENV_NAMES:
         gone[name] = [f"{service} {state.short_image()} (before {record_id})"
                       for record_id, service, state in records.needed_images(
                           records.history(platform, name))
-                      if not records.image_present(client, state.image_id)]
+                      if state.image_id not in here]
     if not any(gone.values()):
         return CheckRow(HYGIENE, "Rollback images", True, "all present", "all present")
     return CheckRow(

@@ -227,10 +227,11 @@ def refuse_missing_images(
     client: docker.DockerClient, target: Record, goal: dict[str, ServiceState]
 ) -> None:
     """Refused, naming each service that cannot go back, when an image is gone."""
+    here = records.image_digests(client)
     gone = [
         f"{name} cannot go back: its image {state.short_image()} is no longer on this machine"
         for name, state in sorted(goal.items())
-        if not records.image_present(client, state.image_id)
+        if state.image_id not in here
     ]
     if gone:
         raise Refused(
