@@ -357,3 +357,30 @@ def test_ctrl_c_during_a_rollback_releases_the_lock_records_it_and_a_rerun_finis
     assert container(engine_client, platform, "dev", "agent").attrs["Image"] == image_id(
         engine_client, V1
     )
+
+
+def test_a_deploy_killed_mid_way_shows_as_killed_and_rollback_undoes_it(
+    platform: Platform, engine_client: docker.DockerClient
+) -> None:
+    assert deployed(platform, "dev", V1).ok
+    set_env(platform, AGENT_IMAGE=V3)
+    proc = spawn(cli_code(platform, ["dev", "deploy", "--yes"]), start_new_session=True)
+    try:
+        directory = records.deploys_dir(platform)
+        wait_for(lambda: len(list(directory.glob("dev_*.json"))) == 2, timeout=60)
+        os.killpg(proc.pid, signal.SIGKILL)  # the process and its Compose, between two steps
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The kernel drops the flock once every process of the killed group is gone.
+    wait_for(lambda: locks.holder(platform.locks_dir, platform.dev_project) is None)
+    killed = records.history(platform, "dev")[0]
+    assert killed.result == "killed" and "killed before it finished" in killed.summary
+
+    result = result_of(run(rollback(platform, platform.dev, wait_timeout=60)))
+    assert result.ok, (result.summary, result.details)
+    assert result.data["undoes"] == killed.id
+    agent = container(engine_client, platform, "dev", "agent")
+    assert agent.attrs["Image"] == image_id(engine_client, V1)
+    assert agent.attrs["State"]["Health"]["Status"] == "healthy"

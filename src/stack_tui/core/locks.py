@@ -91,6 +91,14 @@ def hold(
         os.close(fd)
 
 
+def held_elsewhere(locks_dir: Path, project: str) -> bool:
+    """Whether an operation other than the calling thread's own holds the lock."""
+    mine = _held.get(project)
+    if mine is not None:
+        return mine[0] != threading.get_ident()
+    return holder(locks_dir, project) is not None
+
+
 def holder(locks_dir: Path, project: str) -> Holder | None:
     """Who holds the environment's lock right now, or None when it is free."""
     path = lock_path(locks_dir, project)

@@ -24,7 +24,7 @@ from typing import Any
 
 import docker
 
-from stack_tui.core import engine
+from stack_tui.core import engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.core.identity import current
@@ -47,6 +47,7 @@ class ServiceState:
     repo_digest: str = ""
     #: Runs on an image ID pinned by a rollback; `image_ref` is the reference it came from.
     pinned: bool = False
+    running: bool = True
 
     def short_image(self) -> str:
         short = self.image_id.removeprefix("sha256:")[:12]
@@ -201,6 +202,7 @@ def service_states(client: docker.DockerClient, project: str) -> dict[str, Servi
             image_id=image_id,
             repo_digest=digests.get(image_id, ""),
             pinned=bool(pinned_from),
+            running=row.get("State") == "running",
         )
     return states
 
@@ -412,7 +414,24 @@ def history(platform: Platform, env: str) -> list[Record]:
             continue
         with contextlib.suppress(OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
             found.append(parse(json.loads(path.read_text(encoding="utf-8"))))
+    if any(record.result == "running" for record in found) and not _busy(platform, env):
+        # Nobody holds the lock: that operation was killed (SIGKILL, power) mid-way.
+        found = [
+            replace(
+                r,
+                result="killed",
+                summary="killed before it finished: see ./stack status for what runs now",
+            )
+            if r.result == "running"
+            else r
+            for r in found
+        ]
     return sorted(found, key=lambda record: (record.started, record.id), reverse=True)
+
+
+def _busy(platform: Platform, env: str) -> bool:
+    project = platform.dev_project if env == "dev" else platform.prod_project
+    return locks.held_elsewhere(platform.locks_dir, project)
 
 
 def default_target(records: list[Record]) -> Record | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import docker
 
-from stack_tui.core import engine, records
+from stack_tui.core import compose, engine, records
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused
 from stack_tui.core.records import Record, ServiceState
@@ -206,21 +206,38 @@ def return_to(
     """Bring `goal`'s services back to their image IDs (and, when given, the compose files
     of that time): an unlocked step, shared by rollback and the health-gated deploy.
 
-    Only a service whose image moved (or that runs pinned already) is pinned: pinning
-    changes its config hash, and Compose recreates what it sees changed."""
-    pins = {
-        service: state
+    Only the services that moved (another image or config, or not running) are recreated,
+    each pinned to its image ID, and named to Compose with --no-deps: a service that did not
+    move is not touched, even when `.env` now names another image for it. Services that
+    did not exist then (and `only` is not given) are stopped and removed."""
+    moving = sorted(
+        service
         for service, state in goal.items()
-        if (only is None or service in only) and _needs_pin(current.get(service), state)
-    }
-    pinned = _pinned_env(platform, env, pins, compose_files, name)
-    targets = only or []
-    detail = (
-        f"docker compose up -d --wait --pull never with image IDs pinned "
-        f"({', '.join(targets) or 'every service'})"
+        if (only is None or service in only) and moved(current.get(service), state)
     )
-    extra = ["--no-deps", *targets] if targets else ["--remove-orphans"]
-    return (yield from up_steps(pinned, detail, wait_timeout, "--pull", "never", *extra))
+    pinned = _pinned_env(platform, env, {s: goal[s] for s in moving}, compose_files, name)
+    newer = [] if only is not None else sorted(set(current) - set(goal))
+    if newer:
+        yield StepStarted(env.name, "remove", f"removing {', '.join(newer)} (not there before)")
+        compose.run(pinned, "rm", "--stop", "--force", *newer)
+        yield StepFinished(env.name, "remove")
+    if not moving:
+        yield StepFinished(env.name, "up", detail="every service is as recorded already")
+        return UpOutcome(None)
+    detail = f"docker compose up -d --wait --pull never --no-deps {' '.join(moving)} (pinned)"
+    return (
+        yield from up_steps(pinned, detail, wait_timeout, "--pull", "never", "--no-deps", *moving)
+    )
+
+
+def moved(now: ServiceState | None, then: ServiceState) -> bool:
+    """Whether a service must be recreated to be as recorded."""
+    return (
+        now is None
+        or not now.running
+        or now.image_id != then.image_id
+        or now.config_hash != then.config_hash
+    )
 
 
 def refuse_missing_images(
@@ -241,10 +258,6 @@ def refuse_missing_images(
             "that no container uses: './stack check' warns when one a record "
             "needs is gone.",
         )
-
-
-def _needs_pin(now: ServiceState | None, then: ServiceState) -> bool:
-    return now is None or now.image_id != then.image_id or now.pinned
 
 
 def _pinned_env(
@@ -288,13 +301,15 @@ def _plan(current: dict[str, ServiceState], goal: dict[str, ServiceState]) -> li
     for name in sorted(set(current) | set(goal)):
         now, then = current.get(name), goal.get(name)
         if then is None:
-            plan.append(f"{name}: did not run before: removed if the old compose files lack it")
-        elif now is None:
+            plan.append(f"{name}: did not run then: stopped and removed")
+        elif now is None or not now.running:
             plan.append(f"{name}: not running now: started on {then.short_image()}")
         elif now.image_id != then.image_id:
             plan.append(f"{name}: {now.short_image()} -> {then.short_image()}")
+        elif moved(now, then):
+            plan.append(f"{name}: same image, config back to the record's (recreated)")
         else:
-            plan.append(f"{name}: image unchanged ({then.short_image()})")
+            plan.append(f"{name}: unchanged ({then.short_image()})")
     return plan
 
 
