@@ -118,6 +118,10 @@ def fate(before: ServiceState | None, after: ServiceState | None) -> str:
         return "has no container" if before is None else "its previous container is gone"
     if before is None:
         return "new container"
-    if after.container_id == before.container_id:
+    if after.container_id != before.container_id:
+        return "replaced"
+    if after.running:
         return "still runs its previous container"
-    return "replaced"
+    if not before.running:
+        return "its previous container, which was not running before this deploy either"
+    return "its previous container, stopped"
