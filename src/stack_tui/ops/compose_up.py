@@ -18,7 +18,7 @@ import docker
 from stack_tui.core import compose, engine
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
-from stack_tui.core.failures import ComposeErrors, container_service, explain
+from stack_tui.core.failures import ComposeErrors, container_service, explain, plain
 from stack_tui.core.records import ServiceState, image_present
 from stack_tui.ops.events import Event, OutputLine, ServiceProgress, StepFinished, StepStarted
 
@@ -31,6 +31,12 @@ class UpOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def reason(self) -> str:
+        """What Compose said went wrong, for a failure no single service explains."""
+        if self.errors.message:
+            return plain(self.errors.message)
+        return self.error.message.splitlines()[0] if self.error else ""
 
 
 def up_steps(
@@ -109,6 +115,8 @@ def failure_reasons(
         )
         if why:
             reasons[service] = why
+    if not outcome.ok and not reasons:  # e.g. a network Compose could not create
+        reasons["compose up"] = f"failed: {outcome.reason()}"
     return reasons
 
 

@@ -205,13 +205,13 @@ def _results(
     results = {}
     for name, change in _changes(before, after).items():
         if name in reasons:
-            results[name] = f"failed: {reasons[name]}"
+            results[name] = _failed_result(reasons[name])
         elif change.image_changed or change.config_changed or change.replaced:
             results[name] = "healthy (updated)" if change.after else "removed"
         else:
             results[name] = "unchanged"
     for name in reasons.keys() - results.keys():
-        results[name] = f"failed: {reasons[name]}"
+        results[name] = _failed_result(reasons[name])
     return results
 
 
@@ -285,3 +285,7 @@ def _last_logs(client: docker.DockerClient, env: Environment, service: str) -> l
     hidden = compose.secrets(env)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return [dotenv.redact(line, hidden) for line in text.splitlines()] or ["(no output)"]
+
+
+def _failed_result(reason: str) -> str:
+    return reason if reason.startswith("failed") else f"failed: {reason}"
