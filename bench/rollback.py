@@ -41,12 +41,15 @@ from support import destroy, engine_or_skip, make_platform
 SECTION = "## Rollback"
 V1, V3 = "stack-tui-test/agent:1", "stack-tui-test/agent:3"
 WAIT = "60"
+MEANING = "What ours does besides Compose's `up`: the lock, event log and audit line, reading the records, checking every needed image (one image list), two reads of the services' state (container summaries), its own record (written twice, fsynced) and the pinned override. Its `up` names only the services that moved (`--no-deps agent`), while the baseline's plain `up` looks at every service. The host was shared with other test runs (load average above): single rounds vary by 2x, the medians of alternating rounds are what to compare."
 
 
 def set_agent(platform: Platform, image: str) -> None:
     path = platform.dotenv
-    lines = [f"AGENT_IMAGE={image}" if line.startswith("AGENT_IMAGE=") else line
-             for line in path.read_text().splitlines()]
+    lines = [
+        f"AGENT_IMAGE={image}" if line.startswith("AGENT_IMAGE=") else line
+        for line in path.read_text().splitlines()
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -55,8 +58,12 @@ def plain_up(platform: Platform, image: str) -> float:
     env = platform.dev
     environ = {**compose.process_env(env), "AGENT_IMAGE": image}
     started = time.perf_counter()
-    subprocess.run(compose.command(env, "up", "-d", "--wait", "--wait-timeout", WAIT),
-                   env=environ, check=True, capture_output=True)
+    subprocess.run(
+        compose.command(env, "up", "-d", "--wait", "--wait-timeout", WAIT),
+        env=environ,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started
 
 
@@ -94,8 +101,11 @@ def main() -> None:
                 else:
                     times["baseline"].append(plain_up(platform, V1))
                     plain_up(platform, V3)
-            print(f"round {round_ + 1}: ours {times['ours'][-1]:.2f} s, "
-                  f"plain up {times['baseline'][-1]:.2f} s", flush=True)
+            print(
+                f"round {round_ + 1}: ours {times['ours'][-1]:.2f} s, "
+                f"plain up {times['baseline'][-1]:.2f} s",
+                flush=True,
+            )
     finally:
         destroy(platform)
         shutil.rmtree(base, ignore_errors=True)
@@ -107,8 +117,9 @@ def main() -> None:
 def report(times: dict[str, list[float]], rounds: int, load_start: float) -> list[str]:
     ours_median = statistics.median(times["ours"])
     base_median = statistics.median(times["baseline"])
-    per_round = statistics.median(o / b for o, b in zip(times["ours"], times["baseline"],
-                                                          strict=True))
+    per_round = statistics.median(
+        o / b for o, b in zip(times["ours"], times["baseline"], strict=True)
+    )
     ratio = ours_median / base_median
     lines = [
         f"Measured {datetime.now():%Y-%m-%d %H:%M} on {os.cpu_count()} cores ({cpu_model()}), "
@@ -125,6 +136,8 @@ def report(times: dict[str, list[float]], rounds: int, load_start: float) -> lis
         "|---|---|---|---|---|---|",
         f"| median s | {ours_median:.2f} | {base_median:.2f} | **{ratio:.2f}x** | "
         f"**{per_round:.2f}x** | <= 1.1x |",
+        "",
+        MEANING,
         "",
         f"Spread of the {rounds} rounds: ours {min(times['ours']):.2f}-{max(times['ours']):.2f} s, "
         f"baseline {min(times['baseline']):.2f}-{max(times['baseline']):.2f} s; load average "

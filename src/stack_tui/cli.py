@@ -58,6 +58,7 @@ EXIT_CODES = f"""exit codes:
 """
 
 ENVIRONMENTS = ("dev", "prod")
+HISTORY = "deploy-history"  # `./stack deploy history`, routed by main()
 COMMANDS = ("deploy", "rollback", "status", "backup", "check", "tui")
 
 out = Console(highlight=False)
@@ -95,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser(
         "deploy", help="back up, then deploy an environment",
         description="Deploy: check the expected volumes exist, back up the running database, "
-        "'docker compose up -d --wait', attach the prod Traefik to the dev network.",
+        "'docker compose up -d --wait', attach the prod Traefik to the dev network. Prod "
+        "deploys are health-gated: services that are not healthy in time send the services "
+        "the deploy changed back to their previous images. Every deploy is recorded: "
+        "'./stack deploy history [--dev]' lists them, './stack rollback' undoes one.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     env_flags(deploy)
     yes_flags(deploy)
@@ -107,10 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--no-rollback", action="store_true",
                         help="prod: keep a failed deploy's state for debugging instead of "
                         "rolling the changed services back (dev never rolls back by itself)")
-    deploy_commands = deploy.add_subparsers(dest="deploy_command", metavar="SUBCOMMAND")
-    deploy_history = deploy_commands.add_parser(
-        "history", help="deploys and rollbacks, newest first: what changed per service, "
-        "result, who, and the backup taken before")
+    # `./stack deploy history`: its own parser (a subparser of deploy would take any stray
+    # word after `deploy` for an unknown subcommand); main() routes the two words here.
+    deploy_history = commands.add_parser(
+        HISTORY, prog="stack deploy history",
+        description="Deploys and rollbacks of an environment, newest first: what changed per "
+        "service (image, config), the result, who, and the backup taken before. Records are "
+        "in data/deploys/.")
     env_flags(deploy_history)
     deploy_history.add_argument("-n", "--limit", type=positive_int, default=20, metavar="N",
                                 help="show the newest N records (default 20)")
@@ -198,8 +205,12 @@ def split_environment(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 def main(argv: Sequence[str] | None = None, platform: Platform | None = None) -> int:
     """The console script. Tests pass their own `platform` (own project names and data)."""
     leading_env, args = split_environment(sys.argv[1:] if argv is None else argv)
+    words = [a for a in args if not a.startswith("-")]
+    if words[:2] == ["deploy", "history"]:
+        args.remove("history")
+        args[args.index("deploy")] = HISTORY
     first = next((a for a in args if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS:
+    if first is not None and first not in (*COMMANDS, HISTORY):
         err.print(f"[bold red]Unknown command or environment {escape(repr(first))}.[/]")
         err.print(f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
                   f"Commands: {', '.join(COMMANDS)}. See './stack --help'.")
@@ -236,9 +247,9 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     env = platform.env(env_name)
     if command == "status":
         return show_status(platform, env)
+    if command == HISTORY:
+        return show_history(platform, env, options.limit)
     if command == "deploy":
-        if options.deploy_command == "history":
-            return show_history(platform, env, options.limit)
         from stack_tui.ops.deploy import deploy
 
         events = deploy(platform, env, accept_new_volumes=options.accept_new_volumes,

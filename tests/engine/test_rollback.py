@@ -83,7 +83,7 @@ def no_raw_json(events: list[Event]) -> None:
 
 
 def test_prod_deploy_of_an_unhealthy_image_rolls_back_by_itself(
-    platform: Platform, engine_client: docker.DockerClient
+    platform: Platform, engine_client: docker.DockerClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = deployed(platform, "prod", V1)
     assert first.ok, first.details
@@ -116,6 +116,16 @@ def test_prod_deploy_of_an_unhealthy_image_rolls_back_by_itself(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert "pg-secret" not in path.read_text()
     assert older.services["agent"].after.image_ref == V1  # type: ignore[union-attr]
+
+    capsys.readouterr()
+    assert cli.main(["deploy", "history"], platform=platform) == cli.EXIT_OK
+    shown = " ".join(capsys.readouterr().out.split())
+    assert shown.index(newest.id) < shown.index(older.id)  # newest first
+    assert f"{newest.id} " in shown and "deploy rolled back by" in shown
+    assert f"backup before: {newest.backup}" in shown
+    assert "agent: config changed" not in shown  # pinned back on the same image
+    assert "failed: " in shown and "rolled back to its previous image" in shown
+    assert f"agent: image none -> {V1}" in shown
 
 
 def test_v1_to_v3_then_rollback_is_back_on_v1_without_touching_the_rest(

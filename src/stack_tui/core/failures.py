@@ -87,8 +87,10 @@ def explain(
         return "was killed for lack of memory (out of memory)"
     if status in ("exited", "dead"):
         return f"exited with code {state.get('ExitCode', '?')}"
-    if status == "restarting":
-        return f"keeps restarting (it last exited with code {state.get('ExitCode', '?')})"
+    restarts = int(container.get("RestartCount") or 0)
+    if status == "restarting" or (restarts and status == "running"):
+        code = state.get("ExitCode") or "?"
+        return f"keeps restarting ({restarts} restarts; it last exited with code {code})"
     if status == "created":
         detail = plain(own or errors.message)
         return "was created but never started" + (f": {detail}" if detail else "")

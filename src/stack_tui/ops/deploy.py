@@ -137,27 +137,34 @@ def _failed(
              for name in sorted(set(before) | set(after) | set(reasons))]
     changed = [name for name, change in _changes(before, after).items()
                if change.replaced or change.image_changed or change.config_changed]
+    # The failed containers' logs before a rollback replaces them.
+    for name, why in sorted(reasons.items()):
+        if why.startswith(("exited", "keeps restarting")):
+            lines += [f"--- last log lines of {name} ---", *_last_logs(client, env, name)]
     results = _results(before, after, reasons)
     verdict = "failed"
-    went_back: list[str] = []
-    if roll_back and changed:
-        went_back, rollback_ok = yield from _undo(platform, env, client, record, before, changed,
-                                                  wait_timeout)
+    went_back = [name for name in changed if name in before]
+    if roll_back and went_back:
+        rollback_ok = yield from _undo(platform, env, client, record, before, went_back,
+                                       wait_timeout)
         after = records.service_states(client, env.project)
         for name in went_back:
             results[name] = f"{results[name]}; rolled back to its previous image"
         verdict = "rolled back" if rollback_ok else "failed"
         summary += (f" Rolled back: {', '.join(went_back)} (previous images and config)."
                     if rollback_ok else
-                    f" The rollback of {', '.join(changed)} failed too: see ./stack status.")
+                    f" The rollback of {', '.join(went_back)} failed too: see ./stack status.")
         lines.append("After the rollback: " + ", ".join(
             f"{name} {fate(before.get(name), after.get(name))}" for name in sorted(after)))
-    elif changed:
-        lines.append(f"To go back: ./stack rollback{' --dev' if env.name == 'dev' else ''}"
-                     f" (undoes {record.id}).")
-    for name, why in sorted(reasons.items()):
-        if why.startswith(("exited", "keeps restarting")):
-            lines += [f"--- last log lines of {name} ---", *_last_logs(client, env, name)]
+    else:
+        went_back = []
+        if changed and any(name in before for name in changed):
+            lines.append(f"To go back: ./stack rollback{' --dev' if env.name == 'dev' else ''}"
+                         f" (undoes {record.id}).")
+    new = [name for name in changed if name not in before]
+    if new and roll_back:
+        lines.append(f"New in this deploy, left as they are (nothing ran before them): "
+                     f"{', '.join(new)}.")
     records.finish(platform, record, after, results, verdict, summary,
                    rolled_back=verdict == "rolled back")
     yield Result(env.name, "deploy", ok=False, summary=summary, details=lines,
@@ -170,26 +177,19 @@ def _undo(
     client: docker.DockerClient,
     record: records.Record,
     before: dict[str, ServiceState],
-    changed: list[str],
+    services: list[str],
     wait_timeout: int,
-) -> Generator[Event, None, tuple[list[str], bool]]:
-    """The health gate's rollback: the changed services back to their previous images and
-    the compose files of the previous record; services new in this deploy are removed."""
-    yield Warning(env.name, f"Rolling back {', '.join(changed)} to the previous images "
+) -> Generator[Event, None, bool]:
+    """The health gate's rollback: the changed services that ran before go back to their
+    previous images and the compose files of the previous record. True when they did."""
+    yield Warning(env.name, f"Rolling back {', '.join(services)} to the previous images "
                             "(--no-rollback keeps the failed state).")
-    goal = {name: before[name] for name in changed if name in before}
-    new = [name for name in changed if name not in before]
-    ok = True
-    if goal:
-        earlier = records.previous(records.history(platform, env.name), record)
-        outcome = yield from return_to(
-            platform, env, goal, records.service_states(client, env.project),
-            earlier.compose_files if earlier else None, record.id, wait_timeout,
-            only=sorted(goal))
-        ok = outcome.ok
-    if new:
-        compose.run(env, "rm", "--stop", "--force", *new)
-    return sorted(changed), ok
+    earlier = records.previous(records.history(platform, env.name), record)
+    outcome = yield from return_to(
+        platform, env, {name: before[name] for name in services},
+        records.service_states(client, env.project),
+        earlier.compose_files if earlier else None, record.id, wait_timeout, only=services)
+    return outcome.ok
 
 
 def _changes(
