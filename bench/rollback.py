@@ -41,7 +41,15 @@ from support import destroy, engine_or_skip, make_platform
 SECTION = "## Rollback"
 V1, V3 = "stack-tui-test/agent:1", "stack-tui-test/agent:3"
 WAIT = "60"
-MEANING = "What ours does besides Compose's `up`: the lock, event log and audit line, reading the records, checking every needed image (one image list), two reads of the services' state (container summaries), its own record (written twice, fsynced) and the pinned override. Its `up` names only the services that moved (`--no-deps agent`), while the baseline's plain `up` looks at every service. The host was shared with other test runs (load average above): single rounds vary by 2x, the medians of alternating rounds are what to compare."
+MEANING = (
+    "What ours does besides Compose's `up`: the lock, event log and audit line, reading the "
+    "records, checking every needed image (one image list), two reads of the services' state "
+    "(container summaries), its own record (written twice, fsynced) and the pinned override. "
+    "Its `up` names only the services that moved (`--no-deps agent`), while the baseline's "
+    "plain `up` looks at every service. The host was shared with other test runs (load "
+    "average above): single rounds vary by 2x, the medians of alternating rounds are what to "
+    "compare."
+)
 
 
 def set_agent(platform: Platform, image: str) -> None:
