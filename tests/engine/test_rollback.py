@@ -27,6 +27,7 @@ from stack_tui.core.environments import Platform
 from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import ConfirmationNeeded, Event, OutputLine, Result
 from stack_tui.ops.rollback import rollback
+from stack_tui.ops.status import status
 from support import psql, result_of, wait_for
 
 pytestmark = pytest.mark.engine
@@ -95,13 +96,15 @@ def test_prod_deploy_of_an_unhealthy_image_rolls_back_by_itself(
     no_raw_json(failed)
     assert not result.ok
     assert result.summary.startswith("prod deploy failed: agent ")
-    assert "healthcheck failing" in result.summary or "timed out" in result.summary
+    assert "agent timed out after 15 s waiting for it to be healthy" in result.summary
     assert "Rolled back: agent" in result.summary
     assert result.data["rolled_back"] == ["agent"]
     agent = container(engine_client, platform, "prod", "agent")
     assert agent.attrs["Image"] == image_id(engine_client, V1)
     assert agent.attrs["State"]["Health"]["Status"] == "healthy"
     assert container(engine_client, platform, "prod", "postgres").id == postgres_before
+    shown = {row.service: row.image for row in status(platform, platform.prod).services}
+    assert shown["agent"] == f"{V1} (pinned)"
 
     newest, older = records.history(platform, "prod")[:2]
     assert (newest.operation, newest.result, newest.rolled_back) == ("deploy", "rolled back", True)

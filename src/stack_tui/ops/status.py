@@ -17,6 +17,7 @@ import docker
 from stack_tui.core import backups, compose, dotenv, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
+from stack_tui.core.records import PINNED_FROM_LABEL
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ def _service(name: str, container: Any | None) -> ServiceStatus:
     state = attrs.get("State", {})
     health = (state.get("Health") or {}).get("Status", "")
     image = attrs.get("Config", {}).get("Image", "")
+    pinned_from = (attrs.get("Config", {}).get("Labels") or {}).get(PINNED_FROM_LABEL)
+    if pinned_from:  # a rollback pinned the image ID: show the reference it stands for
+        image = f"{pinned_from} (pinned)"
     started = _parse_time(state.get("StartedAt", "")) if state.get("Running") else None
     return ServiceStatus(name, state.get("Status", "unknown"), health, image, started)
 
