@@ -397,3 +397,26 @@ def test_a_deploy_killed_mid_way_shows_as_killed_and_rollback_undoes_it(
     agent = container(engine_client, platform, "dev", "agent")
     assert agent.attrs["Image"] == image_id(engine_client, V1)
     assert agent.attrs["State"]["Health"]["Status"] == "healthy"
+
+
+def test_declining_the_restore_inside_a_rollback_with_data_changes_nothing(
+    platform: Platform, engine_client: docker.DockerClient
+) -> None:
+    assert deployed(platform, "dev", V1).ok
+    assert deployed(platform, "dev", V3).ok
+    psql(platform, "dev", "CREATE TABLE notes (id int); INSERT INTO notes VALUES (7)")
+    agent = container(engine_client, platform, "dev", "agent").id
+    questions: list[str] = []
+    seen: list[Event] = []
+    for event in rollback(platform, platform.dev, with_data=True):
+        if isinstance(event, ConfirmationNeeded):
+            questions.append(event.question)
+            event.answer(len(questions) == 1)  # yes to the rollback, no to the restore
+        seen.append(event)
+    result = result_of(seen)
+    assert len(questions) == 2 and questions[1].startswith("Restore ")
+    assert not result.ok and result.summary.startswith("dev rollback stopped: ")
+    assert "the services are as they were" in result.summary
+    assert container(engine_client, platform, "dev", "agent").id == agent
+    assert psql(platform, "dev", "SELECT id FROM notes") == "7"
+    assert records.history(platform, "dev")[0].result == "failed"

@@ -153,9 +153,13 @@ def deploys_dir(platform: Platform) -> Path:
     return platform.data / "deploys"
 
 
-def compose_snapshot(env: Environment) -> tuple[str, dict[str, str]]:
-    """The content hash of the env's compose files and their text (name -> content)."""
-    files = {path.name: path.read_text(encoding="utf-8") for path in env.compose_files}
+def compose_snapshot(
+    env: Environment, files: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """The content hash of the env's compose files (or of `files`, the ones a rollback
+    brought back) and their text (name -> content)."""
+    if files is None:
+        files = {path.name: path.read_text(encoding="utf-8") for path in env.compose_files}
     digest = hashlib.sha256()
     for name, text in files.items():
         digest.update(f"{name}\0{len(text)}\0".encode())
@@ -251,10 +255,12 @@ def start(
     env: Environment,
     operation: str,
     before: dict[str, ServiceState],
+    compose_files: dict[str, str] | None = None,
     **extra: Any,
 ) -> Record:
-    """A new record for an operation that is about to change `env`; written at once."""
-    compose_hash, files = compose_snapshot(env)
+    """A new record for an operation that is about to change `env` (with the env's compose
+    files, or `compose_files` when it deploys others); written at once."""
+    compose_hash, files = compose_snapshot(env, compose_files)
     actor = current()
     stamp = time.strftime(TIMESTAMP_FORMAT)
     record = Record(
@@ -472,6 +478,9 @@ def needed_images(records: list[Record], deploys: int = 3) -> list[tuple[str, st
 
 
 def previous(records: list[Record], record: Record) -> Record | None:
-    """The record just older than `record` (its compose files are `record`'s "before")."""
-    older = [r for r in records if (r.started, r.id) < (record.started, record.id)]
+    """The newest record older than `record` whose compose files were left running: those
+    are `record`'s "before" (a deploy the health gate rolled back left the ones before it)."""
+    older = [
+        r for r in records if (r.started, r.id) < (record.started, record.id) and not r.rolled_back
+    ]
     return older[0] if older else None

@@ -121,30 +121,25 @@ def _rollback(
         )
         return
 
+    files = earlier.compose_files if earlier else None
     record = records.start(
-        platform, env, "rollback", current, undoes=target.id, backup=backup.name if backup else ""
+        platform,
+        env,
+        "rollback",
+        current,
+        compose_files=files,
+        undoes=target.id,
+        backup=backup.name if backup else "",
     )
-    outcome: UpOutcome | None = None
     try:
-        if backup is not None and not (yield from _restore_data(platform, env, backup)):
-            record = records.finish(
-                platform,
-                record,
-                current,
-                {},
-                "failed",
-                "the data restore failed: nothing was rolled back",
-            )
+        restored = "" if backup is None else (yield from _restore_data(platform, env, backup))
+        if restored:
+            summary = f"{env.name} rollback stopped: {restored}; the services are as they were."
+            record = records.finish(platform, record, current, {}, "failed", summary)
             yield Result(
-                env.name,
-                "rollback",
-                ok=False,
-                summary=f"{env.name} rollback stopped: restoring {backup.name} failed; "
-                "the database and the services are as they were.",
-                data={"record": record.id},
+                env.name, "rollback", ok=False, summary=summary, data={"record": record.id}
             )
             return
-        files = earlier.compose_files if earlier else None
         outcome = yield from return_to(platform, env, goal, current, files, record.id, wait_timeout)
         after = records.service_states(client, env.project)
         reasons = (
@@ -347,18 +342,18 @@ def _backup_file(platform: Platform, env: Environment, target: Record) -> Path:
 
 def _restore_data(
     platform: Platform, env: Environment, backup: Path
-) -> Generator[Event, None, bool]:
+) -> Generator[Event, None, str]:
     """The restore operation inside ours (the lock is ours already); its confirmations go to
-    the operator, its Result becomes a step. True when the database was restored."""
+    the operator, its Result becomes a step. "" when the database was restored, else why not."""
     yield StepStarted(env.name, "data", f"restoring {backup.name}")
     inner = restore(platform, env, backup)
-    ok = False
+    why_not = "the restore ended without a result"
     try:
         for event in inner:
             if isinstance(event, Result):
-                ok = event.ok
-                yield StepFinished(env.name, "data", ok=ok, detail=event.summary)
-                if not ok:
+                why_not = "" if event.ok else event.summary
+                yield StepFinished(env.name, "data", ok=event.ok, detail=event.summary)
+                if not event.ok:
                     for line in event.details:
                         yield Warning(env.name, line)
             else:
@@ -367,7 +362,7 @@ def _restore_data(
         close = getattr(inner, "close", None)
         if close is not None:  # Ctrl-C: the restore's own cleanup runs now, inside our lock
             close()
-    return ok
+    return why_not
 
 
 def _history_hint(env: Environment) -> str:
