@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stack_tui import cli
 from stack_tui.core import backups
+from stack_tui.core.environments import Platform
 from stack_tui.core.errors import Refused
 
 
@@ -66,3 +69,25 @@ def test_backup_keep_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STACK_BACKUP_KEEP", "many")
     with pytest.raises(Refused, match="STACK_BACKUP_KEEP"):
         backups.keep_setting()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [(["deploy", "history"], "prod"), (["dev", "deploy", "history"], "dev"),
+     (["deploy", "history", "--dev"], "dev"), (["deploy", "--dev", "history"], "dev")],
+)
+def test_deploy_history_reads_records_of_the_right_environment(
+    argv: list[str], env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    platform = Platform(root=tmp_path, dev_project="stt-cli-dev", prod_project="stt-cli-prod",
+                        data_dir=tmp_path / "data")
+    assert cli.main(argv, platform=platform) == cli.EXIT_OK
+    assert f"No deploy of {env} recorded yet" in capsys.readouterr().out
+
+
+def test_rollback_options_parse() -> None:
+    options = cli.build_parser().parse_args(
+        ["rollback", "--dev", "--to", "dev_20260223_172400", "--with-data", "--yes"])
+    assert (options.env, options.to, options.with_data, options.yes) == (
+        "dev", "dev_20260223_172400", True, True)
+    assert cli.build_parser().parse_args(["deploy", "--no-rollback"]).no_rollback
