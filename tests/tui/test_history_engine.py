@@ -20,8 +20,12 @@ pytestmark = pytest.mark.engine
 
 def deployed(platform: Platform, agent: str) -> None:
     path = platform.dotenv
-    path.write_text("".join(f"AGENT_IMAGE={agent}\n" if line.startswith("AGENT_IMAGE=")
-                            else line for line in path.read_text().splitlines(keepends=True)))
+    path.write_text(
+        "".join(
+            f"AGENT_IMAGE={agent}\n" if line.startswith("AGENT_IMAGE=") else line
+            for line in path.read_text().splitlines(keepends=True)
+        )
+    )
     done = result_of(drive(deploy(platform, platform.prod, accept_new_volumes=True)))
     assert done.ok, done
 

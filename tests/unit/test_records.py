@@ -96,8 +96,10 @@ def running(health: dict[str, object] | None = None, status: str = "running") ->
     [
         ({"State": {"Status": "exited", "ExitCode": 3}}, "exited with code 3"),
         ({"State": {"Status": "restarting", "ExitCode": 1}}, "keeps restarting"),
-    ({"State": {"Status": "running", "ExitCode": 0}, "RestartCount": 4},
-     "keeps restarting (4 restarts"),
+        (
+            {"State": {"Status": "running", "ExitCode": 0}, "RestartCount": 4},
+            "keeps restarting (4 restarts",
+        ),
         (
             running({"Status": "unhealthy", "Log": [{"ExitCode": 1, "Output": "HTTP 500\n"}]}),
             "healthcheck failing: exit 1, 'HTTP 500'",
