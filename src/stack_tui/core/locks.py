@@ -41,9 +41,10 @@ class Holder:
         )
 
 
-#: Locks this process holds: project -> (holding thread, holder). An operation that runs
-#: another one inside it (a rollback restoring its data) holds the lock already.
+#: Locks this process holds: project -> (holding thread, holder).
 _held: dict[str, tuple[int, Holder]] = {}
+#: Locks their holder lends to the operations it runs inside itself (see `lend`).
+_lent: dict[str, tuple[int, Holder]] = {}
 
 
 def lock_path(locks_dir: Path, project: str) -> Path:
@@ -54,11 +55,11 @@ def lock_path(locks_dir: Path, project: str) -> Path:
 def hold(
     locks_dir: Path, project: str, env: str, operation: str, log: Path | None = None
 ) -> Iterator[Holder]:
-    """Hold the environment's lock for the block, or raise LockHeld naming the holder.
-    The thread that holds it already may nest (the outer holder stays recorded)."""
-    mine = _held.get(project)
-    if mine is not None and mine[0] == threading.get_ident():
-        yield mine[1]
+    """Hold the environment's lock for the block, or raise LockHeld naming the holder
+    (also when this very thread holds it, unless it lent it: see `lend`)."""
+    lent = _lent.get(project)
+    if lent is not None and lent[0] == threading.get_ident():
+        yield lent[1]
         return
     locks_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = lock_path(locks_dir, project)
@@ -89,6 +90,21 @@ def hold(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def lend(project: str) -> Iterator[None]:
+    """Within the block, an operation this thread starts on `project` runs under the lock
+    this thread holds (a rollback restoring its data runs the restore operation). Only
+    the holder can lend, and only explicitly: holding a lock is no pass by itself."""
+    mine = _held.get(project)
+    if mine is None or mine[0] != threading.get_ident():
+        raise RuntimeError(f"lend({project!r}) outside the operation holding its lock")
+    _lent[project] = mine
+    try:
+        yield
+    finally:
+        del _lent[project]
 
 
 def held_elsewhere(locks_dir: Path, project: str) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import docker
 
-from stack_tui.core import compose, engine, records
+from stack_tui.core import compose, engine, locks, records
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused
 from stack_tui.core.records import Record, ServiceState
@@ -349,7 +349,7 @@ def _restore_data(
     inner = restore(platform, env, backup)
     why_not = "the restore ended without a result"
     try:
-        for event in inner:
+        for event in _lent(env, inner):
             if isinstance(event, Result):
                 why_not = "" if event.ok else event.summary
                 yield StepFinished(env.name, "data", ok=event.ok, detail=event.summary)
@@ -363,6 +363,17 @@ def _restore_data(
         if close is not None:  # Ctrl-C: the restore's own cleanup runs now, inside our lock
             close()
     return why_not
+
+
+def _lent(env: Environment, events: Iterator[Event]) -> Iterator[Event]:
+    """Run `events` (an operation) under the lock this rollback holds: lent only while the
+    operation's own code runs, never while its events are out with our consumer."""
+    while True:
+        with locks.lend(env.project):
+            event = next(events, None)
+        if event is None:
+            return
+        yield event
 
 
 def _history_hint(env: Environment) -> str:
