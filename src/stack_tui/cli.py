@@ -75,115 +75,198 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--read-only", action="store_true",
-                        help="open the TUI with every mutating action removed")
+    parser.add_argument(
+        "--read-only", action="store_true", help="open the TUI with every mutating action removed"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def env_flags(sub: argparse.ArgumentParser) -> None:
         group = sub.add_mutually_exclusive_group()
-        group.add_argument("--dev", dest="env", action="store_const", const="dev",
-                           help="act on dev (ai-agent-platform-dev)")
-        group.add_argument("--prod", dest="env", action="store_const", const="prod",
-                           help="act on prod (the default)")
+        group.add_argument(
+            "--dev",
+            dest="env",
+            action="store_const",
+            const="dev",
+            help="act on dev (ai-agent-platform-dev)",
+        )
+        group.add_argument(
+            "--prod",
+            dest="env",
+            action="store_const",
+            const="prod",
+            help="act on prod (the default)",
+        )
 
     def yes_flags(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("-y", "--yes", action="store_true",
-                         help="answer yes to confirmations (for scripts)")
-        sub.add_argument("--confirm", metavar="ENV", default="",
-                         help="type the environment's name non-interactively "
-                         "(prod confirmations need --yes --confirm prod)")
+        sub.add_argument(
+            "-y", "--yes", action="store_true", help="answer yes to confirmations (for scripts)"
+        )
+        sub.add_argument(
+            "--confirm",
+            metavar="ENV",
+            default="",
+            help="type the environment's name non-interactively "
+            "(prod confirmations need --yes --confirm prod)",
+        )
 
     deploy = commands.add_parser(
-        "deploy", help="back up, then deploy an environment",
+        "deploy",
+        help="back up, then deploy an environment",
         description="Deploy: check the expected volumes exist, back up the running database, "
         "'docker compose up -d --wait', attach the prod Traefik to the dev network. Prod "
         "deploys are health-gated: services that are not healthy in time send the services "
         "the deploy changed back to their previous images. Every deploy is recorded: "
         "'./stack deploy history [--dev]' lists them, './stack rollback' undoes one.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(deploy)
     yes_flags(deploy)
-    deploy.add_argument("--accept-new-volumes", action="store_true",
-                        help="go on when an expected volume is missing (a new EMPTY volume "
-                        "will be created); without it a non-interactive deploy refuses")
-    deploy.add_argument("--wait-timeout", type=positive_int, default=180, metavar="SECONDS",
-                        help="how long to wait for every service to be healthy (default 180)")
-    deploy.add_argument("--no-rollback", action="store_true",
-                        help="prod: keep a failed deploy's state for debugging instead of "
-                        "rolling the changed services back (dev never rolls back by itself)")
+    deploy.add_argument(
+        "--accept-new-volumes",
+        action="store_true",
+        help="go on when an expected volume is missing (a new EMPTY volume "
+        "will be created); without it a non-interactive deploy refuses",
+    )
+    deploy.add_argument(
+        "--wait-timeout",
+        type=positive_int,
+        default=180,
+        metavar="SECONDS",
+        help="how long to wait for every service to be healthy (default 180)",
+    )
+    deploy.add_argument(
+        "--no-rollback",
+        action="store_true",
+        help="prod: keep a failed deploy's state for debugging instead of "
+        "rolling the changed services back (dev never rolls back by itself)",
+    )
     # `./stack deploy history`: its own parser (a subparser of deploy would take any stray
     # word after `deploy` for an unknown subcommand); main() routes the two words here.
     deploy_history = commands.add_parser(
-        HISTORY, prog="stack deploy history",
+        HISTORY,
+        prog="stack deploy history",
         description="Deploys and rollbacks of an environment, newest first: what changed per "
         "service (image, config), the result, who, and the backup taken before. Records are "
-        "in data/deploys/.")
+        "in data/deploys/.",
+    )
     env_flags(deploy_history)
-    deploy_history.add_argument("-n", "--limit", type=positive_int, default=20, metavar="N",
-                                help="show the newest N records (default 20)")
+    deploy_history.add_argument(
+        "-n",
+        "--limit",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="show the newest N records (default 20)",
+    )
 
     rollback = commands.add_parser(
-        "rollback", help="bring every service back to how it was before a deploy",
+        "rollback",
+        help="bring every service back to how it was before a deploy",
         description="Go back to the images (pinned by ID: nothing is pulled) and compose files "
         "that ran before a recorded deploy: by default the newest deploy not undone yet "
         "(run it again to step further back). Checks the record and every image it needs "
         "before changing anything. Writes its own record.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(rollback)
     yes_flags(rollback)
-    rollback.add_argument("--to", metavar="RECORD", default="",
-                          help="undo this record (and what came after it), e.g. "
-                          "prod_20260223_172400 (see './stack deploy history')")
-    rollback.add_argument("--with-data", action="store_true",
-                          help="also restore the database from the backup taken before that "
-                          "deploy (the database as it is now is backed up first)")
-    rollback.add_argument("--wait-timeout", type=positive_int, default=180, metavar="SECONDS",
-                          help="how long to wait for every service to be healthy (default 180)")
+    rollback.add_argument(
+        "--to",
+        metavar="RECORD",
+        default="",
+        help="undo this record (and what came after it), e.g. "
+        "prod_20260223_172400 (see './stack deploy history')",
+    )
+    rollback.add_argument(
+        "--with-data",
+        action="store_true",
+        help="also restore the database from the backup taken before that "
+        "deploy (the database as it is now is backed up first)",
+    )
+    rollback.add_argument(
+        "--wait-timeout",
+        type=positive_int,
+        default=180,
+        metavar="SECONDS",
+        help="how long to wait for every service to be healthy (default 180)",
+    )
 
-    status = commands.add_parser("status", help="services, volumes, backups and lock holder",
-                                 epilog=EXIT_CODES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    status = commands.add_parser(
+        "status",
+        help="services, volumes, backups and lock holder",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(status)
 
     backup = commands.add_parser(
-        "backup", help="back up an environment's database; list; restore",
+        "backup",
+        help="back up an environment's database; list; restore",
         description="'./stack backup [--dev]' dumps the database into "
         "data/backups/{env}_{YYYYMMDD_HHMMSS}.sql.gz. "
         "Subcommands: 'list', 'restore FILE'.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(backup)
-    backup.add_argument("--keep", type=int, default=None, metavar="N",
-                        help="verified backups to keep per environment "
-                        f"(default $STACK_BACKUP_KEEP or {backups.DEFAULT_KEEP})")
+    backup.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        metavar="N",
+        help="verified backups to keep per environment "
+        f"(default $STACK_BACKUP_KEEP or {backups.DEFAULT_KEEP})",
+    )
     backup_commands = backup.add_subparsers(dest="backup_command", metavar="SUBCOMMAND")
     listing = backup_commands.add_parser("list", help="both environments' backups, newest first")
-    listing.add_argument("--verify", action="store_true",
-                         help="check each file's gzip integrity and dump trailer (reads them all)")
+    listing.add_argument(
+        "--verify",
+        action="store_true",
+        help="check each file's gzip integrity and dump trailer (reads them all)",
+    )
     restore = backup_commands.add_parser(
-        "restore", help="restore a backup into an environment's database",
+        "restore",
+        help="restore a backup into an environment's database",
         description="Validates the file, takes a safety backup, then restores in one "
         "transaction: a failed restore leaves the database as it was.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    restore.add_argument("file", type=Path, help="a backup file, e.g. "
-                         "data/backups/prod_20260223_172400.sql.gz")
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument(
+        "file", type=Path, help="a backup file, e.g. data/backups/prod_20260223_172400.sql.gz"
+    )
     env_flags(restore)
     yes_flags(restore)
-    restore.add_argument("--allow-cross-env", action="store_true",
-                         help="allow restoring a prod backup into dev")
-    restore.add_argument("--allow-dev-into-prod", action="store_true",
-                         help="allow restoring a dev backup into prod (also needs the name "
-                         "typed: interactively, or --yes --confirm prod)")
-    restore.add_argument("--allow-outside", action="store_true",
-                         help="allow a file outside data/backups/")
+    restore.add_argument(
+        "--allow-cross-env", action="store_true", help="allow restoring a prod backup into dev"
+    )
+    restore.add_argument(
+        "--allow-dev-into-prod",
+        action="store_true",
+        help="allow restoring a dev backup into prod (also needs the name "
+        "typed: interactively, or --yes --confirm prod)",
+    )
+    restore.add_argument(
+        "--allow-outside", action="store_true", help="allow a file outside data/backups/"
+    )
 
-    check = commands.add_parser("check", help="parity, drift and hygiene checks",
-                                epilog=EXIT_CODES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    check = commands.add_parser(
+        "check",
+        help="parity, drift and hygiene checks",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("--json", action="store_true", help="machine-readable output for CI")
 
     tui = commands.add_parser("tui", help="open the TUI (the default with no command)")
-    tui.add_argument("--read-only", action="store_true", dest="tui_read_only",
-                     help="every mutating action removed")
+    tui.add_argument(
+        "--read-only",
+        action="store_true",
+        dest="tui_read_only",
+        help="every mutating action removed",
+    )
     return parser
 
 
@@ -212,8 +295,10 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
     first = next((a for a in args if not a.startswith("-")), None)
     if first is not None and first not in (*COMMANDS, HISTORY):
         err.print(f"[bold red]Unknown command or environment {escape(repr(first))}.[/]")
-        err.print(f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
-                  f"Commands: {', '.join(COMMANDS)}. See './stack --help'.")
+        err.print(
+            f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
+            f"Commands: {', '.join(COMMANDS)}. See './stack --help'."
+        )
         return EXIT_USAGE
     parser = build_parser()
     try:
@@ -228,8 +313,10 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
     try:
         return dispatch(options, env_name, platform or Platform())
     except KeyboardInterrupt:
-        err.print("\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
-                  "released. Run './stack status' to see what state the services are in.")
+        err.print(
+            "\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
+            "released. Run './stack status' to see what state the services are in."
+        )
         return EXIT_INTERRUPTED
     except StackError as error:
         return report_error(error)
@@ -240,8 +327,10 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command in (None, "tui"):
         from stack_tui.tui import run
 
-        return run(read_only=options.read_only or getattr(options, "tui_read_only", False),
-                   platform=platform)
+        return run(
+            read_only=options.read_only or getattr(options, "tui_read_only", False),
+            platform=platform,
+        )
     if command == "check":
         return show_check(platform, as_json=options.json)
     env = platform.env(env_name)
@@ -252,15 +341,27 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command == "deploy":
         from stack_tui.ops.deploy import deploy
 
-        events = deploy(platform, env, accept_new_volumes=options.accept_new_volumes,
-                        wait_timeout=options.wait_timeout,
-                        roll_back=False if options.no_rollback else None)
+        events = deploy(
+            platform,
+            env,
+            accept_new_volumes=options.accept_new_volumes,
+            wait_timeout=options.wait_timeout,
+            roll_back=False if options.no_rollback else None,
+        )
         return drive(events, options)
     if command == "rollback":
         from stack_tui.ops.rollback import rollback
 
-        return drive(rollback(platform, env, to=options.to, with_data=options.with_data,
-                              wait_timeout=options.wait_timeout), options)
+        return drive(
+            rollback(
+                platform,
+                env,
+                to=options.to,
+                with_data=options.with_data,
+                wait_timeout=options.wait_timeout,
+            ),
+            options,
+        )
     if command == "backup":
         return backup_command(options, platform, env)
     raise AssertionError(command)
@@ -279,8 +380,16 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
             cross_allowed = options.allow_cross_env
         else:
             cross_allowed = options.allow_dev_into_prod
-        return drive(restore(platform, env, options.file, allow_cross_env=cross_allowed,
-                             allow_outside=options.allow_outside), options)
+        return drive(
+            restore(
+                platform,
+                env,
+                options.file,
+                allow_cross_env=cross_allowed,
+                allow_outside=options.allow_outside,
+            ),
+            options,
+        )
     from stack_tui.ops.backup import backup
 
     keep = options.keep if options.keep is not None else backups.keep_setting()
@@ -355,13 +464,17 @@ def confirm(
     needs_name = event.require_typing
     if options.yes:
         if needs_name == "prod" and options.confirm != "prod":
-            err.print("[bold red]Not confirmed:[/] prod needs its name typed. "
-                      "Run interactively, or add --confirm prod.")
+            err.print(
+                "[bold red]Not confirmed:[/] prod needs its name typed. "
+                "Run interactively, or add --confirm prod."
+            )
             return False
         return True
     if not sys.stdin.isatty():
-        err.print("[bold red]Not confirmed:[/] no terminal to ask on. Re-run in a terminal, "
-                  "or pass --yes (prod also needs --confirm prod).")
+        err.print(
+            "[bold red]Not confirmed:[/] no terminal to ask on. Re-run in a terminal, "
+            "or pass --yes (prod also needs --confirm prod)."
+        )
         return False
     if needs_name:
         answer = out.input(f"Type [bold]{escape(needs_name)}[/] to go on (anything else cancels): ")
@@ -391,8 +504,9 @@ def show_status(platform: Platform, env: Environment) -> int:
     table = Table("service", "state", "health", "uptime", "image")
     for row in snapshot.services:
         style = "" if row.ok else "bold red"
-        table.add_row(row.service, row.state, row.health or "-", row.uptime() or "-", row.image,
-                      style=style)
+        table.add_row(
+            row.service, row.state, row.health or "-", row.uptime() or "-", row.image, style=style
+        )
     out.print(table)
     for volume in snapshot.volumes:
         state = "present" if volume.present else "[bold red]MISSING[/]"
@@ -410,14 +524,18 @@ def show_history(platform: Platform, env: Environment, limit: int) -> int:
 
     found = records.history(platform, env.name)
     if not found:
-        out.print(f"No deploy of {env.name} recorded yet in "
-                  f"{display_path(records.deploys_dir(platform))}.")
+        out.print(
+            f"No deploy of {env.name} recorded yet in "
+            f"{display_path(records.deploys_dir(platform))}."
+        )
         return EXIT_OK
     for record in found[:limit]:
         colour = {"ok": "green", "running": "yellow"}.get(record.result, "red")
         undoes = f" (undoes {record.undoes})" if record.undoes else ""
-        out.print(f"[bold]{escape(record.id)}[/]  {record.when}  {record.operation}{undoes}  "
-                  f"[{colour}]{escape(record.result)}[/]  by {escape(record.who())}")
+        out.print(
+            f"[bold]{escape(record.id)}[/]  {record.when}  {record.operation}{undoes}  "
+            f"[{colour}]{escape(record.result)}[/]  by {escape(record.who())}"
+        )
         backup = record.backup or "none"
         commit = f"  commit {record.git_commit[:12]}" if record.git_commit else ""
         out.print(f"  backup before: {escape(backup)}  compose {record.compose_hash[:12]}{commit}")
@@ -436,8 +554,10 @@ def show_backups(platform: Platform, verify: bool) -> int:
     listing = list_all(platform, verify=verify)
     rows = [(env_name, info) for env_name in ("prod", "dev") for info in listing[env_name]]
     if not rows:
-        out.print(f"No backups in {display_path(platform.backups_dir)} yet "
-                  "('./stack backup' or './stack backup --dev' takes one).")
+        out.print(
+            f"No backups in {display_path(platform.backups_dir)} yet "
+            "('./stack backup' or './stack backup --dev' takes one)."
+        )
         return EXIT_OK
     paths = [display_path(info.path) for _, info in rows]
     table = Table("env", "size", "age", "verified")
@@ -448,8 +568,13 @@ def show_backups(platform: Platform, verify: bool) -> int:
             verified = "[green]ok[/]"
         elif info.verified is False:  # the reason comes from the cache: no second read
             verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
-        table.add_row(env_name, backups.human_size(info.size), human_duration(info.age()),
-                      verified, escape(path))
+        table.add_row(
+            env_name,
+            backups.human_size(info.size),
+            human_duration(info.age()),
+            verified,
+            escape(path),
+        )
     out.print(table)
     return EXIT_OK
 
@@ -471,10 +596,16 @@ def show_check(platform: Platform, as_json: bool) -> int:
         return EXIT_OK if report.ok else EXIT_FAILED
     sections: dict[str, Table] = {}
     for row in report.rows:
-        table = sections.setdefault(row.section, Table("check", "result", "dev", "prod", "detail",
-                                                       title=row.section))
-        table.add_row(row.name, "[green]pass[/]" if row.ok else "[bold red]FAIL[/]",
-                      escape(row.dev), escape(row.prod), escape(row.detail))
+        table = sections.setdefault(
+            row.section, Table("check", "result", "dev", "prod", "detail", title=row.section)
+        )
+        table.add_row(
+            row.name,
+            "[green]pass[/]" if row.ok else "[bold red]FAIL[/]",
+            escape(row.dev),
+            escape(row.prod),
+            escape(row.detail),
+        )
     for table in sections.values():
         out.print(table)
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -29,10 +29,14 @@ def test_spec_command_lines_parse() -> None:
     parser = cli.build_parser()
     assert parser.parse_args(["backup", "--dev"]).env == "dev"
     assert parser.parse_args(["backup", "list"]).backup_command == "list"
-    restore = parser.parse_args(["backup", "restore", "data/backups/dev_20260223_172400.sql.gz",
-                                 "--dev"])
+    restore = parser.parse_args(
+        ["backup", "restore", "data/backups/dev_20260223_172400.sql.gz", "--dev"]
+    )
     assert (restore.backup_command, restore.env, str(restore.file)) == (
-        "restore", "dev", "data/backups/dev_20260223_172400.sql.gz")
+        "restore",
+        "dev",
+        "data/backups/dev_20260223_172400.sql.gz",
+    )
     assert parser.parse_args(["deploy"]).env is None  # prod by default
 
 
@@ -73,21 +77,34 @@ def test_backup_keep_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "env"),
-    [(["deploy", "history"], "prod"), (["dev", "deploy", "history"], "dev"),
-     (["deploy", "history", "--dev"], "dev"), (["deploy", "--dev", "history"], "dev")],
+    [
+        (["deploy", "history"], "prod"),
+        (["dev", "deploy", "history"], "dev"),
+        (["deploy", "history", "--dev"], "dev"),
+        (["deploy", "--dev", "history"], "dev"),
+    ],
 )
 def test_deploy_history_reads_records_of_the_right_environment(
     argv: list[str], env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    platform = Platform(root=tmp_path, dev_project="stt-cli-dev", prod_project="stt-cli-prod",
-                        data_dir=tmp_path / "data")
+    platform = Platform(
+        root=tmp_path,
+        dev_project="stt-cli-dev",
+        prod_project="stt-cli-prod",
+        data_dir=tmp_path / "data",
+    )
     assert cli.main(argv, platform=platform) == cli.EXIT_OK
     assert f"No deploy of {env} recorded yet" in capsys.readouterr().out
 
 
 def test_rollback_options_parse() -> None:
     options = cli.build_parser().parse_args(
-        ["rollback", "--dev", "--to", "dev_20260223_172400", "--with-data", "--yes"])
+        ["rollback", "--dev", "--to", "dev_20260223_172400", "--with-data", "--yes"]
+    )
     assert (options.env, options.to, options.with_data, options.yes) == (
-        "dev", "dev_20260223_172400", True, True)
+        "dev",
+        "dev_20260223_172400",
+        True,
+        True,
+    )
     assert cli.build_parser().parse_args(["deploy", "--no-rollback"]).no_rollback

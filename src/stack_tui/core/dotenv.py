@@ -92,7 +92,7 @@ def redact(text: str, secrets: list[str]) -> str:
             continue
         for size in range(len(secret) - 1, MIN_SECRET_FRAGMENT - 1, -1):
             for start in range(len(secret) - size + 1):
-                fragment = secret[start:start + size]
+                fragment = secret[start : start + size]
                 if fragment in text:
                     text = text.replace(fragment, "***")
     return text
@@ -100,6 +100,6 @@ def redact(text: str, secrets: list[str]) -> str:
 
 def _shares_fragment(text: str, secret: str) -> bool:
     return any(
-        secret[start:start + MIN_SECRET_FRAGMENT] in text
+        secret[start : start + MIN_SECRET_FRAGMENT] in text
         for start in range(len(secret) - MIN_SECRET_FRAGMENT + 1)
     )

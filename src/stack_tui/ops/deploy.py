@@ -62,13 +62,19 @@ def deploy(
     gate = env.is_prod if roll_back is None else roll_back
     arguments = {"accept_new_volumes": accept_new_volumes, "roll_back": gate}
     return runner.locked(
-        platform, env, "deploy", arguments,
+        platform,
+        env,
+        "deploy",
+        arguments,
         lambda: _deploy(platform, env, accept_new_volumes, wait_timeout, gate),
     )
 
 
 def _deploy(
-    platform: Platform, env: Environment, accept_new_volumes: bool, wait_timeout: int,
+    platform: Platform,
+    env: Environment,
+    accept_new_volumes: bool,
+    wait_timeout: int,
     roll_back: bool,
 ) -> Iterator[Event]:
     yield StepStarted(env.name, "config", "validating .env and the compose files")
@@ -79,12 +85,18 @@ def _deploy(
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
     if not (yield from _check_volumes(env, client, accept_new_volumes)):
-        yield Result(env.name, "deploy", ok=False,
-                     summary="Deploy cancelled: the missing volume was not accepted.",
-                     details=["Nothing was changed. To create it anyway: "
-                              f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
-                              "--accept-new-volumes"],
-                     data={"error": "Refused"})
+        yield Result(
+            env.name,
+            "deploy",
+            ok=False,
+            summary="Deploy cancelled: the missing volume was not accepted.",
+            details=[
+                "Nothing was changed. To create it anyway: "
+                f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
+                "--accept-new-volumes"
+            ],
+            data={"error": "Refused"},
+        )
         return
 
     backup = yield from _pre_deploy_backup(platform, env, client)
@@ -94,25 +106,41 @@ def _deploy(
     try:
         for mount in env.bind_mount_paths():
             mount.mkdir(parents=True, exist_ok=True)
-        outcome = yield from up_steps(env, f"docker compose up -d --wait ({env.project})",
-                                      wait_timeout, "--remove-orphans")
+        outcome = yield from up_steps(
+            env, f"docker compose up -d --wait ({env.project})", wait_timeout, "--remove-orphans"
+        )
         if outcome.ok:
             yield from _attach_traefik(platform, client)
         final = status(platform, env, client, services)
         image_refs = {name: str(rendered[name].get("image", "")) for name in services}
-        reasons = {} if outcome.ok and all(row.ok for row in final.services) else (
-            failure_reasons(client, env, outcome, image_refs, wait_timeout))
+        reasons = (
+            {}
+            if outcome.ok and all(row.ok for row in final.services)
+            else (failure_reasons(client, env, outcome, image_refs, wait_timeout))
+        )
         after = records.service_states(client, env.project)
         data = {"services": _as_data(final.services), "record": record.id}
         if not reasons:
-            record = records.finish(platform, record, after, _results(before, after, {}), "ok",
-                                    f"{len(final.services)} services healthy")
-            yield Result(env.name, "deploy", ok=True,
-                         summary=f"{env.name} deployed: {len(final.services)} services healthy.",
-                         details=[_describe(row) for row in final.services], data=data)
+            record = records.finish(
+                platform,
+                record,
+                after,
+                _results(before, after, {}),
+                "ok",
+                f"{len(final.services)} services healthy",
+            )
+            yield Result(
+                env.name,
+                "deploy",
+                ok=True,
+                summary=f"{env.name} deployed: {len(final.services)} services healthy.",
+                details=[_describe(row) for row in final.services],
+                data=data,
+            )
             return
-        yield from _failed(platform, env, client, record, before, after, reasons, roll_back,
-                           wait_timeout, data)
+        yield from _failed(
+            platform, env, client, record, before, after, reasons, roll_back, wait_timeout, data
+        )
     finally:
         records.finish_interrupted(platform, record, client, before)
 
@@ -131,12 +159,20 @@ def _failed(
 ) -> Iterator[Event]:
     """Say which service failed and why, which still run their previous containers and which
     were replaced; with the health gate, put the changed services back first."""
-    summary = f"{env.name} deploy failed: " + "; ".join(
-        f"{name} {why}" for name, why in sorted(reasons.items())) + "."
-    lines = [f"{name}: {reasons.get(name, 'healthy')} ({fate(before.get(name), after.get(name))})"
-             for name in sorted(set(before) | set(after) | set(reasons))]
-    changed = [name for name, change in _changes(before, after).items()
-               if change.replaced or change.image_changed or change.config_changed]
+    summary = (
+        f"{env.name} deploy failed: "
+        + "; ".join(f"{name} {why}" for name, why in sorted(reasons.items()))
+        + "."
+    )
+    lines = [
+        f"{name}: {reasons.get(name, 'healthy')} ({fate(before.get(name), after.get(name))})"
+        for name in sorted(set(before) | set(after) | set(reasons))
+    ]
+    changed = [
+        name
+        for name, change in _changes(before, after).items()
+        if change.replaced or change.image_changed or change.config_changed
+    ]
     # The failed containers' logs before a rollback replaces them.
     for name, why in sorted(reasons.items()):
         if why.startswith(("exited", "keeps restarting")):
@@ -145,30 +181,47 @@ def _failed(
     verdict = "failed"
     went_back = [name for name in changed if name in before]
     if roll_back and went_back:
-        rollback_ok = yield from _undo(platform, env, client, record, before, went_back,
-                                       wait_timeout)
+        rollback_ok = yield from _undo(
+            platform, env, client, record, before, went_back, wait_timeout
+        )
         after = records.service_states(client, env.project)
         for name in went_back:
             results[name] = f"{results[name]}; rolled back to its previous image"
         verdict = "rolled back" if rollback_ok else "failed"
-        summary += (f" Rolled back: {', '.join(went_back)} (previous images and config)."
-                    if rollback_ok else
-                    f" The rollback of {', '.join(went_back)} failed too: see ./stack status.")
-        lines.append("After the rollback: " + ", ".join(
-            f"{name} {fate(before.get(name), after.get(name))}" for name in sorted(after)))
+        summary += (
+            f" Rolled back: {', '.join(went_back)} (previous images and config)."
+            if rollback_ok
+            else f" The rollback of {', '.join(went_back)} failed too: see ./stack status."
+        )
+        lines.append(
+            "After the rollback: "
+            + ", ".join(
+                f"{name} {fate(before.get(name), after.get(name))}" for name in sorted(after)
+            )
+        )
     else:
         went_back = []
         if changed and any(name in before for name in changed):
-            lines.append(f"To go back: ./stack rollback{' --dev' if env.name == 'dev' else ''}"
-                         f" (undoes {record.id}).")
+            lines.append(
+                f"To go back: ./stack rollback{' --dev' if env.name == 'dev' else ''}"
+                f" (undoes {record.id})."
+            )
     new = [name for name in changed if name not in before]
     if new and roll_back:
-        lines.append(f"New in this deploy, left as they are (nothing ran before them): "
-                     f"{', '.join(new)}.")
-    records.finish(platform, record, after, results, verdict, summary,
-                   rolled_back=verdict == "rolled back")
-    yield Result(env.name, "deploy", ok=False, summary=summary, details=lines,
-                 data={**data, "failed": sorted(reasons), "rolled_back": went_back})
+        lines.append(
+            f"New in this deploy, left as they are (nothing ran before them): {', '.join(new)}."
+        )
+    records.finish(
+        platform, record, after, results, verdict, summary, rolled_back=verdict == "rolled back"
+    )
+    yield Result(
+        env.name,
+        "deploy",
+        ok=False,
+        summary=summary,
+        details=lines,
+        data={**data, "failed": sorted(reasons), "rolled_back": went_back},
+    )
 
 
 def _undo(
@@ -182,21 +235,32 @@ def _undo(
 ) -> Generator[Event, None, bool]:
     """The health gate's rollback: the changed services that ran before go back to their
     previous images and the compose files of the previous record. True when they did."""
-    yield Warning(env.name, f"Rolling back {', '.join(services)} to the previous images "
-                            "(--no-rollback keeps the failed state).")
+    yield Warning(
+        env.name,
+        f"Rolling back {', '.join(services)} to the previous images "
+        "(--no-rollback keeps the failed state).",
+    )
     earlier = records.previous(records.history(platform, env.name), record)
     outcome = yield from return_to(
-        platform, env, {name: before[name] for name in services},
+        platform,
+        env,
+        {name: before[name] for name in services},
         records.service_states(client, env.project),
-        earlier.compose_files if earlier else None, record.id, wait_timeout, only=services)
+        earlier.compose_files if earlier else None,
+        record.id,
+        wait_timeout,
+        only=services,
+    )
     return outcome.ok
 
 
 def _changes(
     before: dict[str, ServiceState], after: dict[str, ServiceState]
 ) -> dict[str, records.ServiceChange]:
-    return {name: records.ServiceChange(before.get(name), after.get(name))
-            for name in sorted(set(before) | set(after))}
+    return {
+        name: records.ServiceChange(before.get(name), after.get(name))
+        for name in sorted(set(before) | set(after))
+    }
 
 
 def _results(
@@ -223,16 +287,22 @@ def _check_volumes(
     missing = [name for name in env.expected_volumes if not engine.volume_exists(client, name)]
     for name in missing:
         yield Warning(env.name, missing_volume_warning(name))
-    yield StepFinished(env.name, "volumes", ok=not missing,
-                       detail=f"missing: {', '.join(missing)}" if missing else "all present")
+    yield StepFinished(
+        env.name,
+        "volumes",
+        ok=not missing,
+        detail=f"missing: {', '.join(missing)}" if missing else "all present",
+    )
     if not missing or accept_new_volumes:
         return True
     question = ConfirmationNeeded(
         env.name,
         f"Create new, EMPTY volume(s) for {env.name} and deploy?",
         details=[missing_volume_warning(name) for name in missing]
-        + ["If this environment had data, it is in a volume under another name: "
-           "run './stack check' to look for orphaned volumes first."],
+        + [
+            "If this environment had data, it is in a volume under another name: "
+            "run './stack check' to look for orphaned volumes first."
+        ],
         require_typing=env.name,
     )
     yield question
@@ -244,8 +314,10 @@ def _pre_deploy_backup(
 ) -> Generator[Event, None, Path | None]:
     container = engine.service_container(client, env.project, "postgres")
     if container is None or container.status != "running":
-        yield Warning(env.name, f"{env.name}'s Postgres is not running: nothing to back up yet "
-                                "(no pre-deploy backup).")
+        yield Warning(
+            env.name,
+            f"{env.name}'s Postgres is not running: nothing to back up yet (no pre-deploy backup).",
+        )
         return None
     return (yield from backup_steps(platform, env, reason="pre-deploy"))
 
@@ -273,8 +345,9 @@ def _describe(row: ServiceStatus) -> str:
 
 
 def _as_data(rows: tuple[ServiceStatus, ...]) -> dict[str, dict[str, str]]:
-    return {row.service: {"state": row.state, "health": row.health, "image": row.image}
-            for row in rows}
+    return {
+        row.service: {"state": row.state, "health": row.health, "image": row.image} for row in rows
+    }
 
 
 def _last_logs(client: docker.DockerClient, env: Environment, service: str) -> list[str]:

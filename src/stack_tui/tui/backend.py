@@ -140,9 +140,7 @@ class LiveBackend:
             return early.result()
         return self._read(env, reload)
 
-    def _read(
-        self, env: Environment, reload: bool, names: list[str] | None = None
-    ) -> EnvStatus:
+    def _read(self, env: Environment, reload: bool, names: list[str] | None = None) -> EnvStatus:
         if names is None:
             names = self._services.get(env.name)
         if names is None or reload:
@@ -218,8 +216,9 @@ class LiveBackend:
         client = engine.client()
         container = engine.service_container(client, env.project, service)
         if container is None:
-            raise StackError(f"{service} has no container in {env.project}.",
-                             "Deploy the environment first (d).")
+            raise StackError(
+                f"{service} has no container in {env.project}.", "Deploy the environment first (d)."
+            )
         stream = engine.call(lambda: container.logs(stream=True, follow=True, tail=200))
         return DockerLogStream(stream, compose.secrets(env))
 
