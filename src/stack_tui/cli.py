@@ -2,6 +2,8 @@
 
     ./stack                                   open the TUI
     ./stack deploy | ./stack dev deploy       deploy prod | dev
+    ./stack deploy history [--dev]            what each deploy and rollback changed
+    ./stack rollback [--dev] [--to RECORD]    back to before the last deploy (or RECORD)
     ./stack status [--dev]
     ./stack backup [--dev] | ./stack backup list
     ./stack backup restore FILE [--dev]
@@ -77,7 +79,8 @@ EXIT_CODES = f"""exit codes:
 """
 
 ENVIRONMENTS = ("dev", "prod")
-COMMANDS = ("deploy", "status", "backup", "check", "notify", "schedule", "tui")
+HISTORY = "deploy-history"  # `./stack deploy history`, routed by main()
+COMMANDS = ("deploy", "rollback", "status", "backup", "check", "notify", "schedule", "tui")
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy",
         help="back up, then deploy an environment",
         description="Deploy: check the expected volumes exist, back up the running database, "
-        "'docker compose up -d --wait', attach the prod Traefik to the dev network.",
+        "'docker compose up -d --wait', attach the prod Traefik to the dev network. Prod "
+        "deploys are health-gated: services that are not healthy in time send the services "
+        "the deploy changed back to their previous images. Every deploy is recorded: "
+        "'./stack deploy history [--dev]' lists them, './stack rollback' undoes one.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -204,6 +210,63 @@ def build_parser() -> argparse.ArgumentParser:
         "will be created); without it a non-interactive deploy refuses",
     )
     deploy.add_argument(
+        "--wait-timeout",
+        type=positive_int,
+        default=180,
+        metavar="SECONDS",
+        help="how long to wait for every service to be healthy (default 180)",
+    )
+    deploy.add_argument(
+        "--no-rollback",
+        action="store_true",
+        help="prod: keep a failed deploy's state for debugging instead of "
+        "rolling the changed services back (dev never rolls back by itself)",
+    )
+    # `./stack deploy history`: its own parser (a subparser of deploy would take any stray
+    # word after `deploy` for an unknown subcommand); main() routes the two words here.
+    deploy_history = commands.add_parser(
+        HISTORY,
+        prog="stack deploy history",
+        description="Deploys and rollbacks of an environment, newest first: what changed per "
+        "service (image, config), the result, who, and the backup taken before. Records are "
+        "in data/deploys/.",
+    )
+    env_flags(deploy_history)
+    deploy_history.add_argument(
+        "-n",
+        "--limit",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="show the newest N records (default 20)",
+    )
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="bring every service back to how it was before a deploy",
+        description="Go back to the images (pinned by ID: nothing is pulled) and compose files "
+        "that ran before a recorded deploy: by default the newest deploy not undone yet "
+        "(run it again to step further back). Checks the record and every image it needs "
+        "before changing anything. Writes its own record.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env_flags(rollback)
+    yes_flags(rollback)
+    rollback.add_argument(
+        "--to",
+        metavar="RECORD",
+        default="",
+        help="undo this record (and what came after it), e.g. "
+        "prod_20260223_172400 (see './stack deploy history')",
+    )
+    rollback.add_argument(
+        "--with-data",
+        action="store_true",
+        help="also restore the database from the backup taken before that "
+        "deploy (the database as it is now is backed up first)",
+    )
+    rollback.add_argument(
         "--wait-timeout",
         type=positive_int,
         default=180,
@@ -394,8 +457,12 @@ def split_environment(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 def main(argv: Sequence[str] | None = None, platform: Platform | None = None) -> int:
     """The console script. Tests pass their own `platform` (own project names and data)."""
     leading_env, args = split_environment(sys.argv[1:] if argv is None else argv)
+    words = [a for a in args if not a.startswith("-")]
+    if words[:2] == ["deploy", "history"]:
+        args.remove("history")
+        args[args.index("deploy")] = HISTORY
     first = next((a for a in args if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS:
+    if first is not None and first not in (*COMMANDS, HISTORY):
         err.print(f"[bold red]Unknown command or environment {escape(repr(first))}.[/]")
         err.print(
             f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
@@ -467,7 +534,9 @@ def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> s
     given = [e for e in (leading_env, parent_env, getattr(options, "env", None)) if e]
     if len(set(given)) > 1:
         return "Conflicting environments: " + " and ".join(sorted(set(given))) + "."
-    takes_env = command in ("deploy", "status") or (command == "backup" and sub != "list")
+    takes_env = command in ("deploy", HISTORY, "rollback", "status") or (
+        command == "backup" and sub != "list"
+    )
     if given and not takes_env:
         what = f"backup {sub}" if command == "backup" else command or "the TUI"
         return f"'{what}' covers both environments: leave out '{given[0]}'."
@@ -494,6 +563,8 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     env = platform.env(env_name)
     if command == "status":
         return show_status(platform, env)
+    if command == HISTORY:
+        return show_history(platform, env, options.limit)
     if command == "deploy":
         from stack_tui.ops.deploy import deploy
 
@@ -502,8 +573,22 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
             env,
             accept_new_volumes=options.accept_new_volumes,
             wait_timeout=options.wait_timeout,
+            roll_back=False if options.no_rollback else None,
         )
         return drive(events, options)
+    if command == "rollback":
+        from stack_tui.ops.rollback import rollback
+
+        return drive(
+            rollback(
+                platform,
+                env,
+                to=options.to,
+                with_data=options.with_data,
+                wait_timeout=options.wait_timeout,
+            ),
+            options,
+        )
     if command == "backup":
         return backup_command(options, platform, env)
     raise AssertionError(command)
@@ -882,6 +967,33 @@ def show_status(platform: Platform, env: Environment) -> int:
     if not healthy or (database is not None and database.problems):
         return EXIT_FAILED
     return EXIT_STALE if snapshot.stale else EXIT_OK
+
+
+def show_history(platform: Platform, env: Environment, limit: int) -> int:
+    from stack_tui.core import records
+
+    found = records.history(platform, env.name)
+    if not found:
+        out.print(
+            f"No deploy of {env.name} recorded yet in "
+            f"{display_path(records.deploys_dir(platform))}."
+        )
+        return EXIT_OK
+    for record in found[:limit]:
+        colour = {"ok": "green", "running": "yellow"}.get(record.result, "red")
+        undoes = f" (undoes {record.undoes})" if record.undoes else ""
+        out.print(
+            f"[bold]{escape(record.id)}[/]  {record.when}  {record.operation}{undoes}  "
+            f"[{colour}]{escape(record.result)}[/]  by {escape(record.who())}"
+        )
+        backup = record.backup or "none"
+        commit = f"  commit {record.git_commit[:12]}" if record.git_commit else ""
+        out.print(f"  backup before: {escape(backup)}  compose {record.compose_hash[:12]}{commit}")
+        for line in record.change_lines():
+            out.print(f"  {escape(line)}")
+        if record.summary and record.result not in ("ok",):
+            out.print(f"  [dim]{escape(record.summary)}[/]")
+    return EXIT_OK
 
 
 def show_backups(platform: Platform, verify: bool) -> int:

@@ -16,6 +16,7 @@ from stack_tui.core.backups import BackupInfo
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.locks import Holder
 from stack_tui.core.parity import DIFFERENT, DRIFT, HYGIENE, SAME, CheckReport, CheckRow
+from stack_tui.core.records import Record, ServiceChange, ServiceState
 from stack_tui.ops.events import (
     Caution,
     ConfirmationNeeded,
@@ -245,6 +246,101 @@ def restore_confirmation(platform: Platform, env: Environment, file: Path) -> It
     )
 
 
+def _state(service: str, ref: str, n: int) -> ServiceState:
+    return ServiceState(
+        f"{service}-container-{n}",
+        f"{service}-config-{n}",
+        ref,
+        f"sha256:{n:02d}{service[:2].encode().hex()}" + "0" * 56,
+    )
+
+
+def history(env: Environment) -> list[Record]:
+    """Three deploys: the first, an agent upgrade, and one the health gate rolled back."""
+    others = {name: _state(name, ref, 1) for name, ref in IMAGES.items() if name != "agent"}
+    if not env.runs_traefik:
+        others.pop("traefik")
+    agent = {n: _state("agent", f"ghcr.io/example/ai-agent:1.4.{n}", n) for n in (1, 2, 3)}
+
+    def record(n: int, minutes_ago: int, changes: dict[str, ServiceChange], **kw: object) -> Record:
+        base = Record(
+            id=f"{env.name}_202602{20 + n:02d}_1{n}0000",
+            env=env.name,
+            project=env.project,
+            operation="deploy",
+            started=NOW - minutes_ago * 60,
+            user="alice",
+            ssh_client="203.0.113.7",
+            host="ops1",
+            compose_hash="9f2c41d0aa7b" + "0" * 52,
+            compose_files={},
+            git_commit="4be1f0c2d9a3" + "0" * 28,
+            services=changes,
+            result="ok",
+            backup=f"{env.name}_202602{20 + n:02d}_1{n}0000.sql.gz" if n > 1 else "",
+        )
+        return replace(base, **kw)  # type: ignore[arg-type]
+
+    unchanged = {name: ServiceChange(state, state, "unchanged") for name, state in others.items()}
+    first = record(
+        1,
+        4000,
+        {
+            **{
+                name: ServiceChange(None, state, "healthy (updated)")
+                for name, state in others.items()
+            },
+            "agent": ServiceChange(None, agent[1], "healthy (updated)"),
+        },
+    )
+    upgrade = record(
+        2, 1500, {**unchanged, "agent": ServiceChange(agent[1], agent[2], "healthy (updated)")}
+    )
+    failed = record(
+        3,
+        25,
+        {
+            **unchanged,
+            "agent": ServiceChange(
+                agent[2],
+                replace(agent[2], container_id="agent-container-4", pinned=True),
+                "failed: healthcheck failing: exit 1, 'HTTP 503'; "
+                "rolled back to its previous image",
+            ),
+        },
+        result="rolled back",
+        rolled_back=True,
+        summary=f"{env.name} deploy failed: agent healthcheck failing: exit 1, 'HTTP 503'. "
+        "Rolled back: agent (previous images and config).",
+    )
+    return [failed, upgrade, first]
+
+
+def rollback_confirmation(env: Environment, to: str) -> Iterator[Event]:
+    """The rollback operation's own question."""
+    question = ConfirmationNeeded(
+        env.name,
+        f"Roll {env.name} back to how it was before {to}?",
+        details=["agent: ghcr.io/example/ai-agent:1.4.2 -> ghcr.io/example/ai-agent:1.4.1"],
+        require_typing=env.name if env.is_prod else "",
+    )
+    yield question
+    if question.response is not True:
+        yield Result(
+            env.name,
+            operation="rollback",
+            outcome=Outcome.CANCELLED,
+            summary="Rollback cancelled: nothing changed.",
+        )
+        return
+    yield Result(
+        env.name,
+        operation="rollback",
+        outcome=Outcome.OK,
+        summary=f"{env.name} rolled back to before {to}.",
+    )
+
+
 def _hold(release: threading.Event) -> Iterator[Event]:
     """Stay "running" until released or until the app quits (the worker is cancelled)."""
     worker = get_current_worker()
@@ -322,6 +418,13 @@ class FixedBackend:
                 )
             ]
         )
+
+    def history(self, env: Environment) -> list[Record]:
+        return history(env)
+
+    def rollback(self, env: Environment, *, to: str, with_data: bool) -> Iterator[Event]:
+        self.started.append(f"rollback {env.name} {to}" + (" with data" if with_data else ""))
+        return rollback_confirmation(env, to)
 
     def checks(self) -> CheckReport:
         return self.report

@@ -187,3 +187,7 @@ def test_restore_picker_shows_the_highlighted_drill(snap_compare: Compare) -> No
         terminal_size=WIDE,
         run_before=keys("2", "r", then=second),
     )
+
+
+def test_deploy_history(snap_compare: Compare) -> None:
+    assert snap_compare(app(), terminal_size=WIDE, run_before=keys("2", "h"))

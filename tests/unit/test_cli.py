@@ -155,3 +155,38 @@ cli.out.print(table)
     assert any(line.endswith(f"anyway: {LONG_COMMAND}") for line in lines), done.stdout
     assert any("y" * 150 in line for line in lines), done.stdout
     assert len(lines) == 2 + 5, done.stdout  # summary, detail, the table's five lines
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["deploy", "history"], "prod"),
+        (["dev", "deploy", "history"], "dev"),
+        (["deploy", "history", "--dev"], "dev"),
+        (["deploy", "--dev", "history"], "dev"),
+    ],
+)
+def test_deploy_history_reads_records_of_the_right_environment(
+    argv: list[str], env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    platform = Platform(
+        root=tmp_path,
+        dev_project="stt-cli-dev",
+        prod_project="stt-cli-prod",
+        data_dir=tmp_path / "data",
+    )
+    assert cli.main(argv, platform=platform) == cli.EXIT_OK
+    assert f"No deploy of {env} recorded yet" in capsys.readouterr().out
+
+
+def test_rollback_options_parse() -> None:
+    options = cli.build_parser().parse_args(
+        ["rollback", "--dev", "--to", "dev_20260223_172400", "--with-data", "--yes"]
+    )
+    assert (options.env, options.to, options.with_data, options.yes) == (
+        "dev",
+        "dev_20260223_172400",
+        True,
+        True,
+    )
+    assert cli.build_parser().parse_args(["deploy", "--no-rollback"]).no_rollback

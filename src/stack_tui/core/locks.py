@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,12 @@ class Holder:
         )
 
 
+#: Locks this process holds: project -> (holding thread, holder).
+_held: dict[str, tuple[int, Holder]] = {}
+#: Locks their holder lends to the operations it runs inside itself (see `lend`).
+_lent: dict[str, tuple[int, Holder]] = {}
+
+
 def lock_path(locks_dir: Path, project: str) -> Path:
     return locks_dir / f"{project}.lock"
 
@@ -60,12 +67,17 @@ def hold(
     wait: float = 0.0,
     waiting: Callable[[Holder | None], None] | None = None,
 ) -> Iterator[Holder]:
-    """Hold the environment's lock for the block, or raise LockHeld naming the holder.
+    """Hold the environment's lock for the block, or raise LockHeld naming the holder
+    (also when this very thread holds it, unless it lent it: see `lend`).
 
     With `wait` > 0, a busy lock is tried again for up to that many seconds
     (for a scheduled backup meeting a deploy or a TUI dialog); `waiting` is told
     who holds it when the wait starts and whenever the holder changes.
     """
+    lent = _lent.get(project)
+    if lent is not None and lent[0] == threading.get_ident():
+        yield lent[1]
+        return
     locks_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = lock_path(locks_dir, project)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -83,9 +95,11 @@ def hold(
         )
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
+        _held[project] = (threading.get_ident(), holder)
         try:
             yield holder
         finally:
+            del _held[project]
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -115,6 +129,29 @@ def _take(
             waiting(current)
         first, seen = False, current
         time.sleep(min(WAIT_INTERVAL, max(0.0, deadline - time.monotonic())))
+
+
+@contextmanager
+def lend(project: str) -> Iterator[None]:
+    """Within the block, an operation this thread starts on `project` runs under the lock
+    this thread holds (a rollback restoring its data runs the restore operation). Only
+    the holder can lend, and only explicitly: holding a lock is no pass by itself."""
+    mine = _held.get(project)
+    if mine is None or mine[0] != threading.get_ident():
+        raise RuntimeError(f"lend({project!r}) outside the operation holding its lock")
+    _lent[project] = mine
+    try:
+        yield
+    finally:
+        del _lent[project]
+
+
+def held_elsewhere(locks_dir: Path, project: str) -> bool:
+    """Whether an operation other than the calling thread's own holds the lock."""
+    mine = _held.get(project)
+    if mine is not None:
+        return mine[0] != threading.get_ident()
+    return holder(locks_dir, project) is not None
 
 
 def holder(locks_dir: Path, project: str) -> Holder | None:

@@ -19,10 +19,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stack_tui.core import backups, compose, dotenv, engine, locks
+from stack_tui.core import backups, compose, dotenv, engine, locks, records
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.core.prepared import prepare
+from stack_tui.core.records import Record
 from stack_tui.ops.events import Event
 from stack_tui.ops.status import EnvStatus, status
 
@@ -69,6 +70,9 @@ class Backend(Protocol):
     ) -> Iterator[Event]: ...
 
     def undo_restore(self, env: Environment) -> Iterator[Event]: ...
+    def history(self, env: Environment) -> list[Record]: ...
+
+    def rollback(self, env: Environment, *, to: str, with_data: bool) -> Iterator[Event]: ...
 
     def checks(self) -> CheckReport: ...
 
@@ -211,6 +215,15 @@ class LiveBackend:
         from stack_tui.ops.restore import undo_restore
 
         return undo_restore(self.platform, env)
+
+    def history(self, env: Environment) -> list[Record]:
+        """The env's deploy records (small JSON files: read on the spot)."""
+        return records.history(self.platform, env.name)
+
+    def rollback(self, env: Environment, *, to: str, with_data: bool) -> Iterator[Event]:
+        from stack_tui.ops.rollback import rollback
+
+        return rollback(self.platform, env, to=to, with_data=with_data)
 
     def checks(self) -> CheckReport:
         from stack_tui.ops.check import run_checks

@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import backups, compose, dotenv, engine, guard, notify, staleness
+from stack_tui.core import backups, compose, dotenv, engine, guard, notify, records, staleness
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.core.parity import (
@@ -148,7 +148,32 @@ def _engine_rows(
         traefik_attachment_row(_attachment(platform, client)),
         _restores_row(platform, client),
         _backup_dates_row(platform),
+        _rollback_images_row(platform, client),
     ]
+
+
+def _rollback_images_row(platform: Platform, client: docker.DockerClient) -> CheckRow:
+    """The images the newest deploy records need for a rollback must still be here."""
+    gone: dict[str, list[str]] = {}
+    here = records.image_digests(client)
+    for name in ENV_NAMES:
+        gone[name] = [
+            f"{service} {state.short_image()} (before {record_id})"
+            for record_id, service, state in records.needed_images(records.history(platform, name))
+            if state.image_id not in here
+        ]
+    if not any(gone.values()):
+        return CheckRow(HYGIENE, "Rollback images", True, "all present", "all present")
+    return CheckRow(
+        HYGIENE,
+        "Rollback images",
+        False,
+        ", ".join(gone["dev"]) or "all present",
+        ", ".join(gone["prod"]) or "all present",
+        "Images a rollback needs are gone (pruned?): rolling back past those deploys is "
+        "refused. Rebuild or pull them (the ID must match); 'docker image prune -a' removes "
+        "images that no container uses.",
+    )
 
 
 def _restores_row(platform: Platform, client: docker.DockerClient) -> CheckRow:

@@ -3,33 +3,40 @@
 The order is the safety argument: nothing is started before the operator has
 seen (and, for a missing volume, accepted) what will happen, and nothing is
 replaced before the current database is safely on disk.
+
+Every deploy leaves a record (core/records.py) of what ran before and after,
+so it can be undone. A failure names each failed service and why, in words.
+Health gate (prod by default): when a service is not healthy in time, the
+services this deploy changed go back to their previous images at once.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
 
 import docker
 
-from stack_tui.core import compose, dotenv, engine
+from stack_tui.core import compose, dotenv, engine, records
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import Refused, StackError
+from stack_tui.core.errors import Refused
 from stack_tui.core.prepared import Prepared
+from stack_tui.core.records import ServiceState
 from stack_tui.ops import runner
 from stack_tui.ops.backup import backup_steps
+from stack_tui.ops.compose_up import failure_reasons, fate, up_steps
 from stack_tui.ops.events import (
     Caution,
     ConfirmationNeeded,
     Deployed,
     Event,
     Outcome,
-    OutputLine,
     Result,
-    ServiceProgress,
     StepFinished,
     StepStarted,
 )
+from stack_tui.ops.rollback import return_to
 from stack_tui.ops.status import ServiceStatus, status
 
 DEFAULT_WAIT_TIMEOUT = 180
@@ -50,26 +57,36 @@ def deploy(
     *,
     accept_new_volumes: bool = False,
     wait_timeout: int = DEFAULT_WAIT_TIMEOUT,
+    roll_back: bool | None = None,
 ) -> Iterator[Event]:
-    """Deploy `env`; the last event is a Result listing every service's state and health."""
-    arguments = {"accept_new_volumes": accept_new_volumes}
+    """Deploy `env`; the last event is a Result listing every service's state and health.
+
+    `roll_back` (default: prod yes, dev no): when a changed service is not healthy within
+    `wait_timeout`, the changed services go back to their previous images and config."""
+    gate = env.is_prod if roll_back is None else roll_back
+    arguments = {"accept_new_volumes": accept_new_volumes, "roll_back": gate}
     return runner.locked(
         platform,
         env,
         "deploy",
         arguments,
-        lambda prepared: _deploy(platform, prepared, accept_new_volumes, wait_timeout),
+        lambda prepared: _deploy(platform, prepared, accept_new_volumes, wait_timeout, gate),
     )
 
 
 def _deploy(
-    platform: Platform, prepared: Prepared, accept_new_volumes: bool, wait_timeout: int
+    platform: Platform,
+    prepared: Prepared,
+    accept_new_volumes: bool,
+    wait_timeout: int,
+    roll_back: bool,
 ) -> Iterator[Event]:
     env = prepared.env
     yield StepStarted(env.name, "config", "validating .env and the compose files")
     compose.ready(prepared)  # no .env: refused plainly
     yield from _placeholder_secrets(platform, env, prepared.values)
-    services = sorted(compose.render_config(prepared).get("services", {}))
+    rendered = compose.render_config(prepared).get("services", {})
+    services = sorted(rendered)
     client = engine.client()
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
@@ -90,59 +107,194 @@ def _deploy(
         )
         return
 
-    yield from _pre_deploy_backup(platform, prepared, client)
+    backup = yield from _pre_deploy_backup(platform, prepared, client)
 
-    for mount in env.bind_mount_paths():
-        mount.mkdir(parents=True, exist_ok=True)
-    yield StepStarted(env.name, "up", f"docker compose up -d --wait ({env.project})")
-    up_error: StackError | None = None
+    before = records.service_states(client, env.project)
+    record = records.start(platform, env, "deploy", before, backup=backup.name if backup else "")
     try:
-        for line in compose.stream(
-            prepared,
-            "--progress",
-            "json",
-            "up",
-            "-d",
-            "--wait",
-            "--wait-timeout",
-            str(wait_timeout),
-            "--remove-orphans",
-        ):
-            yield _progress_event(env, line)
-    except StackError as err:
-        up_error = err
-    yield StepFinished(env.name, "up", ok=up_error is None)
-
-    if up_error is None:
-        yield from _attach_traefik(platform, client)
-
-    final = status(platform, env, client, services, prepared=prepared)
-    summary_rows = [_describe(row) for row in final.services]
-    failed = [row for row in final.services if not row.ok]
-    if up_error is None and not failed:
-        yield Result(
-            env.name,
-            "deploy",
-            Outcome.OK,
-            summary=f"{env.name} deployed: {len(final.services)} services healthy.",
-            details=summary_rows,
-            payload=Deployed(_as_data(final.services)),
+        for mount in env.bind_mount_paths():
+            mount.mkdir(parents=True, exist_ok=True)
+        outcome = yield from up_steps(
+            env, f"docker compose up -d --wait ({env.project})", wait_timeout, "--remove-orphans"
         )
-        return
-    details = [*summary_rows]
-    if up_error is not None:
-        details.append(up_error.message)
-    for row in failed:
-        details += [f"--- last log lines of {row.service} ---", *_last_logs(client, prepared, row)]
-    names = ", ".join(row.service for row in failed) or "compose up"
+        if outcome.ok:
+            yield from _attach_traefik(platform, client)
+        final = status(platform, env, client, services, prepared=prepared)
+        image_refs = {name: str(rendered[name].get("image", "")) for name in services}
+        reasons = (
+            {}
+            if outcome.ok and all(row.ok for row in final.services)
+            else (failure_reasons(client, env, outcome, image_refs, wait_timeout))
+        )
+        after = records.service_states(client, env.project)
+        payload = Deployed(_as_data(final.services), record=record.id)
+        if not reasons:
+            record = records.finish(
+                platform,
+                record,
+                after,
+                _results(before, after, {}),
+                "ok",
+                f"{len(final.services)} services healthy",
+            )
+            yield Result(
+                env.name,
+                "deploy",
+                Outcome.OK,
+                summary=f"{env.name} deployed: {len(final.services)} services healthy.",
+                details=[_describe(row) for row in final.services],
+                payload=payload,
+            )
+            return
+        yield from _failed(
+            platform,
+            prepared,
+            client,
+            record,
+            before,
+            after,
+            reasons,
+            roll_back,
+            wait_timeout,
+            payload,
+        )
+    finally:
+        records.finish_interrupted(platform, record, client, before)
+
+
+def _failed(
+    platform: Platform,
+    prepared: Prepared,
+    client: docker.DockerClient,
+    record: records.Record,
+    before: dict[str, ServiceState],
+    after: dict[str, ServiceState],
+    reasons: dict[str, str],
+    roll_back: bool,
+    wait_timeout: int,
+    payload: Deployed,
+) -> Iterator[Event]:
+    """Say which service failed and why, which still run their previous containers and which
+    were replaced; with the health gate, put the changed services back first."""
+    env = prepared.env
+    summary = (
+        f"{env.name} deploy failed: "
+        + "; ".join(f"{name} {why}" for name, why in sorted(reasons.items()))
+        + "."
+    )
+    lines = [
+        f"{name}: {reasons.get(name, 'healthy')} ({fate(before.get(name), after.get(name))})"
+        for name in sorted(set(before) | set(after) | set(reasons))
+    ]
+    changed = [
+        name
+        for name, change in _changes(before, after).items()
+        if change.replaced or change.image_changed or change.config_changed
+    ]
+    # The failed containers' logs before a rollback replaces them.
+    for name, why in sorted(reasons.items()):
+        if why.startswith(("exited", "keeps restarting")):
+            lines += [f"--- last log lines of {name} ---", *_last_logs(client, prepared, name)]
+    results = _results(before, after, reasons)
+    verdict = "failed"
+    went_back = [name for name in changed if name in before]
+    if roll_back and went_back:
+        rollback_ok = yield from _undo(
+            platform, env, client, record, before, went_back, wait_timeout
+        )
+        after = records.service_states(client, env.project)
+        for name in went_back:
+            results[name] = f"{results[name]}; rolled back to its previous image"
+        verdict = "rolled back" if rollback_ok else "failed"
+        summary += (
+            f" Rolled back: {', '.join(went_back)} (previous images and config)."
+            if rollback_ok
+            else f" The rollback of {', '.join(went_back)} failed too: see ./stack status."
+        )
+        lines.append(
+            "After the rollback: "
+            + ", ".join(
+                f"{name} {fate(before.get(name), after.get(name))}" for name in sorted(after)
+            )
+        )
+    else:
+        went_back = []
+        if changed and any(name in before for name in changed):
+            lines.append(
+                f"To go back: ./stack rollback{' --dev' if env.name == 'dev' else ''}"
+                f" (undoes {record.id})."
+            )
+    new = [name for name in changed if name not in before]
+    if new and roll_back:
+        lines.append(
+            f"New in this deploy, left as they are (nothing ran before them): {', '.join(new)}."
+        )
+    records.finish(
+        platform, record, after, results, verdict, summary, rolled_back=verdict == "rolled back"
+    )
     yield Result(
         env.name,
         "deploy",
         Outcome.FAILED,
-        summary=f"{env.name} deploy failed: {names}.",
-        details=details,
-        payload=Deployed(_as_data(final.services)),
+        summary=summary,
+        details=lines,
+        payload=replace(payload, failed=sorted(reasons), rolled_back=went_back),
     )
+
+
+def _undo(
+    platform: Platform,
+    env: Environment,
+    client: docker.DockerClient,
+    record: records.Record,
+    before: dict[str, ServiceState],
+    services: list[str],
+    wait_timeout: int,
+) -> Generator[Event, None, bool]:
+    """The health gate's rollback: the changed services that ran before go back to their
+    previous images and the compose files of the previous record. True when they did."""
+    yield Caution(
+        env.name,
+        f"Rolling back {', '.join(services)} to the previous images "
+        "(--no-rollback keeps the failed state).",
+    )
+    earlier = records.previous(records.history(platform, env.name), record)
+    outcome = yield from return_to(
+        platform,
+        env,
+        {name: before[name] for name in services},
+        records.service_states(client, env.project),
+        earlier.compose_files if earlier else None,
+        record.id,
+        wait_timeout,
+        only=services,
+    )
+    return outcome.ok
+
+
+def _changes(
+    before: dict[str, ServiceState], after: dict[str, ServiceState]
+) -> dict[str, records.ServiceChange]:
+    return {
+        name: records.ServiceChange(before.get(name), after.get(name))
+        for name in sorted(set(before) | set(after))
+    }
+
+
+def _results(
+    before: dict[str, ServiceState], after: dict[str, ServiceState], reasons: dict[str, str]
+) -> dict[str, str]:
+    results = {}
+    for name, change in _changes(before, after).items():
+        if name in reasons:
+            results[name] = _failed_result(reasons[name])
+        elif change.image_changed or change.config_changed or change.replaced:
+            results[name] = "healthy (updated)" if change.after else "removed"
+        else:
+            results[name] = "unchanged"
+    for name in reasons.keys() - results.keys():
+        results[name] = _failed_result(reasons[name])
+    return results
 
 
 def _check_volumes(
@@ -198,7 +350,7 @@ def _placeholder_secrets(
 
 def _pre_deploy_backup(
     platform: Platform, prepared: Prepared, client: docker.DockerClient
-) -> Iterator[Event]:
+) -> Generator[Event, None, Path | None]:
     env = prepared.env
     container = engine.service_container(client, env.project, "postgres")
     if container is None or container.status != "running":
@@ -206,25 +358,8 @@ def _pre_deploy_backup(
             env.name,
             f"{env.name}'s Postgres is not running: nothing to back up yet (no pre-deploy backup).",
         )
-        return
-    yield from backup_steps(platform, prepared, reason="pre-deploy")
-
-
-def _progress_event(env: Environment, line: str) -> Event:
-    """Compose's `--progress json` line -> ServiceProgress; anything else stays raw output."""
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError:
-        return OutputLine(env.name, line, source="compose")
-    if not isinstance(raw, dict) or "id" not in raw:
-        return OutputLine(env.name, line, source="compose")
-    kind, _, name = str(raw["id"]).partition(" ")
-    state = str(raw.get("status") or raw.get("text") or "")
-    if kind == "Container":
-        prefix = f"{env.project}-"
-        service = name.removeprefix(prefix).rsplit("-", 1)[0]
-        return ServiceProgress(env.name, service, state)
-    return OutputLine(env.name, f"{kind} {name}: {state}", source="compose")
+        return None
+    return (yield from backup_steps(platform, prepared, reason="pre-deploy"))
 
 
 def _attach_traefik(platform: Platform, client: docker.DockerClient) -> Iterator[Event]:
@@ -255,10 +390,14 @@ def _as_data(rows: tuple[ServiceStatus, ...]) -> dict[str, dict[str, str]]:
     }
 
 
-def _last_logs(client: docker.DockerClient, prepared: Prepared, row: ServiceStatus) -> list[str]:
-    container = engine.service_container(client, prepared.env.project, row.service)
+def _last_logs(client: docker.DockerClient, prepared: Prepared, service: str) -> list[str]:
+    container = engine.service_container(client, prepared.env.project, service)
     if container is None:
         return ["(no container)"]
     raw = engine.call(lambda: container.logs(tail=FAILED_LOG_LINES))
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return [prepared.redact(line) for line in text.splitlines()] or ["(no output)"]
+
+
+def _failed_result(reason: str) -> str:
+    return reason if reason.startswith("failed") else f"failed: {reason}"

@@ -150,6 +150,11 @@ class BackupTaken(Payload):
 class Deployed(Payload):
     #: service -> {"state", "health", "image"}
     services: dict[str, dict[str, str]]
+    #: The deploy record it wrote (core/records.py), and on failure: which services failed,
+    #: and which the health gate put back on their previous images.
+    record: str = ""
+    failed: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
     kind: ClassVar[str] = "deploy"
 
 
@@ -187,6 +192,14 @@ class Drilled(Payload):
     total_seconds: float
     rows: int
     kind: ClassVar[str] = "drill"
+
+
+@dataclass(frozen=True)
+class RolledBack(Payload):
+    #: The rollback's own record, and the deploy record it undid.
+    record: str
+    undoes: str
+    kind: ClassVar[str] = "rollback"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from stack_tui.core import backups, compose, engine, locks, pg, staleness, switc
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, StackError
 from stack_tui.core.prepared import Prepared, prepare
+from stack_tui.core.records import PINNED_FROM_LABEL
 from stack_tui.ops.died import Died, reap
 
 if TYPE_CHECKING:
@@ -215,6 +216,9 @@ def _service(name: str, container: Any | None) -> ServiceStatus:
     state = attrs.get("State", {})
     health = (state.get("Health") or {}).get("Status", "")
     image = attrs.get("Config", {}).get("Image", "")
+    pinned_from = (attrs.get("Config", {}).get("Labels") or {}).get(PINNED_FROM_LABEL)
+    if pinned_from:  # a rollback pinned the image ID: show the reference it stands for
+        image = f"{pinned_from} (pinned)"
     started = _parse_time(state.get("StartedAt", "")) if state.get("Running") else None
     return ServiceStatus(name, state.get("Status", "unknown"), health, image, started)
 

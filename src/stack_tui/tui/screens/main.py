@@ -61,6 +61,12 @@ class MainScreen(Screen[None]):
         ),
         Binding("c", "check", "Check", tooltip="Parity, drift and hygiene checks"),
         Binding(
+            "h",
+            "history",
+            "History",
+            tooltip="Deploys and rollbacks of the focused environment; roll back from there",
+        ),
+        Binding(
             "ctrl+r",
             "refresh",
             "Refresh",
@@ -341,6 +347,22 @@ class MainScreen(Screen[None]):
             self.notify(f"No operation has run on {plans.label(env)} since stack-tui started.")
         else:
             self.app.push_screen(OperationScreen(run))
+
+    def action_history(self) -> None:
+        from stack_tui.tui.screens.history import HistoryScreen, RollbackChoice
+
+        env = self.env
+
+        def picked(choice: RollbackChoice | None) -> None:
+            if choice is None or self._refuse_if_busy(env):
+                return
+            self._launch(
+                env,
+                "rollback",
+                partial(self.backend.rollback, env, to=choice.record, with_data=choice.with_data),
+            )
+
+        self.app.push_screen(HistoryScreen(env, self.backend.history(env), self.read_only), picked)
 
     def action_check(self) -> None:
         from stack_tui.tui.screens.check import CheckScreen
