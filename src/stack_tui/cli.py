@@ -6,6 +6,7 @@
     ./stack backup [--dev] | ./stack backup list
     ./stack backup restore FILE [--dev]
     ./stack check [--json]
+    ./stack offsite init|push [--dev]|check     encrypted off-host copies (restic)
 
 Textual is imported only when the TUI is opened.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -56,7 +58,7 @@ EXIT_CODES = f"""exit codes:
 """
 
 ENVIRONMENTS = ("dev", "prod")
-COMMANDS = ("deploy", "status", "backup", "check", "tui")
+COMMANDS = ("deploy", "status", "backup", "check", "offsite", "tui")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -122,13 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing = backup_commands.add_parser("list", help="both environments' backups, newest first")
     listing.add_argument("--verify", action="store_true",
                          help="check each file's gzip integrity and dump trailer (reads them all)")
+    listing.add_argument("--offsite", action="store_true",
+                         help="also list the off-host copies (asks the restic repository)")
     restore = backup_commands.add_parser(
         "restore", help="restore a backup into an environment's database",
         description="Validates the file, takes a safety backup, then restores in one "
         "transaction: a failed restore leaves the database as it was.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     restore.add_argument("file", type=Path, help="a backup file, e.g. "
-                         "data/backups/prod_20260223_172400.sql.gz")
+                         "data/backups/prod_20260223_172400.sql.gz; a backup only off-host "
+                         "is first fetched into data/backups/")
     env_flags(restore)
     yes_flags(restore)
     restore.add_argument("--allow-cross-env", action="store_true",
@@ -143,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("--json", action="store_true", help="machine-readable output for CI")
+
+    offsite_parser = commands.add_parser(
+        "offsite", help="encrypted off-host copies of the backups (restic)",
+        description="Every verified backup is also copied, encrypted, to a restic repository "
+        "(STACK_OFFSITE_REPOSITORY and STACK_OFFSITE_PASSWORD_FILE in .env) after the "
+        "operation that took it. 'init' creates the repository, 'push' uploads the local "
+        "backups it lacks and applies retention (STACK_OFFSITE_KEEP), 'check' runs "
+        "'restic check'.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    offsite_commands = offsite_parser.add_subparsers(dest="offsite_command",
+                                                     metavar="SUBCOMMAND", required=True)
+    offsite_commands.add_parser("init", help="create the repository (compressed, format 2) "
+                                "or check an existing one opens with the password")
+    push = offsite_commands.add_parser("push", help="upload the local backups the repository "
+                                       "lacks, then keep the newest N copies")
+    env_flags(push)
+    offsite_check = offsite_commands.add_parser("check", help="restic check of the repository")
+    offsite_check.add_argument("--read-data-subset", default="", metavar="SUBSET",
+                               help="also read back this part of the data (e.g. 10%% or 1/5)")
 
     tui = commands.add_parser("tui", help="open the TUI (the default with no command)")
     tui.add_argument("--read-only", action="store_true", dest="tui_read_only",
@@ -214,13 +238,26 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
         return drive(events, options)
     if command == "backup":
         return backup_command(options, platform, env)
+    if command == "offsite":
+        return offsite_command(options, platform, env)
     raise AssertionError(command)
+
+
+def offsite_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:
+    from stack_tui.ops import offsite
+
+    if options.offsite_command == "init":
+        return drive(offsite.init(platform), options)
+    if options.offsite_command == "push":
+        return drive(offsite.push(platform, env), options)
+    return drive(offsite.check(platform, options.read_data_subset), options)
 
 
 def backup_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:
     if options.backup_command == "list":
-        return show_backups(platform, verify=options.verify)
+        return show_backups(platform, verify=options.verify, offsite=options.offsite)
     if options.backup_command == "restore":
+        from stack_tui.ops.offsite import restore_copy
         from stack_tui.ops.restore import restore
 
         source = backups.parse_name(options.file.name)
@@ -230,12 +267,24 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
             cross_allowed = options.allow_cross_env
         else:
             cross_allowed = options.allow_dev_into_prod
+        if _only_offsite(platform, options.file):
+            return drive(restore_copy(platform, env, options.file.name,
+                                      allow_cross_env=cross_allowed), options)
         return drive(restore(platform, env, options.file, allow_cross_env=cross_allowed,
                              allow_outside=options.allow_outside), options)
     from stack_tui.ops.backup import backup
 
     keep = options.keep if options.keep is not None else backups.keep_setting()
     return drive(backup(platform, env, keep=keep), options)
+
+
+def _only_offsite(platform: Platform, file: Path) -> bool:
+    """A backup's name that is not in data/backups/ (given bare or with that directory):
+    the restore fetches it from the off-host repository first."""
+    if os.path.lexists(file) or backups.parse_name(file.name) is None:
+        return False
+    in_backups = file.parent == Path() or file.parent.resolve() == platform.backups_dir.resolve()
+    return in_backups and not os.path.lexists(platform.backups_dir / file.name)
 
 
 def drive(events: Iterator[Event], options: argparse.Namespace) -> int:
@@ -352,33 +401,69 @@ def show_status(platform: Platform, env: Environment) -> int:
         out.print(f"[bold yellow]busy:[/] {escape(snapshot.holder.describe())}")
     newest = snapshot.backups[0].name if snapshot.backups else "none"
     out.print(f"backups: {len(snapshot.backups)} (newest: {newest})")
+    from stack_tui.ops.offsite import status_line
+
+    fine, offsite_text = status_line(platform, env)
+    out.print(f"off-host: {escape(offsite_text)}" if fine
+              else f"[bold red]off-host: {escape(offsite_text)}[/]")
     healthy = all(row.ok for row in snapshot.services) and not snapshot.missing_volumes
     return EXIT_OK if healthy else EXIT_FAILED
 
 
-def show_backups(platform: Platform, verify: bool) -> int:
-    """Both environments, newest first; file paths never cut (they are pasted into restore)."""
+def show_backups(platform: Platform, verify: bool, offsite: bool = False) -> int:
+    """Both environments, newest first; file paths never cut (they are pasted into restore).
+    With `offsite`, the off-host copies too: an `off-host` column, and rows for the copies
+    that are only off-host (restoring one fetches it first)."""
     from stack_tui.ops.backup import list_all
+    from stack_tui.ops.offsite import as_backup_info, copies
     from stack_tui.ops.status import human_duration
 
     listing = list_all(platform, verify=verify)
     rows = [(env_name, info) for env_name in ("prod", "dev") for info in listing[env_name]]
+    remote: set[str] = set()
+    failed: StackError | None = None
+    if offsite:
+        try:
+            found = copies(platform)
+        except StackError as error:
+            failed = error
+        else:
+            remote = {copy.name for copy in found}
+            local = {info.name for _, info in rows}
+            rows += [(copy.env, as_backup_info(platform, copy)) for copy in found
+                     if copy.name not in local]
+            rows.sort(key=lambda row: (row[0] != "prod", -row[1].taken.timestamp(), row[1].name))
     if not rows:
         out.print(f"No backups in {display_path(platform.backups_dir)} yet "
                   "('./stack backup' or './stack backup --dev' takes one).")
-        return EXIT_OK
-    paths = [display_path(info.path) for _, info in rows]
-    table = Table("env", "size", "age", "verified")
-    table.add_column("file", no_wrap=True, min_width=max(map(len, paths)))
-    for (env_name, info), path in zip(rows, paths, strict=True):
-        verified = "-"
-        if info.verified is True:
-            verified = "[green]ok[/]"
-        elif info.verified is False:  # the reason comes from the cache: no second read
-            verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
-        table.add_row(env_name, backups.human_size(info.size), human_duration(info.age()),
-                      verified, escape(path))
-    out.print(table)
+    else:
+        paths = [display_path(info.path) for _, info in rows]
+        columns = ["env", "size", "age", "verified"] + (["off-host"] if offsite else [])
+        table = Table(*columns)
+        table.add_column("file", no_wrap=True, min_width=max(map(len, paths)))
+        for (env_name, info), path in zip(rows, paths, strict=True):
+            local_file = info.path.exists()
+            verified = "-"
+            if info.verified is True:
+                verified = "[green]ok[/]"
+            elif info.verified is False:  # the reason comes from the cache: no second read
+                verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
+            cells = [env_name, backups.human_size(info.size), human_duration(info.age()),
+                     verified]
+            if offsite:
+                if not local_file:
+                    cells.append("[cyan]only off-host[/]")
+                elif failed is None:
+                    cells.append("yes" if info.name in remote else "[yellow]no[/]")
+                else:
+                    cells.append("?")
+            table.add_row(*cells, escape(path))
+        out.print(table)
+    if failed is not None:
+        err.print(f"[bold red]Off-host copies could not be listed:[/] {escape(failed.message)}")
+        if failed.hint:
+            err.print(escape(failed.hint))
+        return EXIT_FOR_ERROR.get(error_kind(failed), EXIT_FAILED)
     return EXIT_OK
 
 

@@ -40,6 +40,7 @@ import requests
 from stack_tui.core import audit, backups, engine
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
+from stack_tui.ops import offsite
 from stack_tui.ops.events import Event, OutputLine, Result, StepFinished, StepStarted, Warning
 from stack_tui.ops.runner import locked
 
@@ -330,7 +331,8 @@ def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_
             data={"path": str(path), "size": size, "seconds": round(seconds, 3)},
         )
 
-    return locked(platform, env, "backup", {"keep": keep}, body)
+    return offsite.copy_after(platform, env, locked(platform, env, "backup", {"keep": keep}, body),
+                              reason="manual")
 
 
 def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[Event]:

@@ -15,7 +15,7 @@ import docker
 from stack_tui.core import compose, dotenv, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
-from stack_tui.ops import runner
+from stack_tui.ops import offsite, runner
 from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.events import (
     ConfirmationNeeded,
@@ -50,10 +50,10 @@ def deploy(
 ) -> Iterator[Event]:
     """Deploy `env`; the last event is a Result listing every service's state and health."""
     arguments = {"accept_new_volumes": accept_new_volumes}
-    return runner.locked(
+    return offsite.copy_after(platform, env, runner.locked(
         platform, env, "deploy", arguments,
         lambda: _deploy(platform, env, accept_new_volumes, wait_timeout),
-    )
+    ), reason="pre-deploy")
 
 
 def _deploy(

@@ -35,6 +35,7 @@ import requests
 from stack_tui.core import backups, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
+from stack_tui.ops import offsite
 from stack_tui.ops.backup import (
     PROGRESS_BYTES,
     backup_steps,
@@ -67,8 +68,10 @@ def restore(
     """Restore `file` into `env`'s database under its lock (see the module docstring)."""
     arguments = {"file": str(file), "allow_cross_env": allow_cross_env,
                  "allow_outside": allow_outside}
-    return locked(platform, env, "restore", arguments,
-                  lambda: _restore(platform, env, Path(file), allow_cross_env, allow_outside))
+    return offsite.copy_after(platform, env, locked(
+        platform, env, "restore", arguments,
+        lambda: _restore(platform, env, Path(file), allow_cross_env, allow_outside),
+    ), reason="pre-restore")
 
 
 def check_file(
