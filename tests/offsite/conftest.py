@@ -23,11 +23,10 @@ from pathlib import Path
 import pytest
 
 from faults.common import start_postgres
-from stack_tui.core import offsite
 from stack_tui.core.environments import Platform
 from support import destroy, engine_or_skip, free_port, make_platform, psql, skip_or_fail
 
-PASSWORD = "restic-test-pw-5b2e9d71"
+PASSWORD = "restic-test-pw-5b2e9d71"  # noqa: S105 (the test repository's)
 FILLER = ("CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS pad "
           "FROM generate_series(1, 60000) g")
 NOTES = ("CREATE TABLE notes (id int PRIMARY KEY, body text); "
@@ -84,9 +83,6 @@ class Repo:
     url: str
     path: Path  # where its files are on this machine (an SFTP one too: the server is local)
     password_file: Path
-
-    def config(self, platform: Platform) -> offsite.Config:
-        return offsite.require(platform.dotenv)
 
 
 @pytest.fixture

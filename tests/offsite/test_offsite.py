@@ -12,7 +12,7 @@ import pytest
 
 from offsite.conftest import PASSWORD, Repo, Sshd, set_offsite
 from stack_tui import cli
-from stack_tui.core import audit, backups, offsite
+from stack_tui.core import audit, backups
 from stack_tui.core.environments import Platform
 from stack_tui.ops import offsite as offsite_ops
 from stack_tui.ops.backup import backup
@@ -65,3 +65,110 @@ def test_backup_is_copied_off_host_as_plain_sql(pg: Platform, local_repo: Repo) 
     assert copies[0]["paths"] == ["/stack-tui/dev.sql"]
     dumped = restic(local_repo, "dump", copies[0]["id"], "/stack-tui/dev.sql")
     assert dumped.stdout.encode() == gzip.decompress(path.read_bytes())
+
+
+def test_copy_over_sftp_checks_the_host_key(pg: Platform, sftp_repo: Repo, sshd: Sshd,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    init(pg)
+    take_backup(pg, "prod")
+    assert [tags(s)["env"] for s in snapshots(sftp_repo)] == ["prod"]
+
+    # Another host key than the one known: refused, never accepted silently.
+    known = sshd.directory / "known_hosts"
+    good = known.read_text()
+    key_type, key = (sshd.directory / "client_key.pub").read_text().split()[:2]
+    known.write_text(f"[127.0.0.1]:{sshd.port} {key_type} {key}\n")
+    capsys.readouterr()
+    assert cli.main(["offsite", "push"], platform=pg) == cli.EXIT_FAILED
+    said = capsys.readouterr().out
+    assert "host key" in said and "never accepted silently" in said
+    known.write_text(good)
+    assert len(snapshots(sftp_repo)) == 1
+
+
+def test_off_host_only_backup_restores_the_same_rows(
+    pg: Platform, local_repo: Repo, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli.out, "width", 300)  # the listing never cuts a path
+    init(pg)
+    path = take_backup(pg)
+    rows = psql(pg, "dev", NOTES)
+    path.unlink()  # the host "lost" it: only the off-host copy is left
+    psql(pg, "dev", "DELETE FROM notes; INSERT INTO notes VALUES (9, 'after the backup')")
+
+    capsys.readouterr()
+    assert cli.main(["backup", "list", "--offsite"], platform=pg) == cli.EXIT_OK
+    listing = capsys.readouterr().out
+    assert "only off-host" in listing and path.name in listing
+
+    code = cli.main(["dev", "backup", "restore", path.name, "--yes"], platform=pg)
+    said = capsys.readouterr().out
+    assert code == cli.EXIT_OK, said
+    assert "fetch" in said
+    assert psql(pg, "dev", NOTES) == rows
+    assert path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert backups.verify(path).ok
+    operations = [(e["operation"], e["result"]) for e in audit.read(pg.audit_log)]
+    assert ("offsite-fetch", "ok") in operations and ("restore", "ok") in operations
+    # The restore's safety backup was copied off-host after the restore released the lock.
+    assert [tags(s)["reason"] for s in snapshots(local_repo)] == ["manual", "pre-restore"]
+
+
+def test_retention_on_both_sides_never_touches_the_other_env(
+    pg: Platform, local_repo: Repo
+) -> None:
+    init(pg)
+    set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file),
+                keep="3")
+    prod = take_backup(pg, "prod")
+    taken = [take_backup(pg, "dev", keep=2) for _ in range(4)]
+    local = [b.path for b in backups.list_backups(pg.backups_dir, "dev")]
+    assert local == [taken[3], taken[2]]
+    dev_copies = [s for s in snapshots(local_repo) if tags(s)["env"] == "dev"]
+    assert [f"dev_{tags(s)['stamp']}.sql.gz" for s in dev_copies] == [p.name for p in taken[1:]]
+    prod_copies = [s for s in snapshots(local_repo) if tags(s)["env"] == "prod"]
+    assert [f"prod_{tags(s)['stamp']}.sql.gz" for s in prod_copies] == [prod.name]
+
+    # keep 1: the newest copy stays, whatever else goes
+    set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file),
+                keep="1")
+    assert cli.main(["offsite", "push", "--dev"], platform=pg) == cli.EXIT_OK
+    left = snapshots(local_repo)
+    assert sorted(f"{tags(s)['env']}_{tags(s)['stamp']}.sql.gz" for s in left) == sorted(
+        [prod.name, taken[3].name])
+
+
+def test_wrong_password_is_loud_and_the_backup_stands(
+    pg: Platform, local_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    init(pg)
+    local_repo.password_file.write_text("not-the-password\n")
+    events = drive(backup(pg, pg.dev))
+    result = result_of(events)
+    assert result.ok, "the local backup does not fail with its copy"
+    path = Path(result.data["path"])
+    assert backups.verify(path).ok
+    warnings = [e.message for e in events if isinstance(e, Warning)]
+    assert any("refuses the password" in w and "offsite push --dev" in w for w in warnings)
+    assert result.data["offsite"]["ok"] is False
+    assert not result.data["offsite"]["detail"].count(PASSWORD)
+
+    fine, line = offsite_ops.status_line(pg, pg.dev)
+    assert not fine and "FAILED" in line
+    capsys.readouterr()
+    cli.main(["dev", "status"], platform=pg)
+    assert "off-host" in capsys.readouterr().out
+    entries = audit.read(pg.audit_log)
+    assert [(e["operation"], e["result"]) for e in entries] == [
+        ("offsite-init", "ok"), ("backup", "ok"), ("offsite-push", "failed")]
+    row = offsite_ops.check_row(pg)
+    assert not row.ok and row.dev == "FAILED"
+
+    # The password back: the next push uploads what was missed.
+    local_repo.password_file.write_text(PASSWORD + "\n")
+    assert cli.main(["offsite", "push", "--dev"], platform=pg) == cli.EXIT_OK
+    assert [f"dev_{tags(s)['stamp']}.sql.gz" for s in snapshots(local_repo)] == [path.name]
+    assert offsite_ops.status_line(pg, pg.dev)[0]
+    for log in [pg.audit_log, *pg.logs_dir.iterdir()]:
+        assert PASSWORD not in log.read_text()

@@ -193,15 +193,18 @@ def _check_password_file(path: Path) -> None:
 def _base_command(config: Config) -> list[str]:
     command = ["restic", "--repo", config.repository, "--password-file",
                str(config.password_file)]
-    sftp = _SFTP.match(config.repository)
-    if sftp:
-        command += ["--option", f"sftp.command={_ssh_command(config, sftp)}"]
+    ssh = _ssh_parts(config)
+    if ssh:
+        command += ["--option", f"sftp.command={' '.join(ssh)}"]
     return command
 
 
-def _ssh_command(config: Config, sftp: re.Match[str]) -> str:
-    """Our own ssh for sftp: never prompts (2 a.m. over SSH), checks host keys strictly,
-    gives up on a dead host instead of hanging."""
+def _ssh_parts(config: Config) -> list[str]:
+    """For an sftp: repository, our own ssh: never prompts (2 a.m. over SSH), checks host
+    keys strictly, gives up on a dead host instead of hanging. [] for other repositories."""
+    sftp = _SFTP.match(config.repository)
+    if not sftp:
+        return []
     parts = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
              "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
              "-o", "ServerAliveCountMax=2"]
@@ -211,8 +214,18 @@ def _ssh_command(config: Config, sftp: re.Match[str]) -> str:
         parts += ["-p", sftp.group("port")]
     if sftp.group("user"):
         parts += ["-l", sftp.group("user")]
-    parts += [sftp.group("host").strip("[]"), "-s", "sftp"]
-    return " ".join(parts)
+    return [*parts, sftp.group("host").strip("[]"), "-s", "sftp"]
+
+
+def _ssh_says(config: Config) -> str:
+    """What ssh itself says when restic could not start its SFTP session (restic does not
+    reliably pass it on): a host key mismatch, a refused key, a refused connection."""
+    try:
+        probe = subprocess.run(_ssh_parts(config), stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"ssh: {err}"
+    return probe.stderr.decode(errors="replace")
 
 
 def _environment() -> dict[str, str]:
@@ -361,6 +374,11 @@ def translate(config: Config, stderr: str) -> OffsiteError:
     """restic's complaint as an error an operator can act on."""
     said = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = said[-1] if said else "no output"
+    if "unable to start the sftp session" in stderr and _ssh_parts(config):
+        ssh_said = [line.strip() for line in redact(config, _ssh_says(config)).splitlines()
+                    if line.strip()]
+        stderr = "\n".join([*ssh_said, stderr])
+        last = ssh_said[-1] if ssh_said else last
     where = config.shown
     text = stderr.lower()
     if "wrong password" in text:

@@ -432,6 +432,12 @@ def restore_copy(platform: Platform, env: Environment, name: str, *,
     started = time.time()
     arguments = {"file": name}
     try:
+        source = backups.parse_name(name)
+        if source is not None and source[0] != env.name and not allow_cross_env:
+            flag = "--allow-dev-into-prod" if env.is_prod else "--allow-cross-env"
+            raise Refused(f"{name} is a backup of {source[0]}: refusing to restore it into "
+                          f"{env.name}. Nothing was fetched.",
+                          f"To load {source[0]}'s data into {env.name} on purpose, add {flag}.")
         path = yield from fetch_steps(platform, name)
     except StackError as err:
         audit.record(platform.audit_log, operation="offsite-fetch", env=env.name,
