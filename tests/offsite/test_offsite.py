@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -12,12 +14,12 @@ import pytest
 
 from offsite.conftest import PASSWORD, Repo, Sshd, set_offsite
 from stack_tui import cli
-from stack_tui.core import audit, backups
+from stack_tui.core import audit, backups, offsite
 from stack_tui.core.environments import Platform
 from stack_tui.ops import offsite as offsite_ops
 from stack_tui.ops.backup import backup
 from stack_tui.ops.events import Warning
-from support import drive, psql, result_of
+from support import drive, psql, result_of, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -172,3 +174,61 @@ def test_wrong_password_is_loud_and_the_backup_stands(
     assert offsite_ops.status_line(pg, pg.dev)[0]
     for log in [pg.audit_log, *pg.logs_dir.iterdir()]:
         assert PASSWORD not in log.read_text()
+
+
+def test_repository_locked_by_another_restic(pg: Platform, local_repo: Repo) -> None:
+    init(pg)
+    take_backup(pg)
+    holder = subprocess.Popen(["restic", "--repo", str(local_repo.path), "--password-file",
+                               str(local_repo.password_file), "check", "--read-data"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any((local_repo.path / "locks").iterdir()), timeout=30)
+        os.kill(holder.pid, signal.SIGSTOP)  # it holds its exclusive lock while stopped
+        events = drive(backup(pg, pg.dev))
+        result = result_of(events)
+        assert result.ok and backups.verify(Path(result.data["path"])).ok
+        warning = next(e.message for e in events if isinstance(e, Warning))
+        assert "locked by another restic process" in warning and "restic unlock" in warning
+        assert len(snapshots_no_lock(local_repo)) == 1, "nothing changed while locked"
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.wait()
+    assert result_of(drive(offsite_ops.push(pg, pg.dev))).ok
+    assert len(snapshots(local_repo)) == 2
+
+
+def snapshots_no_lock(repo: Repo) -> list[dict]:  # type: ignore[type-arg]
+    done = restic(repo, "snapshots", "--json", "--no-lock")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) or []
+
+
+def test_a_copy_tagged_for_the_other_env_is_never_taken_for_ours(
+    pg: Platform, local_repo: Repo
+) -> None:
+    init(pg)
+    set_offsite(pg)  # off: the dev backup stays local for now
+    path = take_backup(pg, "dev")
+    stamp = path.name.removeprefix("dev_").removesuffix(".sql.gz")
+    # A prod copy with the very same stamp (both envs backed up in the same second).
+    forged = subprocess.run(
+        ["restic", "--repo", str(local_repo.path), "--password-file",
+         str(local_repo.password_file), "backup", "--stdin", "--stdin-filename",
+         "stack-tui/prod.sql", "--host", offsite.HOST, "--tag", f"env=prod,stamp={stamp}"],
+        input=b"-- prod data\n", capture_output=True, check=False)
+    assert forged.returncode == 0, forged.stderr
+    set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file),
+                keep="1")
+    assert result_of(drive(offsite_ops.push(pg, pg.dev))).ok
+    by_env = sorted(tags(s)["env"] for s in snapshots(local_repo))
+    assert by_env == ["dev", "prod"], "dev uploaded; prod's copy not forgotten by dev's keep"
+    path.unlink()
+    fetched = result_of(drive(offsite_ops.restore_copy(pg, pg.dev, path.name), answer=False))
+    assert not fetched.ok and fetched.data.get("cancelled"), "fetched, then the question"
+    assert gzip.decompress(path.read_bytes()).startswith(b"--"), "dev's SQL, not prod's"
+    assert b"prod data" not in gzip.decompress(path.read_bytes())
+    # A prod copy is not restored into dev without the allowance, and not even fetched.
+    refused = result_of(drive(offsite_ops.restore_copy(pg, pg.dev, f"prod_{stamp}.sql.gz")))
+    assert not refused.ok and "--allow-cross-env" in " ".join(refused.details)
+    assert not (pg.backups_dir / f"prod_{stamp}.sql.gz").exists()

@@ -406,9 +406,7 @@ def translate(config: Config, stderr: str) -> OffsiteError:
                                "unable to start the sftp session", "connection reset",
                                "eof", "subprocess ssh")):
         return OffsiteError(f"The off-host repository {where} is unreachable ({last}).",
-                            "The local backups are untouched. Check the network and the "
-                            "server; the copy is retried at the next backup or by "
-                            "./stack offsite push.")
+                            "Check the network and the server (ssh, the repository's path).")
     if "permission denied" in text or "read-only file system" in text:
         return OffsiteError(f"The off-host repository {where} cannot be written ({last}).",
                             "Check its permissions (a read-only repository cannot take "

@@ -114,7 +114,7 @@ def _copy_reporting(platform: Platform, env: Environment, reason: str, since: fl
         return replace(state, detail="Off-host copy interrupted")
     except StackError as err:
         state = _record(platform, env, ok=False, detail=err.message)
-        yield Warning(env.name, f"Off-host copy FAILED: {err.message} {RETRY_HINT}"
+        yield Warning(env.name, f"Off-host copy FAILED: {err.message} {err.hint} {RETRY_HINT}"
                       f"{push_command(env)}.")
         audit.record(platform.audit_log, operation="offsite-push", env=env.name,
                      arguments={"after": reason}, result="failed", started=started,
