@@ -450,6 +450,12 @@ def parse_snapshot(raw: dict[str, Any]) -> Snapshot | None:
                     int(size) if size.isdigit() else 0, tags.get("verified", ""))
 
 
+def remove_stale_locks(config: Config) -> None:
+    """`restic unlock`: only locks of restic processes that are gone from this host (or older
+    than 30 minutes). restic 0.14 lets a dead upload's lock block the next forget."""
+    run(config, ["unlock"])
+
+
 def forget(config: Config, env: str, keep: int) -> str:
     """Keep `env`'s newest `keep` copies (never fewer than one), then prune the data."""
     if keep < 1:

@@ -147,6 +147,7 @@ def push_steps(platform: Platform, env: Environment, *, reason: str, since: floa
     yield StepStarted(env.name, "offsite", detail=f"copy to {config.shown}")
     try:
         with _repository_lock(platform):
+            offsite.remove_stale_locks(config)
             present = {s.stamp for s in offsite.snapshots(config, env.name)}
             local = backups.list_backups(platform.backups_dir, env.name)
             missing = [b for b in reversed(local) if _stamp(b) not in present]
