@@ -232,3 +232,27 @@ def test_a_copy_tagged_for_the_other_env_is_never_taken_for_ours(
     refused = result_of(drive(offsite_ops.restore_copy(pg, pg.dev, f"prod_{stamp}.sql.gz")))
     assert not refused.ok and "--allow-cross-env" in " ".join(refused.details)
     assert not (pg.backups_dir / f"prod_{stamp}.sql.gz").exists()
+
+
+def test_credentials_in_the_url_are_masked_everywhere(
+    pg: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "url-secret-41f0c2aa"  # noqa: S105 (the test's)
+    url = f"rest:http://ops:{secret}@127.0.0.1:1/repo"  # nothing listens on port 1
+    password = tmp_path / "pw"
+    password.write_text(PASSWORD)
+    password.chmod(0o600)
+    set_offsite(pg, repository=url, password_file=str(password))
+    events = drive(backup(pg, pg.dev))
+    assert result_of(events).ok
+    warning = next(e.message for e in events if isinstance(e, Warning))
+    assert "unreachable" in warning and "ops:***@127.0.0.1" in warning
+    for argv in (["dev", "status"], ["offsite", "push", "--dev"], ["offsite", "check"],
+                 ["backup", "list", "--offsite"], ["check", "--json"]):
+        cli.main(argv, platform=pg)
+    said = capsys.readouterr()
+    assert "ops:***@" in said.out + said.err
+    everything = [said.out, said.err, *(e.to_json() for e in events),
+                  pg.audit_log.read_text(), *(p.read_text() for p in pg.logs_dir.iterdir()),
+                  *(p.read_text() for p in (pg.data / "offsite").iterdir())]
+    assert not [text for text in everything if secret in text]

@@ -394,9 +394,6 @@ def translate(config: Config, stderr: str) -> OffsiteError:
     if "config file already exists" in text:
         return OffsiteError(f"{where} already holds a restic repository.",
                             "Nothing was changed. Use it as it is (./stack offsite check).")
-    if "is there a repository at the following location" in text:
-        return OffsiteError(f"There is no restic repository at {where}.",
-                            "Create it with ./stack offsite init.")
     if "host key verification failed" in text:
         return OffsiteError(f"The SSH host key of {where} is not the one known.",
                             "Check the server, then its line in the known_hosts file of "
@@ -407,6 +404,9 @@ def translate(config: Config, stderr: str) -> OffsiteError:
                                "eof", "subprocess ssh")):
         return OffsiteError(f"The off-host repository {where} is unreachable ({last}).",
                             "Check the network and the server (ssh, the repository's path).")
+    if "is there a repository at the following location" in text:
+        return OffsiteError(f"There is no restic repository at {where}.",
+                            "Create it with ./stack offsite init.")
     if "permission denied" in text or "read-only file system" in text:
         return OffsiteError(f"The off-host repository {where} cannot be written ({last}).",
                             "Check its permissions (a read-only repository cannot take "
