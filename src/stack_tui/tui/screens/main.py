@@ -400,13 +400,19 @@ class MainScreen(Screen[None]):
         def picked(pick: Pick | None) -> None:
             if pick is None or self._refuse_if_busy(env):
                 return
+            if pick.offsite:  # fetched into data/backups/ first, then restored as a file
+                self._launch(env, "restore", partial(self.backend.restore_copy, env,
+                                                     pick.path.name,
+                                                     allow_cross_env=pick.cross_env))
+                return
             self._launch(env, "restore", partial(self.backend.restore, env, pick.path,
                                                  allow_cross_env=pick.cross_env))
 
         status, other_status = self.statuses.get(env.name), self.statuses.get(other)
         self.app.push_screen(RestorePicker(
             env, list(status.backups) if status else [],
-            list(other_status.backups) if other_status else [], self.backend.now()), picked)
+            list(other_status.backups) if other_status else [], self.backend.now(),
+            list_offsite=self.backend.offsite_copies), picked)
 
     def action_logs(self) -> None:
         from stack_tui.tui.screens.logs import LogsScreen

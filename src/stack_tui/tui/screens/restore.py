@@ -3,13 +3,20 @@
 Only that environment's backups by default; `a` adds the other environment's
 (a cross-environment restore, which the restore operation refuses unless the
 TUI passes the explicit allowance and the operator then types the name).
+
+When off-host copies are configured, the repository is asked in a worker once
+the picker is shown (it may take seconds over the network); copies that are
+not on this host are added, marked "off-host": restoring one fetches it into
+data/backups/ first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -18,14 +25,29 @@ from textual.widgets import DataTable, Footer, Static
 
 from stack_tui.core.backups import BackupInfo
 from stack_tui.core.environments import Environment
+from stack_tui.core.errors import StackError
 from stack_tui.tui.plans import label
-from stack_tui.tui.widgets.tables import BackupFilesTable
+from stack_tui.tui.widgets.tables import BackupFilesTable, Cell
+
+OffsiteLister = Callable[[], list[BackupInfo] | None]
 
 
 @dataclass(frozen=True)
 class Pick:
     path: Path
     cross_env: bool
+    offsite: bool = False  # only off-host: fetch it first
+
+
+class PickerTable(BackupFilesTable):
+    """The backup files, with the ones only off-host marked."""
+
+    offsite_only: frozenset[str] = frozenset()
+
+    def first_cell(self, info: BackupInfo) -> Cell:
+        if str(info.path) in self.offsite_only:
+            return (f"{info.name} off-host", "bold cyan")
+        return super().first_cell(info)
 
 
 class RestorePicker(ModalScreen[Pick | None]):
@@ -35,29 +57,60 @@ class RestorePicker(ModalScreen[Pick | None]):
     ]
 
     def __init__(self, env: Environment, own: list[BackupInfo], other: list[BackupInfo],
-                 now: float) -> None:
+                 now: float, list_offsite: OffsiteLister | None = None) -> None:
         super().__init__(classes="-prod" if env.is_prod else "")
         self.env = env
         self.own, self.other = own, other
         self.now = now
         self.with_other = False
+        self.list_offsite = list_offsite
+        self.remote: list[BackupInfo] = []  # off-host copies not on this host
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(f"Restore {label(self.env)} ({self.env.db_name}): pick a backup",
                          id="title")
             yield Static(id="hint")
-            yield BackupFilesTable(id="choices")
+            yield PickerTable(id="choices")
         yield Footer()
 
     def on_mount(self) -> None:
         self._show()
-        self.query_one(BackupFilesTable).focus()
+        self.query_one(PickerTable).focus()
+        if self.list_offsite is not None:
+            self._ask_offsite(self.list_offsite)
+
+    @work(thread=True, group="offsite-list", exit_on_error=False)
+    def _ask_offsite(self, list_offsite: OffsiteLister) -> None:
+        try:
+            found, problem = list_offsite(), ""
+        except StackError as err:
+            found, problem = [], f"{err.message} {err.hint}".strip()
+        if found is None:
+            return  # off-host copies are off: nothing to say
+        self.app.call_from_thread(self._offsite_listed, found, problem)
+
+    def _offsite_listed(self, found: list[BackupInfo], problem: str) -> None:
+        if not self.is_attached:  # picked or cancelled before the repository answered
+            return
+        local = {info.name for info in (*self.own, *self.other)}
+        self.remote = [info for info in found if info.name not in local]
+        self.query_one(PickerTable).offsite_only = frozenset(str(i.path) for i in self.remote)
+        if problem:
+            note = f"Off-host copies could not be listed: {problem}"
+        else:
+            note = (f"{len(found)} off-host copies; those marked off-host are only there: "
+                    "restoring one fetches it first.")
+        self.query_one("#dialog").mount(Static(note, id="offsite-note"), after="#hint")
+        self._show()
 
     def _show(self) -> None:
-        shown = sorted([*self.own, *(self.other if self.with_other else [])],
+        remote_own = [info for info in self.remote if info.env == self.env.name]
+        remote_other = [info for info in self.remote if info.env != self.env.name]
+        shown = sorted([*self.own, *remote_own,
+                        *((*self.other, *remote_other) if self.with_other else ())],
                        key=lambda b: (b.taken, b.name), reverse=True)
-        self.query_one(BackupFilesTable).show(shown, self.now)
+        self.query_one(PickerTable).show(shown, self.now)
         other = "dev" if self.env.is_prod else "PROD"
         if not shown:
             hint = f"No {self.env.name} backups yet. Esc, then b takes one."
@@ -77,7 +130,9 @@ class RestorePicker(ModalScreen[Pick | None]):
         event.stop()
         path = Path(str(event.row_key.value))
         own = {str(info.path) for info in self.own}
-        self.dismiss(Pick(path, cross_env=str(path) not in own))
+        own |= {str(info.path) for info in self.remote if info.env == self.env.name}
+        remote = {str(info.path) for info in self.remote}
+        self.dismiss(Pick(path, cross_env=str(path) not in own, offsite=str(path) in remote))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
