@@ -252,6 +252,7 @@ def test_credentials_in_the_url_are_masked_everywhere(
         cli.main(argv, platform=pg)
     said = capsys.readouterr()
     assert "ops:***@" in said.out + said.err
+    assert "STACK_OFFSITE_REPOSITORY=rest:http://ops:***@" in said.out, "check's .env row"
     everything = [said.out, said.err, *(e.to_json() for e in events),
                   pg.audit_log.read_text(), *(p.read_text() for p in pg.logs_dir.iterdir()),
                   *(p.read_text() for p in (pg.data / "offsite").iterdir())]

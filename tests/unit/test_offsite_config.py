@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stack_tui.core import offsite
+from stack_tui.core import dotenv, offsite
 from stack_tui.core.errors import Refused
 
 
@@ -102,3 +102,10 @@ def test_only_our_tagged_snapshots_count() -> None:
     assert offsite.parse_snapshot({"id": "x", "tags": ["stamp=nope", "env=dev"]}) is None
     assert offsite.parse_snapshot({"id": "x"}) is None
     assert os.sep not in offsite.stdin_filename("dev").split("/")[-1]
+
+
+def test_a_password_in_any_url_of_env_is_a_secret() -> None:
+    values = {"STACK_OFFSITE_REPOSITORY": "rest:https://ops:s3cr3t-9f@h:8000/"}
+    assert dotenv.mask("STACK_OFFSITE_REPOSITORY", values["STACK_OFFSITE_REPOSITORY"]) == (
+        "rest:https://ops:***@h:8000/")
+    assert "s3cr3t-9f" in dotenv.secret_values(values)

@@ -61,6 +61,16 @@ def _describe_line(line: str) -> str:
     return "a line without '='"
 
 
+#: `scheme://user:password@host`: the password part of a URL in any value.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+.-]+://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)",
+                           re.IGNORECASE)
+
+
+def mask_url_passwords(text: str) -> str:
+    """`rest:https://user:secret@host/` -> `rest:https://user:***@host/`; the rest as is."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***", text)
+
+
 def looks_secret(key: str) -> bool:
     return bool(_SECRET_KEY.search(key))
 
@@ -69,12 +79,14 @@ def mask(key: str, value: str) -> str:
     """The value as it may be shown: secrets become '***' (empty stays visibly empty)."""
     if not value:
         return "(empty)"
-    return "***" if looks_secret(key) else value
+    return "***" if looks_secret(key) else mask_url_passwords(value)
 
 
 def secret_values(values: dict[str, str]) -> list[str]:
     """Values that must never appear in output, longest first (for redaction)."""
     found = {v for k, v in values.items() if looks_secret(k) and len(v) >= 4}
+    found |= {m.group("password") for v in values.values() for m in _URL_PASSWORD.finditer(v)
+              if len(m.group("password")) >= 4}
     return sorted(found, key=len, reverse=True)
 
 

@@ -48,9 +48,6 @@ REPOSITORY_VERSION = "2"
 #: restic's variables that would give it another password or repository than ours.
 _RESTIC_OVERRIDES = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND",
                      "RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE")
-#: `scheme://user:password@` -> the password part, for masking.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+.-]+://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)",
-                           re.IGNORECASE)
 _SFTP = re.compile(r"sftp:(?://)?(?:(?P<user>[^@/:]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)"
                    r"(?::(?P<port>\d+))?")
 STDERR_KEPT = 16 << 10
@@ -78,7 +75,7 @@ class Config:
 
     def secrets(self) -> list[str]:
         """What must never appear in output: a password carried by the URL."""
-        return [m.group("password") for m in _URL_PASSWORD.finditer(self.repository)]
+        return dotenv.secret_values({REPOSITORY_VAR: self.repository})
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ class Snapshot:
 
 def mask_location(text: str) -> str:
     """`rest:https://user:secret@host/` -> `rest:https://user:***@host/`; the rest as is."""
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***", text)
+    return dotenv.mask_url_passwords(text)
 
 
 def stdin_filename(env: str) -> str:
