@@ -215,7 +215,8 @@ def test_a_copy_tagged_for_the_other_env_is_never_taken_for_ours(
     forged = subprocess.run(
         ["restic", "--repo", str(local_repo.path), "--password-file",
          str(local_repo.password_file), "backup", "--stdin", "--stdin-filename",
-         "stack-tui/prod.sql", "--host", offsite.HOST, "--tag", f"env=prod,stamp={stamp}"],
+         "stack-tui/prod.sql", "--host", offsite.HOST,
+         "--tag", f"env=prod,stamp={stamp},{offsite.COMPLETE_TAG}"],
         input=b"-- prod data\n", capture_output=True, check=False)
     assert forged.returncode == 0, forged.stderr
     set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file),

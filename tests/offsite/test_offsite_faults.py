@@ -3,6 +3,7 @@ disk and a kill while fetching a copy back."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -114,3 +115,49 @@ def test_killed_while_fetching_leaves_nothing_under_a_backup_name(
     fetched = drive(offsite_ops.fetch_steps(pg, path.name))
     assert fetched and path.is_file() and backups.verify(path).ok
     assert not partial.exists(), "the stale partial file was removed"
+
+
+def test_push_killed_mid_upload_leaves_no_copy_that_counts(
+    bigger: Platform, pg: Platform, local_repo: Repo
+) -> None:
+    init(pg)
+    set_offsite(pg)  # off while the backup is taken: the copy is the push's
+    path = take_backup(pg)
+    set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file))
+    code = platform_code(pg) + textwrap.dedent("""
+        from stack_tui.ops.offsite import push
+        for event in push(p, p.dev):
+            pass
+    """)
+    pusher = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    before = packs(local_repo)
+    try:
+        wait_for(lambda: packs(local_repo) - before, timeout=120, interval=0.05)
+    finally:
+        pusher.kill()  # restic lives on, sees its input end and saves what it got
+        pusher.wait()
+    wait_for(lambda: not restic_running(local_repo), timeout=120)
+    raw = snapshots(local_repo)
+    assert raw and all("verified=ok" not in s["tags"] for s in raw), "only an unfinished one"
+    assert offsite_ops.copies(pg) == [], "an unfinished upload is no copy"
+
+    assert result_of(drive(offsite_ops.push(pg, pg.dev))).ok, "sent again"
+    raw = snapshots(local_repo)
+    assert [tags(s)["stamp"] for s in raw] == [path.name[4:19]]
+    assert tags(raw[0])["verified"] == "ok"
+    dumped = subprocess.run(["restic", "--repo", str(local_repo.path), "--password-file",
+                             str(local_repo.password_file), "dump", raw[0]["id"],
+                             "/stack-tui/dev.sql"], capture_output=True, check=True)
+    assert dumped.stdout == gzip.decompress(path.read_bytes())
+
+
+def restic_running(repo: Repo) -> bool:
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"restic" in command and str(repo.path).encode() in command:
+            return True
+    return False

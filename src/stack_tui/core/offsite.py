@@ -43,6 +43,8 @@ VARIABLES = (REPOSITORY_VAR, PASSWORD_FILE_VAR, KEEP_VAR, SSH_CONFIG_VAR)
 
 #: Every snapshot carries this host name, so a rebuilt host sees the same copies.
 HOST = "stack-tui"
+#: The tag commit() adds once every byte is stored: only snapshots carrying it are copies.
+COMPLETE_TAG = "verified=ok"
 #: Repository format 2: restic compresses.
 REPOSITORY_VERSION = "2"
 #: restic's variables that would give it another password or repository than ours.
@@ -88,7 +90,6 @@ class Snapshot:
     taken: datetime
     reason: str
     size: int  # of the local gzip file it was copied from
-    verified: str
 
     @property
     def name(self) -> str:
@@ -258,12 +259,16 @@ def run(config: Config, args: Sequence[str]) -> Run:
 class Upload:
     """`restic backup --stdin` fed by the caller: write(), then commit() or abort().
 
-    restic saves the snapshot only when its input ends normally, so anything that
-    goes wrong before commit() kills it and no snapshot is made.
+    restic saves a snapshot whenever its input ends, also when our process was
+    killed half-way (the pipe closes: a truncated SQL stream). So a copy counts only
+    once commit() checked restic stored every byte sent and then tagged the snapshot
+    `verified=ok`; a snapshot without that tag is an unfinished upload, never listed,
+    fetched or counted, and removed by the next push (`forget_unfinished`).
     """
 
     def __init__(self, config: Config, env: str, taken: datetime, tags: dict[str, str]) -> None:
         self.config = config
+        self.sent = 0
         # closed by commit() or abort(), which every caller reaches
         self._out = tempfile.TemporaryFile()  # noqa: SIM115
         self._err = tempfile.TemporaryFile()  # noqa: SIM115
@@ -284,12 +289,13 @@ class Upload:
     def write(self, data: bytes) -> None:
         try:
             self._stdin.write(data)
+            self.sent += len(data)
         except BrokenPipeError:  # restic stopped: what it said explains why
             self.abort()
             raise translate(self.config, self._stderr()) from None
 
     def commit(self) -> str:
-        """End the input; return the new snapshot's id once restic saved it."""
+        """End the input; once restic saved every byte, mark the snapshot complete."""
         try:
             with contextlib.suppress(BrokenPipeError):
                 self._stdin.close()
@@ -297,14 +303,21 @@ class Upload:
             if code != 0:
                 raise translate(self.config, self._stderr())
             self._out.seek(0)
-            for line in reversed(self._out.read().decode(errors="replace").splitlines()):
+            summary: dict[str, Any] = {}
+            for line in self._out.read().decode(errors="replace").splitlines():
                 with contextlib.suppress(ValueError):
                     message = json.loads(line)
-                    if message.get("message_type") == "summary":
-                        return str(message.get("snapshot_id", ""))
-            return ""
+                    if isinstance(message, dict) and message.get("message_type") == "summary":
+                        summary = message
         finally:
             self._close_files()
+        snapshot = str(summary.get("snapshot_id", ""))
+        stored = summary.get("total_bytes_processed")
+        if not snapshot or stored != self.sent:
+            raise OffsiteError(f"restic stored {stored} of the {self.sent} bytes sent; the copy "
+                               "is not counted.", "Run ./stack offsite push to send it again.")
+        run(self.config, ["tag", "--add", f"{COMPLETE_TAG}", snapshot])
+        return snapshot
 
     def abort(self) -> None:
         """Stop restic before its input ended: no snapshot is saved."""
@@ -421,30 +434,45 @@ def translate(config: Config, stderr: str) -> OffsiteError:
 
 
 def snapshots(config: Config, env: str | None = None) -> list[Snapshot]:
-    """Our copies in the repository (of one env, or both), newest first."""
-    args = ["snapshots", "--json", "--host", HOST]
-    if env is not None:
-        args += ["--tag", f"env={env}"]
-    listed = json.loads(run(config, args).stdout or "[]") or []
-    found = [s for s in (parse_snapshot(raw) for raw in listed) if s is not None]
+    """Our complete copies in the repository (of one env, or both), newest first."""
+    found = [s for s in (parse_snapshot(raw) for raw in _listed(config, env)) if s is not None]
     if env is not None:
         found = [s for s in found if s.env == env]
     return sorted(found, key=lambda s: (s.stamp, s.id), reverse=True)
 
 
+def _listed(config: Config, env: str | None) -> list[dict[str, Any]]:
+    args = ["snapshots", "--json", "--host", HOST]
+    if env is not None:
+        args += ["--tag", f"env={env}"]
+    listed: list[dict[str, Any]] = json.loads(run(config, args).stdout or "[]") or []
+    return listed
+
+
 def parse_snapshot(raw: dict[str, Any]) -> Snapshot | None:
-    """A snapshot we wrote (its tags name env and stamp); None for anything else."""
+    """A complete copy we wrote (its tags name env and stamp, and say every byte was
+    stored); None for anything else."""
     tags = dict(tag.partition("=")[::2] for tag in raw.get("tags") or [])
     env, stamp = tags.get("env", ""), tags.get("stamp", "")
     try:
         taken = datetime.strptime(stamp, "%Y%m%d_%H%M%S")
     except ValueError:
         return None
-    if env not in ("dev", "prod"):
+    if env not in ("dev", "prod") or f"verified={tags.get('verified')}" != COMPLETE_TAG:
         return None
     size = tags.get("size", "0")
     return Snapshot(str(raw.get("id", "")), env, stamp, taken, tags.get("reason", ""),
-                    int(size) if size.isdigit() else 0, tags.get("verified", ""))
+                    int(size) if size.isdigit() else 0)
+
+
+def forget_unfinished(config: Config, env: str) -> int:
+    """Forget `env`'s snapshots of uploads that never completed (a process killed mid-way).
+    Call only holding the repository lock: then no upload of ours is running."""
+    unfinished = [str(raw.get("id")) for raw in _listed(config, env)
+                  if COMPLETE_TAG not in (raw.get("tags") or [])]
+    if unfinished:
+        run(config, ["forget", *unfinished])
+    return len(unfinished)
 
 
 def remove_stale_locks(config: Config) -> None:
@@ -457,6 +485,7 @@ def forget(config: Config, env: str, keep: int) -> str:
     """Keep `env`'s newest `keep` copies (never fewer than one), then prune the data."""
     if keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
-    done = run(config, ["forget", "--host", HOST, "--tag", f"env={env}", "--group-by", "paths",
+    done = run(config, ["forget", "--host", HOST, "--tag", f"env={env},{COMPLETE_TAG}",
+                        "--group-by", "paths",
                         "--keep-last", str(keep), "--prune"])
     return done.stdout

@@ -148,6 +148,10 @@ def push_steps(platform: Platform, env: Environment, *, reason: str, since: floa
     try:
         with _repository_lock(platform):
             offsite.remove_stale_locks(config)
+            unfinished = offsite.forget_unfinished(config, env.name)
+            if unfinished:
+                yield OutputLine(env.name, f"forgot {unfinished} unfinished upload(s) of an "
+                                 "interrupted copy", source="offsite")
             present = {s.stamp for s in offsite.snapshots(config, env.name)}
             local = backups.list_backups(platform.backups_dir, env.name)
             missing = [b for b in reversed(local) if _stamp(b) not in present]
@@ -182,7 +186,7 @@ def _upload(config: offsite.Config, env: Environment, info: backups.BackupInfo, 
         yield Warning(env.name, f"{info.name} could not be read ({err.strerror}): not copied.")
         return False
     tags = {"env": env.name, "stamp": _stamp(info), "reason": reason.replace(" ", "-"),
-            "size": str(info.size), "verified": "ok"}
+            "size": str(info.size)}
     started = time.monotonic()
     with source:
         upload = offsite.Upload(config, env.name, info.taken, tags)
