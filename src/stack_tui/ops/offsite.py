@@ -260,6 +260,8 @@ def status_line(platform: Platform, env: Environment) -> tuple[bool, str]:
         return True, f"off (set {offsite.REPOSITORY_VAR} to keep encrypted copies elsewhere)"
     state = last_state(platform, env)
     if state is None:
+        if not backups.list_backups(platform.backups_dir, env.name):
+            return True, f"{config.shown}: no backup to copy yet"
         return False, f"{config.shown}: nothing copied yet ({push_command(env)})"
     if not state.ok:
         return False, f"{config.shown}: last copy {state.describe()} (retry: {push_command(env)})"
