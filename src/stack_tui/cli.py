@@ -279,10 +279,14 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
 
 
 def _only_offsite(platform: Platform, file: Path) -> bool:
-    """A backup's name that is not in data/backups/ (given bare or with that directory):
-    the restore fetches it from the off-host repository first."""
+    """A backup's name that is not in data/backups/ (given bare or with that directory),
+    with off-host copies configured: the restore fetches it from the repository first."""
+    from stack_tui.core import offsite
+
     if os.path.lexists(file) or backups.parse_name(file.name) is None:
         return False
+    if not offsite.settings(platform.dotenv).get(offsite.REPOSITORY_VAR):
+        return False  # off: the restore says there is no such file
     in_backups = file.parent == Path() or file.parent.resolve() == platform.backups_dir.resolve()
     return in_backups and not os.path.lexists(platform.backups_dir / file.name)
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from offsite.conftest import PASSWORD, Repo, Sshd, set_offsite
+from offsite.conftest import PASSWORD, Repo, Sshd, password_file, set_offsite
 from stack_tui import cli
 from stack_tui.core import audit, backups, offsite
 from stack_tui.core.environments import Platform
 from stack_tui.ops import offsite as offsite_ops
 from stack_tui.ops.backup import backup
 from stack_tui.ops.events import Warning
-from support import drive, psql, result_of, wait_for
+from support import drive, psql, result_of, skip_or_fail, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -258,3 +258,33 @@ def test_credentials_in_the_url_are_masked_everywhere(
                   pg.audit_log.read_text(), *(p.read_text() for p in pg.logs_dir.iterdir()),
                   *(p.read_text() for p in (pg.data / "offsite").iterdir())]
     assert not [text for text in everything if secret in text]
+
+
+def test_a_copy_that_is_not_there_and_a_read_only_repository(
+    pg: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if os.geteuid() != 0:
+        skip_or_fail("mounting a tmpfs needs root")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
+    try:
+        repo = Repo(str(mount / "repo"), mount / "repo", password_file(tmp_path))
+        set_offsite(pg, repository=repo.url, password_file=str(repo.password_file))
+        init(pg)
+        first = take_backup(pg)
+        capsys.readouterr()
+        code = cli.main(["dev", "backup", "restore", "dev_20200101_000000.sql.gz", "--yes"],
+                        platform=pg)
+        said = capsys.readouterr().out
+        assert code == cli.EXIT_FAILED and "no off-host copy dev_20200101_000000" in said
+        assert not list(pg.backups_dir.glob("*2020*")) and not list(pg.backups_dir.glob(".*"))
+
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        events = drive(backup(pg, pg.dev))
+        assert result_of(events).ok, "the local backup stands"
+        warning = next(e.message for e in events if isinstance(e, Warning))
+        assert "cannot be written" in warning and "read-only file system" in warning, warning
+        assert [tags(s)["stamp"] for s in snapshots_no_lock(repo)] == [first.name[4:19]]
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)

@@ -418,7 +418,9 @@ def translate(config: Config, stderr: str) -> OffsiteError:
         return OffsiteError(f"There is no restic repository at {where}.",
                             "Create it with ./stack offsite init.")
     if "permission denied" in text or "read-only file system" in text:
-        return OffsiteError(f"The off-host repository {where} cannot be written ({last}).",
+        denied = next(line for line in reversed(said)
+                      if "permission denied" in line.lower() or "read-only" in line.lower())
+        return OffsiteError(f"The off-host repository {where} cannot be written ({denied}).",
                             "Check its permissions (a read-only repository cannot take "
                             "copies).")
     if "no matching id" in text or "no snapshot" in text or "failed to find snapshot" in text:
