@@ -75,35 +75,58 @@ def change_rows(platform: Platform, day: int, percent: float, pattern: str) -> i
         start = (day * 7919 * count) % max(rows - count, 1)
         where = f"id BETWEEN {start} AND {start + count // 2 - 1}"
         psql(platform, "dev", FILL.replace("ROWS", str(count - count // 2)))
-    updated = psql(platform, "dev", "WITH u AS (UPDATE events SET score = score + 1, "  # noqa: S608
-                   f"payload = payload || ' day {day}' WHERE {where} RETURNING 1) "
-                   "SELECT count(*) FROM u")
+    updated = psql(
+        platform,
+        "dev",
+        "WITH u AS (UPDATE events SET score = score + 1, "  # noqa: S608
+        f"payload = payload || ' day {day}' WHERE {where} RETURNING 1) "
+        "SELECT count(*) FROM u",
+    )
     return int(updated) + (0 if pattern == "spread" else count - count // 2)
 
 
 def spec_of(platform: Platform) -> str:
-    return json.dumps({"root": str(platform.root), "dev": platform.dev_project,
-                       "prod": platform.prod_project, "data": str(platform.data),
-                       "env_file": str(platform.dotenv), "compose": str(platform.compose)})
+    return json.dumps(
+        {
+            "root": str(platform.root),
+            "dev": platform.dev_project,
+            "prod": platform.prod_project,
+            "data": str(platform.data),
+            "env_file": str(platform.dotenv),
+            "compose": str(platform.compose),
+        }
+    )
 
 
 def our_push(platform: Platform, repo: Path, password: Path) -> dict[str, float]:
     """`offsite push --dev` in a fresh interpreter; the settings come from its environment
     (the process environment wins over .env), so the backups themselves copy nothing."""
-    settings = {"STACK_OFFSITE_REPOSITORY": str(repo), "STACK_OFFSITE_PASSWORD_FILE": str(password),
-                "STACK_OFFSITE_KEEP": "1000"}
-    done = subprocess.run([sys.executable, __file__, "--child", spec_of(platform)],
-                          capture_output=True, text=True, check=True,
-                          env={**os.environ, **settings})
+    settings = {
+        "STACK_OFFSITE_REPOSITORY": str(repo),
+        "STACK_OFFSITE_PASSWORD_FILE": str(password),
+        "STACK_OFFSITE_KEEP": "1000",
+    }
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", spec_of(platform)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **settings},
+    )
     measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return measured
 
 
 def child(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    platform = Platform(root=Path(spec["root"]), dev_project=spec["dev"],
-                        prod_project=spec["prod"], data_dir=Path(spec["data"]),
-                        env_file=Path(spec["env_file"]), compose_dir=Path(spec["compose"]))
+    platform = Platform(
+        root=Path(spec["root"]),
+        dev_project=spec["dev"],
+        prod_project=spec["prod"],
+        data_dir=Path(spec["data"]),
+        env_file=Path(spec["env_file"]),
+        compose_dir=Path(spec["compose"]),
+    )
     started = time.perf_counter()
     events = drive(push(platform, platform.dev))
     whole = time.perf_counter() - started
@@ -112,31 +135,59 @@ def child(spec_json: str) -> None:
     assert len(uploads) == 1, [e for e in events if isinstance(e, OutputLine)]
     upload = float(uploads[0].line.rsplit("(", 1)[1].split()[0])
     restic_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"whole": whole, "upload": upload, "hwm_mb": vm_hwm_kb() / 1024,
-                      "restic_mb": restic_kb / 1024}))
+    print(
+        json.dumps(
+            {
+                "whole": whole,
+                "upload": upload,
+                "hwm_mb": vm_hwm_kb() / 1024,
+                "restic_mb": restic_kb / 1024,
+            }
+        )
+    )
 
 
 def raw_push(repo: Path, password: Path, sql: Path) -> dict[str, float]:
     with sql.open("rb") as source:
         started = time.perf_counter()
-        subprocess.run(["restic", "--repo", str(repo), "--password-file", str(password),
-                        "backup", "--stdin", "--stdin-filename", "dev.sql", "--quiet"],
-                       stdin=source, stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [
+                "restic",
+                "--repo",
+                str(repo),
+                "--password-file",
+                str(password),
+                "backup",
+                "--stdin",
+                "--stdin-filename",
+                "dev.sql",
+                "--quiet",
+            ],
+            stdin=source,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
         seconds = time.perf_counter() - started
-    return {"upload": seconds, "restic_mb": resource.getrusage(
-        resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "upload": seconds,
+        "restic_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 PATTERNS = {
     "clustered": "half of the changed rows are new (appended, as new events are), half are "
-                 "one contiguous run of older rows updated, somewhere else each day",
+    "one contiguous run of older rows updated, somewhere else each day",
     "spread": "every 100th row updated, all over the table: the worst case for chunk-based "
-              "deduplication",
+    "deduplication",
 }
 
 
-def report(runs: dict[str, list[dict[str, Any]]], table: int, options: argparse.Namespace,
-           load_start: float) -> None:
+def report(
+    runs: dict[str, list[dict[str, Any]]],
+    table: int,
+    options: argparse.Namespace,
+    load_start: float,
+) -> None:
     mb = 1_000_000
     restic = subprocess.run(["restic", "version"], capture_output=True, text=True, check=True)
     lines = [
@@ -162,7 +213,11 @@ def report(runs: dict[str, list[dict[str, Any]]], table: int, options: argparse.
         hwm = [d["ours"]["hwm_mb"] for d in days]
         restic_rss = [d["ours"]["restic_mb"] for d in days]
         lines += [
-            "", f"### Rows changed {pattern}", "", f"{PATTERNS.get(pattern, pattern)}.", "",
+            "",
+            f"### Rows changed {pattern}",
+            "",
+            f"{PATTERNS.get(pattern, pattern)}.",
+            "",
             "| day | rows changed | SQL | backup file | growth, ours | growth, raw | "
             "upload ours s | upload raw s | ratio | whole push s | peak RSS ours "
             "(python / restic) | peak RSS raw restic |",
@@ -175,7 +230,8 @@ def report(runs: dict[str, list[dict[str, Any]]], table: int, options: argparse.
                 f"{d['raw']['added'] / mb:.1f} MB | {d['ours']['upload']:.2f} | "
                 f"{d['raw']['upload']:.2f} | {d['ours']['upload'] / d['raw']['upload']:.2f}x | "
                 f"{d['ours']['whole']:.2f} | {d['ours']['hwm_mb']:.0f} / "
-                f"{d['ours']['restic_mb']:.0f} MB | {d['raw']['restic_mb']:.0f} MB |")
+                f"{d['ours']['restic_mb']:.0f} MB | {d['raw']['restic_mb']:.0f} MB |"
+            )
         lines += [
             "",
             "| measure | result | target |",
@@ -214,9 +270,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--mb", type=int, default=200, help="table data in the database")
     parser.add_argument("--change", type=float, default=1.0, help="percent of rows per day")
-    parser.add_argument("--patterns", default="clustered,spread",
-                        help="how the rows change: clustered (inserts and one run of updates), "
-                        "spread (updates all over the table)")
+    parser.add_argument(
+        "--patterns",
+        default="clustered,spread",
+        help="how the rows change: clustered (inserts and one run of updates), "
+        "spread (updates all over the table)",
+    )
     parser.add_argument("--write-doc", action="store_true", help=f"update {DOC.name}")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -243,13 +302,26 @@ def main() -> None:
         destroy(platform)
 
 
-def days(platform: Platform, base: Path, password: Path, pattern: str,
-         options: argparse.Namespace) -> list[dict[str, Any]]:
+def days(
+    platform: Platform, base: Path, password: Path, pattern: str, options: argparse.Namespace
+) -> list[dict[str, Any]]:
     base.mkdir()
     ours_repo, raw_repo = base / "repo-ours", base / "repo-raw"
     for repo in (ours_repo, raw_repo):
-        subprocess.run(["restic", "--repo", str(repo), "--password-file", str(password),
-                        "init", "--repository-version", "2"], capture_output=True, check=True)
+        subprocess.run(
+            [
+                "restic",
+                "--repo",
+                str(repo),
+                "--password-file",
+                str(password),
+                "init",
+                "--repository-version",
+                "2",
+            ],
+            capture_output=True,
+            check=True,
+        )
     measured_days: list[dict[str, Any]] = []
     for day in range(1, options.days + 1):
         changed = change_rows(platform, day, options.change, pattern) if day > 1 else 0
@@ -260,15 +332,23 @@ def days(platform: Platform, base: Path, password: Path, pattern: str,
             shutil.copyfileobj(source, target, 1 << 20)
         before = {"ours": du(ours_repo), "raw": du(raw_repo)}
         measured: dict[str, dict[str, float]] = {}
-        for side in (("ours", "raw") if day % 2 else ("raw", "ours")):
+        for side in ("ours", "raw") if day % 2 else ("raw", "ours"):
             os.sync()
-            measured[side] = (our_push(platform, ours_repo, password) if side == "ours"
-                              else raw_push(raw_repo, password, sql))
-        measured_days.append({
-            "day": day, "changed": changed, "sql": sql.stat().st_size,
-            "gz": path.stat().st_size,
-            "ours": {**measured["ours"], "added": du(ours_repo) - before["ours"]},
-            "raw": {**measured["raw"], "added": du(raw_repo) - before["raw"]}})
+            measured[side] = (
+                our_push(platform, ours_repo, password)
+                if side == "ours"
+                else raw_push(raw_repo, password, sql)
+            )
+        measured_days.append(
+            {
+                "day": day,
+                "changed": changed,
+                "sql": sql.stat().st_size,
+                "gz": path.stat().st_size,
+                "ours": {**measured["ours"], "added": du(ours_repo) - before["ours"]},
+                "raw": {**measured["raw"], "added": du(raw_repo) - before["raw"]},
+            }
+        )
         print(pattern, json.dumps(measured_days[-1]), flush=True)
         sql.unlink()
     return measured_days

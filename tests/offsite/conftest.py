@@ -27,10 +27,14 @@ from stack_tui.core.environments import Platform
 from support import destroy, engine_or_skip, free_port, make_platform, psql, skip_or_fail
 
 PASSWORD = "restic-test-pw-5b2e9d71"  # noqa: S105 (the test repository's)
-FILLER = ("CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS pad "
-          "FROM generate_series(1, 60000) g")
-NOTES = ("CREATE TABLE notes (id int PRIMARY KEY, body text); "
-         "INSERT INTO notes VALUES (1, 'first'), (2, 'second')")
+FILLER = (
+    "CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS pad "
+    "FROM generate_series(1, 60000) g"
+)
+NOTES = (
+    "CREATE TABLE notes (id int PRIMARY KEY, body text); "
+    "INSERT INTO notes VALUES (1, 'first'), (2, 'second')"
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +68,11 @@ def pg(pgdb: Platform) -> Platform:
 
 def set_offsite(platform: Platform, **settings: str) -> None:
     """Replace the STACK_OFFSITE_* lines of the platform's .env by `settings`."""
-    lines = [line for line in platform.dotenv.read_text().splitlines()
-             if not line.startswith("STACK_OFFSITE_")]
+    lines = [
+        line
+        for line in platform.dotenv.read_text().splitlines()
+        if not line.startswith("STACK_OFFSITE_")
+    ]
     lines += [f"STACK_OFFSITE_{key.upper()}={value}" for key, value in settings.items()]
     platform.dotenv.write_text("\n".join(lines) + "\n")
 
@@ -103,7 +110,9 @@ class Sshd:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.directory / "sshd_config")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         assert self.proc.stderr is not None
         said = b""
         deadline = time.monotonic() + 20
@@ -152,8 +161,11 @@ def descendants(pid: int) -> list[int]:
 
 
 def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path.with_suffix(".pub").read_text().strip()
 
 
@@ -175,12 +187,14 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
         f"PidFile {directory / 'sshd.pid'}\nAuthorizedKeysFile {directory / 'authorized_keys'}\n"
         "StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nSubsystem sftp internal-sftp\n"
-        "LogLevel INFO\n")
+        "LogLevel INFO\n"
+    )
     key_type, key = host_public.split()[:2]
     (directory / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
     (directory / "ssh_config").write_text(
         f"Host 127.0.0.1\n  IdentityFile {directory / 'client_key'}\n  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {directory / 'known_hosts'}\n  GlobalKnownHostsFile /dev/null\n")
+        f"  UserKnownHostsFile {directory / 'known_hosts'}\n  GlobalKnownHostsFile /dev/null\n"
+    )
     server = Sshd(directory, port)
     server.start()
     try:
@@ -193,6 +207,10 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
 def sftp_repo(pg: Platform, sshd: Sshd, tmp_path: Path) -> Repo:
     path = tmp_path / "sftp-repo"
     repo = Repo(f"sftp://root@127.0.0.1:{sshd.port}/{path}", path, password_file(tmp_path))
-    set_offsite(pg, repository=repo.url, password_file=str(repo.password_file),
-                ssh_config=str(sshd.directory / "ssh_config"))
+    set_offsite(
+        pg,
+        repository=repo.url,
+        password_file=str(repo.password_file),
+        ssh_config=str(sshd.directory / "ssh_config"),
+    )
     return repo

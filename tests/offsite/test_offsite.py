@@ -37,9 +37,12 @@ def init(platform: Platform) -> None:
 
 
 def restic(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["restic", "--repo", repo.path, "--password-file",
-                           str(repo.password_file), *args],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["restic", "--repo", repo.path, "--password-file", str(repo.password_file), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def snapshots(repo: Repo) -> list[dict]:  # type: ignore[type-arg]
@@ -69,8 +72,9 @@ def test_backup_is_copied_off_host_as_plain_sql(pg: Platform, local_repo: Repo) 
     assert dumped.stdout.encode() == gzip.decompress(path.read_bytes())
 
 
-def test_copy_over_sftp_checks_the_host_key(pg: Platform, sftp_repo: Repo, sshd: Sshd,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_copy_over_sftp_checks_the_host_key(
+    pg: Platform, sftp_repo: Repo, sshd: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
     init(pg)
     take_backup(pg, "prod")
     assert [tags(s)["env"] for s in snapshots(sftp_repo)] == ["prod"]
@@ -89,7 +93,9 @@ def test_copy_over_sftp_checks_the_host_key(pg: Platform, sftp_repo: Repo, sshd:
 
 
 def test_off_host_only_backup_restores_the_same_rows(
-    pg: Platform, local_repo: Repo, capsys: pytest.CaptureFixture[str],
+    pg: Platform,
+    local_repo: Repo,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cli.out, "width", 300)  # the listing never cuts a path
@@ -121,8 +127,9 @@ def test_retention_on_both_sides_never_touches_the_other_env(
     pg: Platform, local_repo: Repo
 ) -> None:
     init(pg)
-    set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file),
-                keep="3")
+    set_offsite(
+        pg, repository=local_repo.url, password_file=str(local_repo.password_file), keep="3"
+    )
     prod = take_backup(pg, "prod")
     taken = [take_backup(pg, "dev", keep=2) for _ in range(4)]
     local = [b.path for b in backups.list_backups(pg.backups_dir, "dev")]
@@ -133,12 +140,14 @@ def test_retention_on_both_sides_never_touches_the_other_env(
     assert [f"prod_{tags(s)['stamp']}.sql.gz" for s in prod_copies] == [prod.name]
 
     # keep 1: the newest copy stays, whatever else goes
-    set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file),
-                keep="1")
+    set_offsite(
+        pg, repository=local_repo.url, password_file=str(local_repo.password_file), keep="1"
+    )
     assert cli.main(["offsite", "push", "--dev"], platform=pg) == cli.EXIT_OK
     left = snapshots(local_repo)
     assert sorted(f"{tags(s)['env']}_{tags(s)['stamp']}.sql.gz" for s in left) == sorted(
-        [prod.name, taken[3].name])
+        [prod.name, taken[3].name]
+    )
 
 
 def test_wrong_password_is_loud_and_the_backup_stands(
@@ -163,7 +172,10 @@ def test_wrong_password_is_loud_and_the_backup_stands(
     assert "off-host" in capsys.readouterr().out
     entries = audit.read(pg.audit_log)
     assert [(e["operation"], e["result"]) for e in entries] == [
-        ("offsite-init", "ok"), ("backup", "ok"), ("offsite-push", "failed")]
+        ("offsite-init", "ok"),
+        ("backup", "ok"),
+        ("offsite-push", "failed"),
+    ]
     row = offsite_ops.check_row(pg)
     assert not row.ok and row.dev == "FAILED"
 
@@ -179,9 +191,19 @@ def test_wrong_password_is_loud_and_the_backup_stands(
 def test_repository_locked_by_another_restic(pg: Platform, local_repo: Repo) -> None:
     init(pg)
     take_backup(pg)
-    holder = subprocess.Popen(["restic", "--repo", str(local_repo.path), "--password-file",
-                               str(local_repo.password_file), "check", "--read-data"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = subprocess.Popen(
+        [
+            "restic",
+            "--repo",
+            str(local_repo.path),
+            "--password-file",
+            str(local_repo.password_file),
+            "check",
+            "--read-data",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: any((local_repo.path / "locks").iterdir()), timeout=30)
         os.kill(holder.pid, signal.SIGSTOP)  # it holds its exclusive lock while stopped
@@ -213,14 +235,29 @@ def test_a_copy_tagged_for_the_other_env_is_never_taken_for_ours(
     stamp = path.name.removeprefix("dev_").removesuffix(".sql.gz")
     # A prod copy with the very same stamp (both envs backed up in the same second).
     forged = subprocess.run(
-        ["restic", "--repo", str(local_repo.path), "--password-file",
-         str(local_repo.password_file), "backup", "--stdin", "--stdin-filename",
-         "stack-tui/prod.sql", "--host", offsite.HOST,
-         "--tag", f"env=prod,stamp={stamp},{offsite.COMPLETE_TAG}"],
-        input=b"-- prod data\n", capture_output=True, check=False)
+        [
+            "restic",
+            "--repo",
+            str(local_repo.path),
+            "--password-file",
+            str(local_repo.password_file),
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "stack-tui/prod.sql",
+            "--host",
+            offsite.HOST,
+            "--tag",
+            f"env=prod,stamp={stamp},{offsite.COMPLETE_TAG}",
+        ],
+        input=b"-- prod data\n",
+        capture_output=True,
+        check=False,
+    )
     assert forged.returncode == 0, forged.stderr
-    set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file),
-                keep="1")
+    set_offsite(
+        pg, repository=local_repo.url, password_file=str(local_repo.password_file), keep="1"
+    )
     assert result_of(drive(offsite_ops.push(pg, pg.dev))).ok
     by_env = sorted(tags(s)["env"] for s in snapshots(local_repo))
     assert by_env == ["dev", "prod"], "dev uploaded; prod's copy not forgotten by dev's keep"
@@ -248,15 +285,25 @@ def test_credentials_in_the_url_are_masked_everywhere(
     assert result_of(events).ok
     warning = next(e.message for e in events if isinstance(e, Warning))
     assert "unreachable" in warning and "ops:***@127.0.0.1" in warning
-    for argv in (["dev", "status"], ["offsite", "push", "--dev"], ["offsite", "check"],
-                 ["backup", "list", "--offsite"], ["check", "--json"]):
+    for argv in (
+        ["dev", "status"],
+        ["offsite", "push", "--dev"],
+        ["offsite", "check"],
+        ["backup", "list", "--offsite"],
+        ["check", "--json"],
+    ):
         cli.main(argv, platform=pg)
     said = capsys.readouterr()
     assert "ops:***@" in said.out + said.err
     assert "STACK_OFFSITE_REPOSITORY=rest:http://ops:***@" in said.out, "check's .env row"
-    everything = [said.out, said.err, *(e.to_json() for e in events),
-                  pg.audit_log.read_text(), *(p.read_text() for p in pg.logs_dir.iterdir()),
-                  *(p.read_text() for p in (pg.data / "offsite").iterdir())]
+    everything = [
+        said.out,
+        said.err,
+        *(e.to_json() for e in events),
+        pg.audit_log.read_text(),
+        *(p.read_text() for p in pg.logs_dir.iterdir()),
+        *(p.read_text() for p in (pg.data / "offsite").iterdir()),
+    ]
     assert not [text for text in everything if secret in text]
 
 
@@ -274,8 +321,9 @@ def test_a_copy_that_is_not_there_and_a_read_only_repository(
         init(pg)
         first = take_backup(pg)
         capsys.readouterr()
-        code = cli.main(["dev", "backup", "restore", "dev_20200101_000000.sql.gz", "--yes"],
-                        platform=pg)
+        code = cli.main(
+            ["dev", "backup", "restore", "dev_20200101_000000.sql.gz", "--yes"], platform=pg
+        )
         said = capsys.readouterr().out
         assert code == cli.EXIT_FAILED and "no off-host copy dev_20200101_000000" in said
         assert not list(pg.backups_dir.glob("*2020*")) and not list(pg.backups_dir.glob(".*"))

@@ -26,8 +26,10 @@ from support import drive, psql, result_of, skip_or_fail, wait_for
 pytestmark = pytest.mark.engine
 
 #: About 40 MB of SQL, some 20 MB once restic compressed it: several pack files.
-BIG = ("CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS pad "
-       "FROM generate_series(1, 600000) g")
+BIG = (
+    "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS pad "
+    "FROM generate_series(1, 600000) g"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +44,17 @@ def packs(repo: Repo) -> set[Path]:
     return set(data.glob("*/*")) if data.is_dir() else set()
 
 
-def test_sshd_killed_during_the_upload(bigger: Platform, pg: Platform, sftp_repo: Repo,
-                                       sshd: Sshd) -> None:
+def test_sshd_killed_during_the_upload(
+    bigger: Platform, pg: Platform, sftp_repo: Repo, sshd: Sshd
+) -> None:
     init(pg)
     before = packs(sftp_repo)
-    stopper = threading.Thread(target=lambda: (
-        wait_for(lambda: packs(sftp_repo) - before, timeout=120, interval=0.05), sshd.stop()))
+    stopper = threading.Thread(
+        target=lambda: (
+            wait_for(lambda: packs(sftp_repo) - before, timeout=120, interval=0.05),
+            sshd.stop(),
+        )
+    )
     stopper.start()
     events = drive(backup(pg, pg.dev))
     stopper.join()
@@ -69,8 +76,9 @@ def test_sshd_killed_during_the_upload(bigger: Platform, pg: Platform, sftp_repo
     assert offsite_ops.status_line(pg, pg.dev)[0], offsite_ops.status_line(pg, pg.dev)
 
 
-def test_disk_full_while_fetching(bigger: Platform, pg: Platform, local_repo: Repo,
-                                  tmp_path: Path) -> None:
+def test_disk_full_while_fetching(
+    bigger: Platform, pg: Platform, local_repo: Repo, tmp_path: Path
+) -> None:
     if os.geteuid() != 0:
         skip_or_fail("mounting a tmpfs needs root")
     init(pg)
@@ -78,8 +86,11 @@ def test_disk_full_while_fetching(bigger: Platform, pg: Platform, local_repo: Re
     rows = table_checksum(pg)
     set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file))
     path.rename(tmp_path / path.name)  # moved out of the way before the small disk hides it
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs",
-                    str(pg.backups_dir)], check=True, capture_output=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(pg.backups_dir)],
+        check=True,
+        capture_output=True,
+    )
     try:
         before = all_checksums(pg.backups_dir)
         result = result_of(drive(offsite_ops.restore_copy(pg, pg.dev, path.name)))
@@ -102,12 +113,12 @@ def test_killed_while_fetching_leaves_nothing_under_a_backup_name(
         for event in fetch_steps(p, {path.name!r}):
             print(event, flush=True)
     """)
-    fetcher = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    fetcher = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     partial = pg.backups_dir / f".{path.name}{offsite_ops.FETCH_SUFFIX}"
     try:
-        wait_for(lambda: partial.exists() and partial.stat().st_size > 0, timeout=60,
-                 interval=0.02)
+        wait_for(lambda: partial.exists() and partial.stat().st_size > 0, timeout=60, interval=0.02)
     finally:
         fetcher.kill()
         fetcher.wait()
@@ -129,8 +140,9 @@ def test_push_killed_mid_upload_leaves_no_copy_that_counts(
         for event in push(p, p.dev):
             pass
     """)
-    pusher = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    pusher = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     before = packs(local_repo)
     try:
         wait_for(lambda: packs(local_repo) - before, timeout=120, interval=0.05)
@@ -146,9 +158,20 @@ def test_push_killed_mid_upload_leaves_no_copy_that_counts(
     raw = snapshots(local_repo)
     assert [tags(s)["stamp"] for s in raw] == [path.name[4:19]]
     assert tags(raw[0])["verified"] == "ok"
-    dumped = subprocess.run(["restic", "--repo", str(local_repo.path), "--password-file",
-                             str(local_repo.password_file), "dump", raw[0]["id"],
-                             "/stack-tui/dev.sql"], capture_output=True, check=True)
+    dumped = subprocess.run(
+        [
+            "restic",
+            "--repo",
+            str(local_repo.path),
+            "--password-file",
+            str(local_repo.password_file),
+            "dump",
+            raw[0]["id"],
+            "/stack-tui/dev.sql",
+        ],
+        capture_output=True,
+        check=True,
+    )
     assert dumped.stdout == gzip.decompress(path.read_bytes())
 
 

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.engine
 pgdb, pg, local_repo = offsite_fixtures.pgdb, offsite_fixtures.pg, offsite_fixtures.local_repo
 
 
-async def test_restore_an_off_host_only_copy_from_the_picker(pg: Platform,
-                                                             local_repo: Repo) -> None:
+async def test_restore_an_off_host_only_copy_from_the_picker(
+    pg: Platform, local_repo: Repo
+) -> None:
     init(pg)
     path = take_backup(pg)
     rows = psql(pg, "dev", NOTES)

@@ -25,7 +25,8 @@ def no_process_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_masks_only_the_password_in_a_url() -> None:
     assert offsite.mask_location("rest:https://ops:s3cr3t@backup.example:8000/repo") == (
-        "rest:https://ops:***@backup.example:8000/repo")
+        "rest:https://ops:***@backup.example:8000/repo"
+    )
     assert offsite.mask_location("sftp:ops@host:/srv/restic") == "sftp:ops@host:/srv/restic"
     assert offsite.mask_location("/srv/restic") == "/srv/restic"
     said = "Fatal: unable to open rest:https://ops:s3cr3t@backup.example:8000/repo: refused"
@@ -41,8 +42,9 @@ def test_off_unless_a_repository_is_set(tmp_path: Path) -> None:
 
 def test_password_file_must_be_private_and_present(tmp_path: Path) -> None:
     secret = write(tmp_path / "pw", "hunter2-restic\n", 0o644)
-    env = write(tmp_path / ".env",
-                f"STACK_OFFSITE_REPOSITORY=/r\nSTACK_OFFSITE_PASSWORD_FILE={secret}\n")
+    env = write(
+        tmp_path / ".env", f"STACK_OFFSITE_REPOSITORY=/r\nSTACK_OFFSITE_PASSWORD_FILE={secret}\n"
+    )
     with pytest.raises(Refused, match="readable by others") as refused:
         offsite.load(env)
     assert "chmod 600" in refused.value.hint
@@ -62,8 +64,11 @@ def test_keep_must_be_positive_and_the_process_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = write(tmp_path / "pw", "pw\n")
-    env = write(tmp_path / ".env", f"STACK_OFFSITE_REPOSITORY=/r\n"
-                f"STACK_OFFSITE_PASSWORD_FILE={secret}\nSTACK_OFFSITE_KEEP=0\n")
+    env = write(
+        tmp_path / ".env",
+        f"STACK_OFFSITE_REPOSITORY=/r\n"
+        f"STACK_OFFSITE_PASSWORD_FILE={secret}\nSTACK_OFFSITE_KEEP=0\n",
+    )
     with pytest.raises(Refused, match="positive"):
         offsite.load(env)
     monkeypatch.setenv("STACK_OFFSITE_KEEP", "30")
@@ -73,8 +78,11 @@ def test_keep_must_be_positive_and_the_process_environment_wins(
 def test_sftp_goes_through_our_strict_ssh(tmp_path: Path) -> None:
     secret = write(tmp_path / "pw", "pw-unit-secret-9\n")
     ssh_config = write(tmp_path / "ssh_config", "")
-    env = write(tmp_path / ".env", "STACK_OFFSITE_REPOSITORY=sftp://ops@10.0.0.9:2222//srv/r\n"
-                f"STACK_OFFSITE_PASSWORD_FILE={secret}\nSTACK_OFFSITE_SSH_CONFIG={ssh_config}\n")
+    env = write(
+        tmp_path / ".env",
+        "STACK_OFFSITE_REPOSITORY=sftp://ops@10.0.0.9:2222//srv/r\n"
+        f"STACK_OFFSITE_PASSWORD_FILE={secret}\nSTACK_OFFSITE_SSH_CONFIG={ssh_config}\n",
+    )
     command = offsite._base_command(offsite.require(env))
     assert not any("pw-unit-secret-9" in part for part in command), "never on a command line"
     option = command[command.index("--option") + 1]
@@ -86,11 +94,17 @@ def test_restic_messages_become_errors_that_say_what_to_do(tmp_path: Path) -> No
     config = offsite.Config("rest:https://u:pw-in-url-1234@h/", tmp_path / "pw", None, None)
     wrong = offsite.translate(config, "Fatal: wrong password or no key found\n")
     assert "refuses the password" in wrong.message and "pw-in-url-1234" not in wrong.message
-    locked = offsite.translate(config, "unable to create lock in backend: repository is already "
-                               "locked exclusively by PID 7 on h by root\n")
+    locked = offsite.translate(
+        config,
+        "unable to create lock in backend: repository is already "
+        "locked exclusively by PID 7 on h by root\n",
+    )
     assert "locked by another restic" in locked.message and "restic unlock" in locked.hint
-    missing = offsite.translate(config, "Fatal: unable to open config file: Stat: 404\n"
-                                "Is there a repository at the following location?\n")
+    missing = offsite.translate(
+        config,
+        "Fatal: unable to open config file: Stat: 404\n"
+        "Is there a repository at the following location?\n",
+    )
     assert "offsite init" in missing.hint
 
 
@@ -108,5 +122,6 @@ def test_only_our_tagged_snapshots_count() -> None:
 def test_a_password_in_any_url_of_env_is_a_secret() -> None:
     values = {"STACK_OFFSITE_REPOSITORY": "rest:https://ops:s3cr3t-9f@h:8000/"}
     assert dotenv.mask("STACK_OFFSITE_REPOSITORY", values["STACK_OFFSITE_REPOSITORY"]) == (
-        "rest:https://ops:***@h:8000/")
+        "rest:https://ops:***@h:8000/"
+    )
     assert "s3cr3t-9f" in dotenv.secret_values(values)

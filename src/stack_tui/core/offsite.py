@@ -48,10 +48,17 @@ COMPLETE_TAG = "verified=ok"
 #: Repository format 2: restic compresses.
 REPOSITORY_VERSION = "2"
 #: restic's variables that would give it another password or repository than ours.
-_RESTIC_OVERRIDES = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND",
-                     "RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE")
-_SFTP = re.compile(r"sftp:(?://)?(?:(?P<user>[^@/:]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)"
-                   r"(?::(?P<port>\d+))?")
+_RESTIC_OVERRIDES = (
+    "RESTIC_PASSWORD",
+    "RESTIC_PASSWORD_FILE",
+    "RESTIC_PASSWORD_COMMAND",
+    "RESTIC_REPOSITORY",
+    "RESTIC_REPOSITORY_FILE",
+)
+_SFTP = re.compile(
+    r"sftp:(?://)?(?:(?P<user>[^@/:]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)"
+    r"(?::(?P<port>\d+))?"
+)
 STDERR_KEPT = 16 << 10
 
 
@@ -129,27 +136,35 @@ def load(env_file: Path) -> Config | None:
         return None
     password = values.get(PASSWORD_FILE_VAR, "")
     if not password:
-        raise Refused(f"{REPOSITORY_VAR} is set but {PASSWORD_FILE_VAR} is not.",
-                      f"Put the repository's password in a file of mode 0600 and set "
-                      f"{PASSWORD_FILE_VAR} to its path in .env.")
+        raise Refused(
+            f"{REPOSITORY_VAR} is set but {PASSWORD_FILE_VAR} is not.",
+            f"Put the repository's password in a file of mode 0600 and set "
+            f"{PASSWORD_FILE_VAR} to its path in .env.",
+        )
     password_file = Path(password)
     _check_password_file(password_file)
     keep = None
     raw_keep = values.get(KEEP_VAR, "")
     if raw_keep:
         if not raw_keep.isdigit() or int(raw_keep) < 1:
-            raise Refused(f"{KEEP_VAR}={raw_keep!r} is not a positive whole number.",
-                          "Set it to how many off-host copies to keep per environment, e.g. 30.")
+            raise Refused(
+                f"{KEEP_VAR}={raw_keep!r} is not a positive whole number.",
+                "Set it to how many off-host copies to keep per environment, e.g. 30.",
+            )
         keep = int(raw_keep)
     ssh_config = None
     if values.get(SSH_CONFIG_VAR):
         ssh_config = Path(values[SSH_CONFIG_VAR])
         if not ssh_config.is_file():
-            raise Refused(f"{SSH_CONFIG_VAR} names {ssh_config}, which is not a file.",
-                          "Point it at an ssh_config file, or remove the setting.")
+            raise Refused(
+                f"{SSH_CONFIG_VAR} names {ssh_config}, which is not a file.",
+                "Point it at an ssh_config file, or remove the setting.",
+            )
         if any(c.isspace() or c in "'\"\\" for c in str(ssh_config)):
-            raise Refused(f"{SSH_CONFIG_VAR}: {ssh_config} has spaces or quotes in its path.",
-                          "Move the file to a plain path.")
+            raise Refused(
+                f"{SSH_CONFIG_VAR}: {ssh_config} has spaces or quotes in its path.",
+                "Move the file to a plain path.",
+            )
     return Config(repository, password_file, keep, ssh_config)
 
 
@@ -159,8 +174,7 @@ def require(env_file: Path) -> Config:
     if config is None:
         raise NotConfigured(
             "Off-host copies are not configured.",
-            f"Set {REPOSITORY_VAR} and {PASSWORD_FILE_VAR} in .env, then run "
-            "./stack offsite init.",
+            f"Set {REPOSITORY_VAR} and {PASSWORD_FILE_VAR} in .env, then run ./stack offsite init.",
         )
     return config
 
@@ -169,11 +183,15 @@ def _check_password_file(path: Path) -> None:
     try:
         info = path.stat()
     except OSError as err:
-        raise Refused(f"{PASSWORD_FILE_VAR}: cannot read {path} ({err.strerror or err}).",
-                      "Create it with the repository's password, mode 0600.") from None
+        raise Refused(
+            f"{PASSWORD_FILE_VAR}: cannot read {path} ({err.strerror or err}).",
+            "Create it with the repository's password, mode 0600.",
+        ) from None
     if not stat.S_ISREG(info.st_mode):
-        raise Refused(f"{PASSWORD_FILE_VAR}: {path} is not a regular file.",
-                      "Point it at the file holding the repository's password.")
+        raise Refused(
+            f"{PASSWORD_FILE_VAR}: {path} is not a regular file.",
+            "Point it at the file holding the repository's password.",
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         raise Refused(
             f"{PASSWORD_FILE_VAR}: {path} is readable by others "
@@ -181,16 +199,16 @@ def _check_password_file(path: Path) -> None:
             f"Run: chmod 600 {shlex.quote(str(path))}",
         )
     if info.st_size == 0:
-        raise Refused(f"{PASSWORD_FILE_VAR}: {path} is empty.",
-                      "Write the repository's password into it.")
+        raise Refused(
+            f"{PASSWORD_FILE_VAR}: {path} is empty.", "Write the repository's password into it."
+        )
 
 
 # --- running restic --------------------------------------------------------------------------
 
 
 def _base_command(config: Config) -> list[str]:
-    command = ["restic", "--repo", config.repository, "--password-file",
-               str(config.password_file)]
+    command = ["restic", "--repo", config.repository, "--password-file", str(config.password_file)]
     ssh = _ssh_parts(config)
     if ssh:
         command += ["--option", f"sftp.command={' '.join(ssh)}"]
@@ -203,9 +221,19 @@ def _ssh_parts(config: Config) -> list[str]:
     sftp = _SFTP.match(config.repository)
     if not sftp:
         return []
-    parts = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-             "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
-             "-o", "ServerAliveCountMax=2"]
+    parts = [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "ConnectTimeout=15",
+        "-o",
+        "ServerAliveInterval=15",
+        "-o",
+        "ServerAliveCountMax=2",
+    ]
     if config.ssh_config is not None:
         parts += ["-F", str(config.ssh_config)]
     if sftp.group("port"):
@@ -219,8 +247,13 @@ def _ssh_says(config: Config) -> str:
     """What ssh itself says when restic could not start its SFTP session (restic does not
     reliably pass it on): a host key mismatch, a refused key, a refused connection."""
     try:
-        probe = subprocess.run(_ssh_parts(config), stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=60, check=False)
+        probe = subprocess.run(
+            _ssh_parts(config),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"ssh: {err}"
     return probe.stderr.decode(errors="replace")
@@ -245,9 +278,14 @@ def run(config: Config, args: Sequence[str]) -> Run:
     """Run `restic ARGS` to its end; raise OffsiteError (translated) unless it succeeded."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.run([*_base_command(config), *args],
-                                  stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                  env=_environment(), check=False)
+            proc = subprocess.run(
+                [*_base_command(config), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=_environment(),
+                check=False,
+            )
         except FileNotFoundError:
             raise _not_installed() from None
         done = Run(proc.returncode, _read(out, config), _read(err, config))
@@ -273,13 +311,29 @@ class Upload:
         self._out = tempfile.TemporaryFile()  # noqa: SIM115
         self._err = tempfile.TemporaryFile()  # noqa: SIM115
         tag_list = ",".join(f"{k}={v}" for k, v in tags.items())
-        command = [*_base_command(config), "backup", "--stdin",
-                   "--stdin-filename", stdin_filename(env), "--host", HOST,
-                   "--time", taken.strftime("%Y-%m-%d %H:%M:%S"), "--tag", tag_list, "--json"]
+        command = [
+            *_base_command(config),
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            stdin_filename(env),
+            "--host",
+            HOST,
+            "--time",
+            taken.strftime("%Y-%m-%d %H:%M:%S"),
+            "--tag",
+            tag_list,
+            "--json",
+        ]
         try:
-            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=self._out,
-                                         stderr=self._err, env=_environment(),
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=self._out,
+                stderr=self._err,
+                env=_environment(),
+                start_new_session=True,
+            )
         except FileNotFoundError:
             self._close_files()
             raise _not_installed() from None
@@ -314,8 +368,10 @@ class Upload:
         snapshot = str(summary.get("snapshot_id", ""))
         stored = summary.get("total_bytes_processed")
         if not snapshot or stored != self.sent:
-            raise OffsiteError(f"restic stored {stored} of the {self.sent} bytes sent; the copy "
-                               "is not counted.", "Run ./stack offsite push to send it again.")
+            raise OffsiteError(
+                f"restic stored {stored} of the {self.sent} bytes sent; the copy is not counted.",
+                "Run ./stack offsite push to send it again.",
+            )
         run(self.config, ["tag", "--add", f"{COMPLETE_TAG}", snapshot])
         return snapshot
 
@@ -345,8 +401,12 @@ def dump(config: Config, snapshot_id: str, env: str) -> Iterator[IO[bytes]]:
         try:
             proc = subprocess.Popen(
                 [*_base_command(config), "dump", snapshot_id, "/" + stdin_filename(env)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                env=_environment(), start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=_environment(),
+                start_new_session=True,
+            )
         except FileNotFoundError:
             raise _not_installed() from None
         assert proc.stdout is not None
@@ -376,8 +436,10 @@ def redact(config: Config, text: str) -> str:
 
 
 def _not_installed() -> StackError:
-    return StackError("restic is not installed: off-host copies need it.",
-                      "Install it: apt-get install restic (0.14 or newer).")
+    return StackError(
+        "restic is not installed: off-host copies need it.",
+        "Install it: apt-get install restic (0.14 or newer).",
+    )
 
 
 def translate(config: Config, stderr: str) -> OffsiteError:
@@ -385,50 +447,80 @@ def translate(config: Config, stderr: str) -> OffsiteError:
     said = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = said[-1] if said else "no output"
     if "unable to start the sftp session" in stderr and _ssh_parts(config):
-        ssh_said = [line.strip() for line in redact(config, _ssh_says(config)).splitlines()
-                    if line.strip()]
+        ssh_said = [
+            line.strip() for line in redact(config, _ssh_says(config)).splitlines() if line.strip()
+        ]
         stderr = "\n".join([*ssh_said, stderr])
         last = ssh_said[-1] if ssh_said else last
     where = config.shown
     text = stderr.lower()
     if "wrong password" in text:
-        return OffsiteError(f"The off-host repository {where} refuses the password in "
-                            f"{config.password_file}.",
-                            f"Put the repository's password in {PASSWORD_FILE_VAR}'s file.")
+        return OffsiteError(
+            f"The off-host repository {where} refuses the password in {config.password_file}.",
+            f"Put the repository's password in {PASSWORD_FILE_VAR}'s file.",
+        )
     if "already locked" in text:
         holder = next((line for line in said if "locked" in line), last)
-        return OffsiteError(f"The off-host repository {where} is locked by another restic "
-                            f"process ({holder}). Nothing was changed.",
-                            "Wait for it to finish and try again (./stack offsite push); if no "
-                            "restic runs any more, remove the stale lock with 'restic unlock'.")
+        return OffsiteError(
+            f"The off-host repository {where} is locked by another restic "
+            f"process ({holder}). Nothing was changed.",
+            "Wait for it to finish and try again (./stack offsite push); if no "
+            "restic runs any more, remove the stale lock with 'restic unlock'.",
+        )
     if "config file already exists" in text:
-        return OffsiteError(f"{where} already holds a restic repository.",
-                            "Nothing was changed. Use it as it is (./stack offsite check).")
+        return OffsiteError(
+            f"{where} already holds a restic repository.",
+            "Nothing was changed. Use it as it is (./stack offsite check).",
+        )
     if "host key verification failed" in text:
-        return OffsiteError(f"The SSH host key of {where} is not the one known.",
-                            "Check the server, then its line in the known_hosts file of "
-                            f"{SSH_CONFIG_VAR}; host keys are never accepted silently.")
-    if any(s in text for s in ("connection refused", "no route to host", "timed out",
-                               "could not resolve", "connection closed", "broken pipe",
-                               "unable to start the sftp session", "connection reset",
-                               "eof", "subprocess ssh")):
-        return OffsiteError(f"The off-host repository {where} is unreachable ({last}).",
-                            "Check the network and the server (ssh, the repository's path).")
+        return OffsiteError(
+            f"The SSH host key of {where} is not the one known.",
+            "Check the server, then its line in the known_hosts file of "
+            f"{SSH_CONFIG_VAR}; host keys are never accepted silently.",
+        )
+    if any(
+        s in text
+        for s in (
+            "connection refused",
+            "no route to host",
+            "timed out",
+            "could not resolve",
+            "connection closed",
+            "broken pipe",
+            "unable to start the sftp session",
+            "connection reset",
+            "eof",
+            "subprocess ssh",
+        )
+    ):
+        return OffsiteError(
+            f"The off-host repository {where} is unreachable ({last}).",
+            "Check the network and the server (ssh, the repository's path).",
+        )
     if "is there a repository at the following location" in text:
-        return OffsiteError(f"There is no restic repository at {where}.",
-                            "Create it with ./stack offsite init.")
+        return OffsiteError(
+            f"There is no restic repository at {where}.", "Create it with ./stack offsite init."
+        )
     if "permission denied" in text or "read-only file system" in text:
-        denied = next(line for line in reversed(said)
-                      if "permission denied" in line.lower() or "read-only" in line.lower())
-        return OffsiteError(f"The off-host repository {where} cannot be written ({denied}).",
-                            "Check its permissions (a read-only repository cannot take "
-                            "copies).")
+        denied = next(
+            line
+            for line in reversed(said)
+            if "permission denied" in line.lower() or "read-only" in line.lower()
+        )
+        return OffsiteError(
+            f"The off-host repository {where} cannot be written ({denied}).",
+            "Check its permissions (a read-only repository cannot take copies).",
+        )
     if "no matching id" in text or "no snapshot" in text or "failed to find snapshot" in text:
-        return OffsiteError(f"That off-host copy is not in {where} any more ({last}).",
-                            "List what is there: ./stack backup list --offsite.")
+        return OffsiteError(
+            f"That off-host copy is not in {where} any more ({last}).",
+            "List what is there: ./stack backup list --offsite.",
+        )
     if "no space left" in text:
-        return OffsiteError(f"The off-host repository {where} is full ({last}).",
-                            "Free space there, or keep fewer copies (STACK_OFFSITE_KEEP).")
+        return OffsiteError(
+            f"The off-host repository {where} is full ({last}).",
+            "Free space there, or keep fewer copies (STACK_OFFSITE_KEEP).",
+        )
     return OffsiteError(f"restic failed on {where}: {last}", "See restic's message above.")
 
 
@@ -463,15 +555,24 @@ def parse_snapshot(raw: dict[str, Any]) -> Snapshot | None:
     if env not in ("dev", "prod") or f"verified={tags.get('verified')}" != COMPLETE_TAG:
         return None
     size = tags.get("size", "0")
-    return Snapshot(str(raw.get("id", "")), env, stamp, taken, tags.get("reason", ""),
-                    int(size) if size.isdigit() else 0)
+    return Snapshot(
+        str(raw.get("id", "")),
+        env,
+        stamp,
+        taken,
+        tags.get("reason", ""),
+        int(size) if size.isdigit() else 0,
+    )
 
 
 def forget_unfinished(config: Config, env: str) -> int:
     """Forget `env`'s snapshots of uploads that never completed (a process killed mid-way).
     Call only holding the repository lock: then no upload of ours is running."""
-    unfinished = [str(raw.get("id")) for raw in _listed(config, env)
-                  if COMPLETE_TAG not in (raw.get("tags") or [])]
+    unfinished = [
+        str(raw.get("id"))
+        for raw in _listed(config, env)
+        if COMPLETE_TAG not in (raw.get("tags") or [])
+    ]
     if unfinished:
         run(config, ["forget", *unfinished])
     return len(unfinished)
@@ -487,7 +588,19 @@ def forget(config: Config, env: str, keep: int) -> str:
     """Keep `env`'s newest `keep` copies (never fewer than one), then prune the data."""
     if keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
-    done = run(config, ["forget", "--host", HOST, "--tag", f"env={env},{COMPLETE_TAG}",
-                        "--group-by", "paths",
-                        "--keep-last", str(keep), "--prune"])
+    done = run(
+        config,
+        [
+            "forget",
+            "--host",
+            HOST,
+            "--tag",
+            f"env={env},{COMPLETE_TAG}",
+            "--group-by",
+            "paths",
+            "--keep-last",
+            str(keep),
+            "--prune",
+        ],
+    )
     return done.stdout

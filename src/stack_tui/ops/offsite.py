@@ -65,8 +65,9 @@ def push_command(env: Environment) -> str:
 # --- copying -----------------------------------------------------------------------------------
 
 
-def copy_after(platform: Platform, env: Environment, events: Iterator[Event], reason: str
-               ) -> Iterator[Event]:
+def copy_after(
+    platform: Platform, env: Environment, events: Iterator[Event], reason: str
+) -> Iterator[Event]:
     """Pass an operation's events through; once it has ended (its lock released), copy any
     backup it took off-host, then give its Result, with a line about the copy."""
     started = time.time()
@@ -85,9 +86,11 @@ def copy_after(platform: Platform, env: Environment, events: Iterator[Event], re
         return
     if _wanted(platform) and _new_backup_since(platform, env, started):
         copied = yield from _copy_reporting(platform, env, reason, since=started)
-        result = replace(result, details=[*result.details, copied.detail],
-                         data={**result.data, "offsite": {"ok": copied.ok,
-                                                          "detail": copied.detail}})
+        result = replace(
+            result,
+            details=[*result.details, copied.detail],
+            data={**result.data, "offsite": {"ok": copied.ok, "detail": copied.detail}},
+        )
     yield result
 
 
@@ -101,8 +104,9 @@ def _new_backup_since(platform: Platform, env: Environment, started: float) -> b
     return bool(newest) and newest[0].taken.timestamp() >= int(started)
 
 
-def _copy_reporting(platform: Platform, env: Environment, reason: str, since: float
-                    ) -> Generator[Event, None, CopyState]:
+def _copy_reporting(
+    platform: Platform, env: Environment, reason: str, since: float
+) -> Generator[Event, None, CopyState]:
     """Copy, never raising: a failure is a warning, an audit entry and the recorded state."""
     started = time.time()
     try:
@@ -114,29 +118,52 @@ def _copy_reporting(platform: Platform, env: Environment, reason: str, since: fl
         return replace(state, detail="Off-host copy interrupted")
     except StackError as err:
         state = _record(platform, env, ok=False, detail=err.message)
-        yield Warning(env.name, f"Off-host copy FAILED: {err.message} {err.hint} {RETRY_HINT}"
-                      f"{push_command(env)}.")
-        audit.record(platform.audit_log, operation="offsite-push", env=env.name,
-                     arguments={"after": reason}, result="failed", started=started,
-                     detail=err.message)
+        yield Warning(
+            env.name,
+            f"Off-host copy FAILED: {err.message} {err.hint} {RETRY_HINT}{push_command(env)}.",
+        )
+        audit.record(
+            platform.audit_log,
+            operation="offsite-push",
+            env=env.name,
+            arguments={"after": reason},
+            result="failed",
+            started=started,
+            detail=err.message,
+        )
         return replace(state, detail=f"Off-host copy FAILED: {err.message}")
-    audit.record(platform.audit_log, operation="offsite-push", env=env.name,
-                 arguments={"after": reason}, result="ok", started=started, detail=uploaded)
+    audit.record(
+        platform.audit_log,
+        operation="offsite-push",
+        env=env.name,
+        arguments={"after": reason},
+        result="ok",
+        started=started,
+        detail=uploaded,
+    )
     return CopyState(time.time(), True, f"Off-host: {uploaded}")
 
 
 def push(platform: Platform, env: Environment) -> Iterator[Event]:
     """`./stack offsite push`: upload every local backup of `env` the repository lacks."""
+
     def body() -> Iterator[Event]:
         uploaded = yield from push_steps(platform, env, reason="")
         yield Result(env.name, operation="offsite-push", ok=True, summary=f"Off-host: {uploaded}")
 
-    return _audited(platform, env.name, "offsite-push", {}, body, on_failure=lambda err: _record(
-        platform, env, ok=False, detail=err.message))
+    return _audited(
+        platform,
+        env.name,
+        "offsite-push",
+        {},
+        body,
+        on_failure=lambda err: _record(platform, env, ok=False, detail=err.message),
+    )
 
 
-def push_steps(platform: Platform, env: Environment, *, reason: str, since: float = 0.0
-               ) -> Generator[Event, None, str]:
+def push_steps(
+    platform: Platform, env: Environment, *, reason: str, since: float = 0.0
+) -> Generator[Event, None, str]:
     """Upload `env`'s local backups missing off-host (oldest first), then apply retention.
 
     Backups taken at or after `since` are tagged with `reason`; older ones were
@@ -150,8 +177,11 @@ def push_steps(platform: Platform, env: Environment, *, reason: str, since: floa
             offsite.remove_stale_locks(config)
             unfinished = offsite.forget_unfinished(config, env.name)
             if unfinished:
-                yield OutputLine(env.name, f"forgot {unfinished} unfinished upload(s) of an "
-                                 "interrupted copy", source="offsite")
+                yield OutputLine(
+                    env.name,
+                    f"forgot {unfinished} unfinished upload(s) of an interrupted copy",
+                    source="offsite",
+                )
             present = {s.stamp for s in offsite.snapshots(config, env.name)}
             local = backups.list_backups(platform.backups_dir, env.name)
             missing = [b for b in reversed(local) if _stamp(b) not in present]
@@ -161,15 +191,18 @@ def push_steps(platform: Platform, env: Environment, *, reason: str, since: floa
                 copied = yield from _upload(config, env, info, tagged or "unrecorded")
                 uploaded += copied
                 skipped += not copied
-            yield OutputLine(env.name, f"keeping the newest {keep} off-host copies",
-                             source="offsite")
+            yield OutputLine(
+                env.name, f"keeping the newest {keep} off-host copies", source="offsite"
+            )
             offsite.forget(config, env.name, keep)
             count = len(offsite.snapshots(config, env.name))
     except StackError as err:
         yield StepFinished(env.name, "offsite", ok=False, detail=err.message)
         raise
-    detail = (f"{uploaded} uploaded, {count} off-host cop{'y' if count == 1 else 'ies'} of "
-              f"{env.name} kept (newest {keep}) in {config.shown}")
+    detail = (
+        f"{uploaded} uploaded, {count} off-host cop{'y' if count == 1 else 'ies'} of "
+        f"{env.name} kept (newest {keep}) in {config.shown}"
+    )
     if skipped:
         detail += f"; {skipped} damaged or vanished local backup(s) not copied"
     _record(platform, env, ok=True, detail=detail)
@@ -177,16 +210,21 @@ def push_steps(platform: Platform, env: Environment, *, reason: str, since: floa
     return detail
 
 
-def _upload(config: offsite.Config, env: Environment, info: backups.BackupInfo, reason: str
-            ) -> Generator[Event, None, bool]:
+def _upload(
+    config: offsite.Config, env: Environment, info: backups.BackupInfo, reason: str
+) -> Generator[Event, None, bool]:
     """Send one backup's SQL; False when the local file is damaged or gone (not copied)."""
     try:
         source = os.fdopen(os.open(info.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
     except OSError as err:
         yield Warning(env.name, f"{info.name} could not be read ({err.strerror}): not copied.")
         return False
-    tags = {"env": env.name, "stamp": _stamp(info), "reason": reason.replace(" ", "-"),
-            "size": str(info.size)}
+    tags = {
+        "env": env.name,
+        "stamp": _stamp(info),
+        "reason": reason.replace(" ", "-"),
+        "size": str(info.size),
+    }
     started = time.monotonic()
     with source:
         upload = offsite.Upload(config, env.name, info.taken, tags)
@@ -201,8 +239,11 @@ def _upload(config: offsite.Config, env: Environment, info: backups.BackupInfo, 
             upload.abort()
             raise
         snapshot = upload.commit()
-    yield OutputLine(env.name, f"{info.name} -> snapshot {snapshot} "
-                     f"({time.monotonic() - started:.1f} s)", source="offsite")
+    yield OutputLine(
+        env.name,
+        f"{info.name} -> snapshot {snapshot} ({time.monotonic() - started:.1f} s)",
+        source="offsite",
+    )
     return True
 
 
@@ -214,8 +255,7 @@ def _stamp(info: backups.BackupInfo) -> str:
 def _repository_lock(platform: Platform) -> Iterator[None]:
     """Our restic runs one at a time (not the environment's lock: nothing else waits on it)."""
     platform.locks_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(platform.locks_dir / "offsite.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                 0o600)
+    fd = os.open(platform.locks_dir / "offsite.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -277,12 +317,17 @@ def check_row(platform: Platform) -> CheckRow:
     except StackError as err:
         return CheckRow(HYGIENE, "off-host copies", False, detail=f"{err.message} {err.hint}")
     if not configured:
-        return CheckRow(HYGIENE, "off-host copies", True, "off", "off",
-                        detail=lines["prod"][1])
+        return CheckRow(HYGIENE, "off-host copies", True, "off", "off", detail=lines["prod"][1])
     short = {name: "ok" if fine else "FAILED" for name, (fine, _) in lines.items()}
     detail = "; ".join(f"{name}: {text}" for name, (fine, text) in lines.items() if not fine)
-    return CheckRow(HYGIENE, "off-host copies", ok, short["dev"], short["prod"],
-                    detail=detail or lines["prod"][1])
+    return CheckRow(
+        HYGIENE,
+        "off-host copies",
+        ok,
+        short["dev"],
+        short["prod"],
+        detail=detail or lines["prod"][1],
+    )
 
 
 # --- repository-wide operations ---------------------------------------------------------------
@@ -291,6 +336,7 @@ def check_row(platform: Platform) -> CheckRow:
 def init(platform: Platform) -> Iterator[Event]:
     """`./stack offsite init`: create the repository (format 2: compressed), or accept an
     existing one that opens with our password."""
+
     def body() -> Iterator[Event]:
         config = offsite.require(platform.dotenv)
         yield StepStarted("all", "offsite init", detail=config.shown)
@@ -304,19 +350,25 @@ def init(platform: Platform) -> Iterator[Event]:
             said = "already there"
         count = len(offsite.snapshots(config))  # proves access with our password
         yield StepFinished("all", "offsite init", detail=f"{said}; opens with the password")
-        yield Result("all", operation="offsite-init", ok=True,
-                     summary=f"Off-host repository {config.shown}: {said}, {count} copies.")
+        yield Result(
+            "all",
+            operation="offsite-init",
+            ok=True,
+            summary=f"Off-host repository {config.shown}: {said}, {count} copies.",
+        )
 
     return _audited(platform, "all", "offsite-init", {}, body)
 
 
 def check(platform: Platform, read_data_subset: str = "") -> Iterator[Event]:
     """`./stack offsite check`: `restic check`, optionally reading part of the data back."""
+
     def body() -> Iterator[Event]:
         config = offsite.require(platform.dotenv)
         args = ["check"] + (["--read-data-subset", read_data_subset] if read_data_subset else [])
-        yield StepStarted("all", "offsite check", detail=f"restic {' '.join(args)} on "
-                          f"{config.shown}")
+        yield StepStarted(
+            "all", "offsite check", detail=f"restic {' '.join(args)} on {config.shown}"
+        )
         with _repository_lock(platform):
             done = offsite.run(config, args)
             copies = offsite.snapshots(config)
@@ -325,12 +377,15 @@ def check(platform: Platform, read_data_subset: str = "") -> Iterator[Event]:
                 yield OutputLine("all", line, source="restic")
         counts = {name: sum(s.env == name for s in copies) for name in ENV_NAMES}
         yield StepFinished("all", "offsite check", detail="no errors found")
-        yield Result("all", operation="offsite-check", ok=True,
-                     summary=f"Off-host repository {config.shown} is sound: "
-                             f"{counts['prod']} prod and {counts['dev']} dev copies.")
+        yield Result(
+            "all",
+            operation="offsite-check",
+            ok=True,
+            summary=f"Off-host repository {config.shown} is sound: "
+            f"{counts['prod']} prod and {counts['dev']} dev copies.",
+        )
 
-    return _audited(platform, "all", "offsite-check", {"read_data_subset": read_data_subset},
-                    body)
+    return _audited(platform, "all", "offsite-check", {"read_data_subset": read_data_subset}, body)
 
 
 def copies(platform: Platform) -> list[offsite.Snapshot]:
@@ -344,8 +399,9 @@ def copies(platform: Platform) -> list[offsite.Snapshot]:
 
 def as_backup_info(platform: Platform, snapshot: offsite.Snapshot) -> backups.BackupInfo:
     """An off-host copy as the listing's row: the path it gets once fetched."""
-    return backups.BackupInfo(platform.backups_dir / snapshot.name, snapshot.env,
-                              snapshot.taken, snapshot.size)
+    return backups.BackupInfo(
+        platform.backups_dir / snapshot.name, snapshot.env, snapshot.taken, snapshot.size
+    )
 
 
 # --- fetching a copy back -----------------------------------------------------------------------
@@ -355,8 +411,10 @@ def fetch_steps(platform: Platform, name: str) -> Generator[Event, None, Path]:
     """Bring the off-host copy called `name` into data/backups/ as a verified backup."""
     parsed = backups.parse_name(name)
     if parsed is None:
-        raise Refused(f"{name} is not a backup's name (expected ENV_YYYYMMDD_HHMMSS.sql.gz).",
-                      "List the off-host copies: ./stack backup list --offsite.")
+        raise Refused(
+            f"{name} is not a backup's name (expected ENV_YYYYMMDD_HHMMSS.sql.gz).",
+            "List the off-host copies: ./stack backup list --offsite.",
+        )
     env_name = parsed[0]
     directory = backups.ensure_private_dir(platform.backups_dir)
     final = directory / name
@@ -370,20 +428,24 @@ def fetch_steps(platform: Platform, name: str) -> Generator[Event, None, Path]:
         with _repository_lock(platform):
             found = [s for s in offsite.snapshots(config, env_name) if s.stamp == stamp]
             if not found:
-                raise offsite.OffsiteError(f"There is no off-host copy {name} in {config.shown}.",
-                                           "List them: ./stack backup list --offsite.")
+                raise offsite.OffsiteError(
+                    f"There is no off-host copy {name} in {config.shown}.",
+                    "List them: ./stack backup list --offsite.",
+                )
             path = _fetch_into(config, found[0], directory, final)
     except StackError as err:
         yield StepFinished(env_name, "fetch", ok=False, detail=err.message)
         raise
     size = backups.human_size(path.stat().st_size)
-    yield StepFinished(env_name, "fetch",
-                       detail=f"{name} ({size}) verified, in {time.monotonic() - started:.1f} s")
+    yield StepFinished(
+        env_name, "fetch", detail=f"{name} ({size}) verified, in {time.monotonic() - started:.1f} s"
+    )
     return path
 
 
-def _fetch_into(config: offsite.Config, snapshot: offsite.Snapshot, directory: Path,
-                final: Path) -> Path:
+def _fetch_into(
+    config: offsite.Config, snapshot: offsite.Snapshot, directory: Path, final: Path
+) -> Path:
     partial = directory / f".{final.name}{FETCH_SUFFIX}"
     partial.unlink(missing_ok=True)  # left by a killed fetch; the repository lock is ours
     try:
@@ -400,24 +462,33 @@ def _fetch_into(config: offsite.Config, snapshot: offsite.Snapshot, directory: P
             os.close(fd)
         verification = backups.verify(partial)
         if not verification.ok:
-            raise StackError(f"The copy fetched from {config.shown} failed verification: "
-                             f"{verification.reason}. Nothing was kept.",
-                             "Run ./stack offsite check; try another copy.")
+            raise StackError(
+                f"The copy fetched from {config.shown} failed verification: "
+                f"{verification.reason}. Nothing was kept.",
+                "Run ./stack offsite check; try another copy.",
+            )
         try:
             os.link(partial, final)
         except FileExistsError:
-            raise StackError(f"{final.name} appeared while fetching; nothing was overwritten.",
-                             "Use the file that is there now.") from None
+            raise StackError(
+                f"{final.name} appeared while fetching; nothing was overwritten.",
+                "Use the file that is there now.",
+            ) from None
         partial.unlink()
         backups.fsync_dir(directory)
     except OSError as err:
         partial.unlink(missing_ok=True)
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StackError(f"The disk holding {directory} is full: {final.name} could not be "
-                             "fetched (the partial file was removed; local backups are "
-                             "untouched).", "Free some space there, then try again.") from None
-        raise StackError(f"Writing {final.name} into {directory} failed: "
-                         f"{err.strerror or err}.", "Check the filesystem.") from None
+            raise StackError(
+                f"The disk holding {directory} is full: {final.name} could not be "
+                "fetched (the partial file was removed; local backups are "
+                "untouched).",
+                "Free some space there, then try again.",
+            ) from None
+        raise StackError(
+            f"Writing {final.name} into {directory} failed: {err.strerror or err}.",
+            "Check the filesystem.",
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -428,11 +499,12 @@ def _fetch_into(config: offsite.Config, snapshot: offsite.Snapshot, directory: P
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
-def restore_copy(platform: Platform, env: Environment, name: str, *,
-                 allow_cross_env: bool = False) -> Iterator[Event]:
+def restore_copy(
+    platform: Platform, env: Environment, name: str, *, allow_cross_env: bool = False
+) -> Iterator[Event]:
     """Fetch the off-host copy `name` (unless already local), then restore it as a file."""
     from stack_tui.ops.restore import restore
 
@@ -442,23 +514,44 @@ def restore_copy(platform: Platform, env: Environment, name: str, *,
         source = backups.parse_name(name)
         if source is not None and source[0] != env.name and not allow_cross_env:
             flag = "--allow-dev-into-prod" if env.is_prod else "--allow-cross-env"
-            raise Refused(f"{name} is a backup of {source[0]}: refusing to restore it into "
-                          f"{env.name}. Nothing was fetched.",
-                          f"To load {source[0]}'s data into {env.name} on purpose, add {flag}.")
+            raise Refused(
+                f"{name} is a backup of {source[0]}: refusing to restore it into "
+                f"{env.name}. Nothing was fetched.",
+                f"To load {source[0]}'s data into {env.name} on purpose, add {flag}.",
+            )
         path = yield from fetch_steps(platform, name)
     except StackError as err:
-        audit.record(platform.audit_log, operation="offsite-fetch", env=env.name,
-                     arguments=arguments, result="failed", started=started, detail=err.message)
+        audit.record(
+            platform.audit_log,
+            operation="offsite-fetch",
+            env=env.name,
+            arguments=arguments,
+            result="failed",
+            started=started,
+            detail=err.message,
+        )
         yield failure(env, "restore", err)
         return
-    audit.record(platform.audit_log, operation="offsite-fetch", env=env.name,
-                 arguments=arguments, result="ok", started=started, detail=str(path))
+    audit.record(
+        platform.audit_log,
+        operation="offsite-fetch",
+        env=env.name,
+        arguments=arguments,
+        result="ok",
+        started=started,
+        detail=str(path),
+    )
     yield from restore(platform, env, path, allow_cross_env=allow_cross_env)
 
 
-def _audited(platform: Platform, env: str, operation: str, arguments: dict[str, Any],
-             body: Callable[[], Iterator[Event]],
-             on_failure: Callable[[StackError], object] | None = None) -> Iterator[Event]:
+def _audited(
+    platform: Platform,
+    env: str,
+    operation: str,
+    arguments: dict[str, Any],
+    body: Callable[[], Iterator[Event]],
+    on_failure: Callable[[StackError], object] | None = None,
+) -> Iterator[Event]:
     """Run `body` (no environment lock: the repository has its own), audit its outcome,
     turn a StackError into a failed Result."""
     started = time.time()
@@ -473,8 +566,21 @@ def _audited(platform: Platform, env: str, operation: str, arguments: dict[str, 
             on_failure(err)
         kind = error_kind(err)
         outcome, detail = ("refused" if kind == "Refused" else "failed"), err.message
-        yield Result(env, operation=operation, ok=False, summary=err.message,
-                     details=[err.hint] if err.hint else [], data={"error": kind})
+        yield Result(
+            env,
+            operation=operation,
+            ok=False,
+            summary=err.message,
+            details=[err.hint] if err.hint else [],
+            data={"error": kind},
+        )
     finally:
-        audit.record(platform.audit_log, operation=operation, env=env, arguments=arguments,
-                     result=outcome, started=started, detail=detail)
+        audit.record(
+            platform.audit_log,
+            operation=operation,
+            env=env,
+            arguments=arguments,
+            result=outcome,
+            started=started,
+            detail=detail,
+        )

@@ -56,8 +56,14 @@ class RestorePicker(ModalScreen[Pick | None]):
         Binding("a", "toggle_other", "Other env's backups too"),
     ]
 
-    def __init__(self, env: Environment, own: list[BackupInfo], other: list[BackupInfo],
-                 now: float, list_offsite: OffsiteLister | None = None) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        own: list[BackupInfo],
+        other: list[BackupInfo],
+        now: float,
+        list_offsite: OffsiteLister | None = None,
+    ) -> None:
         super().__init__(classes="-prod" if env.is_prod else "")
         self.env = env
         self.own, self.other = own, other
@@ -68,8 +74,9 @@ class RestorePicker(ModalScreen[Pick | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(f"Restore {label(self.env)} ({self.env.db_name}): pick a backup",
-                         id="title")
+            yield Static(
+                f"Restore {label(self.env)} ({self.env.db_name}): pick a backup", id="title"
+            )
             yield Static(id="hint")
             yield PickerTable(id="choices")
         yield Footer()
@@ -99,27 +106,35 @@ class RestorePicker(ModalScreen[Pick | None]):
         if problem:
             note = f"Off-host copies could not be listed: {problem}"
         else:
-            note = (f"{len(found)} off-host copies; those marked off-host are only there: "
-                    "restoring one fetches it first.")
+            note = (
+                f"{len(found)} off-host copies; those marked off-host are only there: "
+                "restoring one fetches it first."
+            )
         self.query_one("#dialog").mount(Static(note, id="offsite-note"), after="#hint")
         self._show()
 
     def _show(self) -> None:
         remote_own = [info for info in self.remote if info.env == self.env.name]
         remote_other = [info for info in self.remote if info.env != self.env.name]
-        shown = sorted([*self.own, *remote_own,
-                        *((*self.other, *remote_other) if self.with_other else ())],
-                       key=lambda b: (b.taken, b.name), reverse=True)
+        shown = sorted(
+            [*self.own, *remote_own, *((*self.other, *remote_other) if self.with_other else ())],
+            key=lambda b: (b.taken, b.name),
+            reverse=True,
+        )
         self.query_one(PickerTable).show(shown, self.now)
         other = "dev" if self.env.is_prod else "PROD"
         if not shown:
             hint = f"No {self.env.name} backups yet. Esc, then b takes one."
         elif self.with_other:
-            hint = (f"Showing {label(self.env)} and {other} backups. Restoring a {other} backup "
-                    f"into {label(self.env)} is a cross-environment restore.")
+            hint = (
+                f"Showing {label(self.env)} and {other} backups. Restoring a {other} backup "
+                f"into {label(self.env)} is a cross-environment restore."
+            )
         else:
-            hint = (f"Enter restores the highlighted backup into {self.env.db_name} "
-                    "(you will confirm first). a: show the other environment's backups too.")
+            hint = (
+                f"Enter restores the highlighted backup into {self.env.db_name} "
+                "(you will confirm first). a: show the other environment's backups too."
+            )
         self.query_one("#hint", Static).update(hint)
 
     def action_toggle_other(self) -> None:
