@@ -106,9 +106,9 @@ class RestorePicker(ModalScreen[Pick | None]):
         if problem:
             note = f"Off-host copies could not be listed: {problem}"
         else:
+            copies = "1 off-host copy" if len(found) == 1 else f"{len(found)} off-host copies"
             note = (
-                f"{len(found)} off-host copies; those marked off-host are only there: "
-                "restoring one fetches it first."
+                f"{copies}; those marked off-host are only there: restoring one fetches it first."
             )
         self.query_one("#dialog").mount(Static(note, id="offsite-note"), after="#hint")
         self._show()
