@@ -148,8 +148,20 @@ def raw_backup(env: Environment, target: Path) -> float:
     container, user = container_of(env)
     started = time.perf_counter()
     with target.open("wb") as out:
-        dump = subprocess.Popen(["docker", "exec", container, "pg_dump", "--clean", "--if-exists",
-                                 "-U", user, env.db_name], stdout=subprocess.PIPE)
+        dump = subprocess.Popen(
+            [
+                "docker",
+                "exec",
+                container,
+                "pg_dump",
+                "--clean",
+                "--if-exists",
+                "-U",
+                user,
+                env.db_name,
+            ],
+            stdout=subprocess.PIPE,
+        )
         assert dump.stdout is not None
         gzip = subprocess.Popen(["gzip"], stdin=dump.stdout, stdout=out)
         dump.stdout.close()
@@ -164,9 +176,26 @@ def raw_restore(env: Environment, source: Path) -> float:
     started = time.perf_counter()
     gunzip = subprocess.Popen(["gunzip", "-c", str(source)], stdout=subprocess.PIPE)
     assert gunzip.stdout is not None
-    load = subprocess.Popen(["docker", "exec", "-i", container, "psql", "-X", "-q", "-v",
-                             "ON_ERROR_STOP=1", "--single-transaction", "-U", user,
-                             "-d", env.db_name], stdin=gunzip.stdout, stdout=subprocess.DEVNULL)
+    load = subprocess.Popen(
+        [
+            "docker",
+            "exec",
+            "-i",
+            container,
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-U",
+            user,
+            "-d",
+            env.db_name,
+        ],
+        stdin=gunzip.stdout,
+        stdout=subprocess.DEVNULL,
+    )
     gunzip.stdout.close()
     if load.wait() != 0 or gunzip.wait() != 0:
         raise SystemExit("raw restore failed")
@@ -194,11 +223,21 @@ def our_restore(platform: Platform, env: Environment, source: Path) -> tuple[flo
 
 def child_peak(platform: Platform, env: Environment) -> dict[str, float]:
     """Run only our backup in a fresh interpreter; its peak RSS and CPU time."""
-    spec = {"root": str(platform.root), "dev": platform.dev_project,
-            "prod": platform.prod_project, "data": str(platform.data),
-            "env_file": str(platform.dotenv), "compose": str(platform.compose), "env": env.name}
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                          capture_output=True, text=True, check=True)
+    spec = {
+        "root": str(platform.root),
+        "dev": platform.dev_project,
+        "prod": platform.prod_project,
+        "data": str(platform.data),
+        "env_file": str(platform.dotenv),
+        "compose": str(platform.compose),
+        "env": env.name,
+    }
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     Path(str(measured.pop("path"))).unlink()
     return measured
@@ -206,13 +245,21 @@ def child_peak(platform: Platform, env: Environment) -> dict[str, float]:
 
 def child(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    platform = Platform(root=Path(spec["root"]), dev_project=spec["dev"],
-                        prod_project=spec["prod"], data_dir=Path(spec["data"]),
-                        env_file=Path(spec["env_file"]), compose_dir=Path(spec["compose"]))
+    platform = Platform(
+        root=Path(spec["root"]),
+        dev_project=spec["dev"],
+        prod_project=spec["prod"],
+        data_dir=Path(spec["data"]),
+        env_file=Path(spec["env_file"]),
+        compose_dir=Path(spec["compose"]),
+    )
     before = vm_hwm_kb()
     _, path = our_backup(platform, platform.env(spec["env"]))
-    print(json.dumps({"hwm_mb": vm_hwm_kb() / 1024, "hwm_after_imports_mb": before / 1024,
-                      "path": str(path)}))
+    print(
+        json.dumps(
+            {"hwm_mb": vm_hwm_kb() / 1024, "hwm_after_imports_mb": before / 1024, "path": str(path)}
+        )
+    )
 
 
 def vm_hwm_kb() -> int:
@@ -269,27 +316,43 @@ def measure(platform: Platform, env: Environment, rounds: int, scratch: Path) ->
                 ours_r_whole.times.append(whole)
             else:
                 raw_r.times.append(raw_restore(env, source))
-        print(f"  round {number + 1}: backup ours {ours_b.times[-1]:.2f} s raw "
-              f"{raw_b.times[-1]:.2f} s; restore ours {ours_r.times[-1]:.2f} s "
-              f"(whole {ours_r_whole.times[-1]:.2f} s) raw {raw_r.times[-1]:.2f} s", flush=True)
+        print(
+            f"  round {number + 1}: backup ours {ours_b.times[-1]:.2f} s raw "
+            f"{raw_b.times[-1]:.2f} s; restore ours {ours_r.times[-1]:.2f} s "
+            f"(whole {ours_r_whole.times[-1]:.2f} s) raw {raw_r.times[-1]:.2f} s",
+            flush=True,
+        )
     memory = child_peak(platform, env)
-    spread = (f"Spread of the {rounds} runs: backup ours {ours_b.spread}, raw {raw_b.spread}; "
-              f"restore ours {ours_r.spread}, raw {raw_r.spread}; load average "
-              f"{os.getloadavg()[0]:.2f} at the end.")
-    return {"spread": spread, "backup_ours": ours_b.median, "backup_raw": raw_b.median,
-            "backup_paired": paired(raw_b, ours_b), "restore_paired": paired(raw_r, ours_r),
-            "restore_ours": ours_r.median, "restore_ours_whole": ours_r_whole.median,
-            "restore_raw": raw_r.median, "size_ours": sizes["ours"], "size_raw": sizes["raw"],
-            "cpu_ours": cpu_ours.median, "cpu_raw": cpu_raw.median,
-            **memory}
+    spread = (
+        f"Spread of the {rounds} runs: backup ours {ours_b.spread}, raw {raw_b.spread}; "
+        f"restore ours {ours_r.spread}, raw {raw_r.spread}; load average "
+        f"{os.getloadavg()[0]:.2f} at the end."
+    )
+    return {
+        "spread": spread,
+        "backup_ours": ours_b.median,
+        "backup_raw": raw_b.median,
+        "backup_paired": paired(raw_b, ours_b),
+        "restore_paired": paired(raw_r, ours_r),
+        "restore_ours": ours_r.median,
+        "restore_ours_whole": ours_r_whole.median,
+        "restore_raw": raw_r.median,
+        "size_ours": sizes["ours"],
+        "size_raw": sizes["raw"],
+        "cpu_ours": cpu_ours.median,
+        "cpu_raw": cpu_raw.median,
+        **memory,
+    }
 
 
 def machine() -> str:
     memory_kb = int(re.findall(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[0])
-    return (f"{os.cpu_count()} cores ({cpu_model()}), {memory_kb / 1024 ** 2:.0f} GB RAM, "
-            f"Linux {host.release()}, Docker Engine {docker_version()}, "
-            f"Python {host.python_version()}, load average at start "
-            f"{os.getloadavg()[0]:.2f}")
+    return (
+        f"{os.cpu_count()} cores ({cpu_model()}), {memory_kb / 1024**2:.0f} GB RAM, "
+        f"Linux {host.release()}, Docker Engine {docker_version()}, "
+        f"Python {host.python_version()}, load average at start "
+        f"{os.getloadavg()[0]:.2f}"
+    )
 
 
 def table(label: str, table_bytes: int, m: dict[str, object]) -> list[str]:
@@ -344,8 +407,10 @@ def main() -> None:
         print(about, flush=True)
         for name in ("dev", "prod"):
             compose.run(platform.env(name), "up", "-d", "--wait", "postgres")
-        sizes = {"dev": fill(platform, "dev", options.mb),
-                 "prod": fill(platform, "prod", max(1, options.mb // 10))}
+        sizes = {
+            "dev": fill(platform, "dev", options.mb),
+            "prod": fill(platform, "prod", max(1, options.mb // 10)),
+        }
         lines = [
             f"Measured {datetime.now():%Y-%m-%d %H:%M} on {about}.",
             "",

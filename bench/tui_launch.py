@@ -16,7 +16,12 @@ from stack_tui.tui import run
 
 if __name__ == "__main__":
     spec = json.loads(Path(sys.argv[1]).read_text())
-    platform = Platform(root=Path(spec["root"]), dev_project=spec["dev"],
-                        prod_project=spec["prod"], data_dir=Path(spec["data"]),
-                        env_file=Path(spec["env"]), compose_dir=Path(spec["compose"]))
+    platform = Platform(
+        root=Path(spec["root"]),
+        dev_project=spec["dev"],
+        prod_project=spec["prod"],
+        data_dir=Path(spec["data"]),
+        env_file=Path(spec["env"]),
+        compose_dir=Path(spec["compose"]),
+    )
     sys.exit(run(platform=platform))

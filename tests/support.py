@@ -114,7 +114,10 @@ def destroy(platform: Platform) -> None:
         assert env.project.startswith("stt-"), env.project
         subprocess.run(
             compose.command(env, "down", "-v", "--remove-orphans", "-t", "1"),
-            env=compose.process_env(env), capture_output=True, check=False, timeout=180,
+            env=compose.process_env(env),
+            capture_output=True,
+            check=False,
+            timeout=180,
         )
         label = f"{engine.PROJECT_LABEL}={env.project}"
         for container in client.containers.list(all=True, filters={"label": label}):
@@ -127,8 +130,7 @@ def destroy(platform: Platform) -> None:
             network.remove()
 
 
-def postgres_container(platform: Platform, env: str = "dev"
-                       ) -> docker.models.containers.Container:
+def postgres_container(platform: Platform, env: str = "dev") -> docker.models.containers.Container:
     """The environment's Postgres container (it must exist)."""
     project = platform.env(env).project
     container = engine.service_container(docker.from_env(), project, "postgres")
@@ -139,8 +141,21 @@ def postgres_container(platform: Platform, env: str = "dev"
 def psql(platform: Platform, env_name: str, sql: str) -> str:
     """Run SQL in the environment's Postgres (as the test user) and return psql's output."""
     result = postgres_container(platform, env_name).exec_run(
-        ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", "agent",
-         "-d", platform.env(env_name).db_name, "-c", sql]
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "agent",
+            "-d",
+            platform.env(env_name).db_name,
+            "-c",
+            sql,
+        ]
     )
     out = result.output.decode()
     assert result.exit_code == 0, out
@@ -175,8 +190,9 @@ def result_of(events: list[Event]) -> Result:
     return last
 
 
-async def until(pilot: Any, condition: Callable[[], object], timeout: float = 10.0,
-                what: str = "") -> float:
+async def until(
+    pilot: Any, condition: Callable[[], object], timeout: float = 10.0, what: str = ""
+) -> float:
     """Let a Textual app run (between the pilot's pauses) until `condition()` holds; return
     how long it took."""
     started = time.monotonic()

@@ -74,103 +74,178 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--read-only", action="store_true",
-                        help="open the TUI with every mutating action removed")
+    parser.add_argument(
+        "--read-only", action="store_true", help="open the TUI with every mutating action removed"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def env_flags(sub: argparse.ArgumentParser) -> None:
         group = sub.add_mutually_exclusive_group()
-        group.add_argument("--dev", dest="env", action="store_const", const="dev",
-                           help="act on dev (ai-agent-platform-dev)")
-        group.add_argument("--prod", dest="env", action="store_const", const="prod",
-                           help="act on prod (the default)")
+        group.add_argument(
+            "--dev",
+            dest="env",
+            action="store_const",
+            const="dev",
+            help="act on dev (ai-agent-platform-dev)",
+        )
+        group.add_argument(
+            "--prod",
+            dest="env",
+            action="store_const",
+            const="prod",
+            help="act on prod (the default)",
+        )
 
     def yes_flags(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("-y", "--yes", action="store_true",
-                         help="answer yes to confirmations (for scripts)")
-        sub.add_argument("--confirm", metavar="ENV", default="",
-                         help="type the environment's name non-interactively "
-                         "(prod confirmations need --yes --confirm prod)")
+        sub.add_argument(
+            "-y", "--yes", action="store_true", help="answer yes to confirmations (for scripts)"
+        )
+        sub.add_argument(
+            "--confirm",
+            metavar="ENV",
+            default="",
+            help="type the environment's name non-interactively "
+            "(prod confirmations need --yes --confirm prod)",
+        )
 
     deploy = commands.add_parser(
-        "deploy", help="back up, then deploy an environment",
+        "deploy",
+        help="back up, then deploy an environment",
         description="Deploy: check the expected volumes exist, back up the running database, "
         "'docker compose up -d --wait', attach the prod Traefik to the dev network.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(deploy)
     yes_flags(deploy)
-    deploy.add_argument("--accept-new-volumes", action="store_true",
-                        help="go on when an expected volume is missing (a new EMPTY volume "
-                        "will be created); without it a non-interactive deploy refuses")
-    deploy.add_argument("--wait-timeout", type=positive_int, default=180, metavar="SECONDS",
-                        help="how long to wait for every service to be healthy (default 180)")
+    deploy.add_argument(
+        "--accept-new-volumes",
+        action="store_true",
+        help="go on when an expected volume is missing (a new EMPTY volume "
+        "will be created); without it a non-interactive deploy refuses",
+    )
+    deploy.add_argument(
+        "--wait-timeout",
+        type=positive_int,
+        default=180,
+        metavar="SECONDS",
+        help="how long to wait for every service to be healthy (default 180)",
+    )
 
-    status = commands.add_parser("status", help="services, volumes, backups and lock holder",
-                                 epilog=EXIT_CODES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    status = commands.add_parser(
+        "status",
+        help="services, volumes, backups and lock holder",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(status)
 
     backup = commands.add_parser(
-        "backup", help="back up an environment's database; list; restore",
+        "backup",
+        help="back up an environment's database; list; restore",
         description="'./stack backup [--dev]' dumps the database into "
         "data/backups/{env}_{YYYYMMDD_HHMMSS}.sql.gz. "
         "Subcommands: 'list', 'restore FILE'.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env_flags(backup)
-    backup.add_argument("--keep", type=int, default=None, metavar="N",
-                        help="verified backups to keep per environment "
-                        f"(default $STACK_BACKUP_KEEP or {backups.DEFAULT_KEEP})")
+    backup.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        metavar="N",
+        help="verified backups to keep per environment "
+        f"(default $STACK_BACKUP_KEEP or {backups.DEFAULT_KEEP})",
+    )
     backup_commands = backup.add_subparsers(dest="backup_command", metavar="SUBCOMMAND")
     listing = backup_commands.add_parser("list", help="both environments' backups, newest first")
-    listing.add_argument("--verify", action="store_true",
-                         help="check each file's gzip integrity and dump trailer (reads them all)")
-    listing.add_argument("--offsite", action="store_true",
-                         help="also list the off-host copies (asks the restic repository)")
+    listing.add_argument(
+        "--verify",
+        action="store_true",
+        help="check each file's gzip integrity and dump trailer (reads them all)",
+    )
+    listing.add_argument(
+        "--offsite",
+        action="store_true",
+        help="also list the off-host copies (asks the restic repository)",
+    )
     restore = backup_commands.add_parser(
-        "restore", help="restore a backup into an environment's database",
+        "restore",
+        help="restore a backup into an environment's database",
         description="Validates the file, takes a safety backup, then restores in one "
         "transaction: a failed restore leaves the database as it was.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    restore.add_argument("file", type=Path, help="a backup file, e.g. "
-                         "data/backups/prod_20260223_172400.sql.gz; a backup only off-host "
-                         "is first fetched into data/backups/")
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument(
+        "file",
+        type=Path,
+        help="a backup file, e.g. "
+        "data/backups/prod_20260223_172400.sql.gz; a backup only off-host "
+        "is first fetched into data/backups/",
+    )
     env_flags(restore)
     yes_flags(restore)
-    restore.add_argument("--allow-cross-env", action="store_true",
-                         help="allow restoring a prod backup into dev")
-    restore.add_argument("--allow-dev-into-prod", action="store_true",
-                         help="allow restoring a dev backup into prod (also needs the name "
-                         "typed: interactively, or --yes --confirm prod)")
-    restore.add_argument("--allow-outside", action="store_true",
-                         help="allow a file outside data/backups/")
+    restore.add_argument(
+        "--allow-cross-env", action="store_true", help="allow restoring a prod backup into dev"
+    )
+    restore.add_argument(
+        "--allow-dev-into-prod",
+        action="store_true",
+        help="allow restoring a dev backup into prod (also needs the name "
+        "typed: interactively, or --yes --confirm prod)",
+    )
+    restore.add_argument(
+        "--allow-outside", action="store_true", help="allow a file outside data/backups/"
+    )
 
-    check = commands.add_parser("check", help="parity, drift and hygiene checks",
-                                epilog=EXIT_CODES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    check = commands.add_parser(
+        "check",
+        help="parity, drift and hygiene checks",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     check.add_argument("--json", action="store_true", help="machine-readable output for CI")
 
     offsite_parser = commands.add_parser(
-        "offsite", help="encrypted off-host copies of the backups (restic)",
+        "offsite",
+        help="encrypted off-host copies of the backups (restic)",
         description="Every verified backup is also copied, encrypted, to a restic repository "
         "(STACK_OFFSITE_REPOSITORY and STACK_OFFSITE_PASSWORD_FILE in .env) after the "
         "operation that took it. 'init' creates the repository, 'push' uploads the local "
         "backups it lacks and applies retention (STACK_OFFSITE_KEEP), 'check' runs "
         "'restic check'.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    offsite_commands = offsite_parser.add_subparsers(dest="offsite_command",
-                                                     metavar="SUBCOMMAND", required=True)
-    offsite_commands.add_parser("init", help="create the repository (compressed, format 2) "
-                                "or check an existing one opens with the password")
-    push = offsite_commands.add_parser("push", help="upload the local backups the repository "
-                                       "lacks, then keep the newest N copies")
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    offsite_commands = offsite_parser.add_subparsers(
+        dest="offsite_command", metavar="SUBCOMMAND", required=True
+    )
+    offsite_commands.add_parser(
+        "init",
+        help="create the repository (compressed, format 2) "
+        "or check an existing one opens with the password",
+    )
+    push = offsite_commands.add_parser(
+        "push", help="upload the local backups the repository lacks, then keep the newest N copies"
+    )
     env_flags(push)
     offsite_check = offsite_commands.add_parser("check", help="restic check of the repository")
-    offsite_check.add_argument("--read-data-subset", default="", metavar="SUBSET",
-                               help="also read back this part of the data (e.g. 10%% or 1/5)")
+    offsite_check.add_argument(
+        "--read-data-subset",
+        default="",
+        metavar="SUBSET",
+        help="also read back this part of the data (e.g. 10%% or 1/5)",
+    )
 
     tui = commands.add_parser("tui", help="open the TUI (the default with no command)")
-    tui.add_argument("--read-only", action="store_true", dest="tui_read_only",
-                     help="every mutating action removed")
+    tui.add_argument(
+        "--read-only",
+        action="store_true",
+        dest="tui_read_only",
+        help="every mutating action removed",
+    )
     return parser
 
 
@@ -195,8 +270,10 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
     first = next((a for a in args if not a.startswith("-")), None)
     if first is not None and first not in COMMANDS:
         err.print(f"[bold red]Unknown command or environment {escape(repr(first))}.[/]")
-        err.print(f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
-                  f"Commands: {', '.join(COMMANDS)}. See './stack --help'.")
+        err.print(
+            f"Environments: {', '.join(ENVIRONMENTS)} (prod is the default). "
+            f"Commands: {', '.join(COMMANDS)}. See './stack --help'."
+        )
         return EXIT_USAGE
     parser = build_parser()
     try:
@@ -211,8 +288,10 @@ def main(argv: Sequence[str] | None = None, platform: Platform | None = None) ->
     try:
         return dispatch(options, env_name, platform or Platform())
     except KeyboardInterrupt:
-        err.print("\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
-                  "released. Run './stack status' to see what state the services are in.")
+        err.print(
+            "\n[bold yellow]Interrupted.[/] No partial backup was left and the lock is "
+            "released. Run './stack status' to see what state the services are in."
+        )
         return EXIT_INTERRUPTED
     except StackError as error:
         return report_error(error)
@@ -223,8 +302,10 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command in (None, "tui"):
         from stack_tui.tui import run
 
-        return run(read_only=options.read_only or getattr(options, "tui_read_only", False),
-                   platform=platform)
+        return run(
+            read_only=options.read_only or getattr(options, "tui_read_only", False),
+            platform=platform,
+        )
     if command == "check":
         return show_check(platform, as_json=options.json)
     env = platform.env(env_name)
@@ -233,8 +314,12 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command == "deploy":
         from stack_tui.ops.deploy import deploy
 
-        events = deploy(platform, env, accept_new_volumes=options.accept_new_volumes,
-                        wait_timeout=options.wait_timeout)
+        events = deploy(
+            platform,
+            env,
+            accept_new_volumes=options.accept_new_volumes,
+            wait_timeout=options.wait_timeout,
+        )
         return drive(events, options)
     if command == "backup":
         return backup_command(options, platform, env)
@@ -268,10 +353,20 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
         else:
             cross_allowed = options.allow_dev_into_prod
         if _only_offsite(platform, options.file):
-            return drive(restore_copy(platform, env, options.file.name,
-                                      allow_cross_env=cross_allowed), options)
-        return drive(restore(platform, env, options.file, allow_cross_env=cross_allowed,
-                             allow_outside=options.allow_outside), options)
+            return drive(
+                restore_copy(platform, env, options.file.name, allow_cross_env=cross_allowed),
+                options,
+            )
+        return drive(
+            restore(
+                platform,
+                env,
+                options.file,
+                allow_cross_env=cross_allowed,
+                allow_outside=options.allow_outside,
+            ),
+            options,
+        )
     from stack_tui.ops.backup import backup
 
     keep = options.keep if options.keep is not None else backups.keep_setting()
@@ -359,13 +454,17 @@ def confirm(
     needs_name = event.require_typing
     if options.yes:
         if needs_name == "prod" and options.confirm != "prod":
-            err.print("[bold red]Not confirmed:[/] prod needs its name typed. "
-                      "Run interactively, or add --confirm prod.")
+            err.print(
+                "[bold red]Not confirmed:[/] prod needs its name typed. "
+                "Run interactively, or add --confirm prod."
+            )
             return False
         return True
     if not sys.stdin.isatty():
-        err.print("[bold red]Not confirmed:[/] no terminal to ask on. Re-run in a terminal, "
-                  "or pass --yes (prod also needs --confirm prod).")
+        err.print(
+            "[bold red]Not confirmed:[/] no terminal to ask on. Re-run in a terminal, "
+            "or pass --yes (prod also needs --confirm prod)."
+        )
         return False
     if needs_name:
         answer = out.input(f"Type [bold]{escape(needs_name)}[/] to go on (anything else cancels): ")
@@ -395,8 +494,9 @@ def show_status(platform: Platform, env: Environment) -> int:
     table = Table("service", "state", "health", "uptime", "image")
     for row in snapshot.services:
         style = "" if row.ok else "bold red"
-        table.add_row(row.service, row.state, row.health or "-", row.uptime() or "-", row.image,
-                      style=style)
+        table.add_row(
+            row.service, row.state, row.health or "-", row.uptime() or "-", row.image, style=style
+        )
     out.print(table)
     for volume in snapshot.volumes:
         state = "present" if volume.present else "[bold red]MISSING[/]"
@@ -408,8 +508,11 @@ def show_status(platform: Platform, env: Environment) -> int:
     from stack_tui.ops.offsite import status_line
 
     fine, offsite_text = status_line(platform, env)
-    out.print(f"off-host: {escape(offsite_text)}" if fine
-              else f"[bold red]off-host: {escape(offsite_text)}[/]")
+    out.print(
+        f"off-host: {escape(offsite_text)}"
+        if fine
+        else f"[bold red]off-host: {escape(offsite_text)}[/]"
+    )
     healthy = all(row.ok for row in snapshot.services) and not snapshot.missing_volumes
     return EXIT_OK if healthy else EXIT_FAILED
 
@@ -434,12 +537,17 @@ def show_backups(platform: Platform, verify: bool, offsite: bool = False) -> int
         else:
             remote = {copy.name for copy in found}
             local = {info.name for _, info in rows}
-            rows += [(copy.env, as_backup_info(platform, copy)) for copy in found
-                     if copy.name not in local]
+            rows += [
+                (copy.env, as_backup_info(platform, copy))
+                for copy in found
+                if copy.name not in local
+            ]
             rows.sort(key=lambda row: (row[0] != "prod", -row[1].taken.timestamp(), row[1].name))
     if not rows:
-        out.print(f"No backups in {display_path(platform.backups_dir)} yet "
-                  "('./stack backup' or './stack backup --dev' takes one).")
+        out.print(
+            f"No backups in {display_path(platform.backups_dir)} yet "
+            "('./stack backup' or './stack backup --dev' takes one)."
+        )
     else:
         paths = [display_path(info.path) for _, info in rows]
         columns = ["env", "size", "age", "verified"] + (["off-host"] if offsite else [])
@@ -452,8 +560,7 @@ def show_backups(platform: Platform, verify: bool, offsite: bool = False) -> int
                 verified = "[green]ok[/]"
             elif info.verified is False:  # the reason comes from the cache: no second read
                 verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
-            cells = [env_name, backups.human_size(info.size), human_duration(info.age()),
-                     verified]
+            cells = [env_name, backups.human_size(info.size), human_duration(info.age()), verified]
             if offsite:
                 if not local_file:
                     cells.append("[cyan]only off-host[/]")
@@ -488,10 +595,16 @@ def show_check(platform: Platform, as_json: bool) -> int:
         return EXIT_OK if report.ok else EXIT_FAILED
     sections: dict[str, Table] = {}
     for row in report.rows:
-        table = sections.setdefault(row.section, Table("check", "result", "dev", "prod", "detail",
-                                                       title=row.section))
-        table.add_row(row.name, "[green]pass[/]" if row.ok else "[bold red]FAIL[/]",
-                      escape(row.dev), escape(row.prod), escape(row.detail))
+        table = sections.setdefault(
+            row.section, Table("check", "result", "dev", "prod", "detail", title=row.section)
+        )
+        table.add_row(
+            row.name,
+            "[green]pass[/]" if row.ok else "[bold red]FAIL[/]",
+            escape(row.dev),
+            escape(row.prod),
+            escape(row.detail),
+        )
     for table in sections.values():
         out.print(table)
     return EXIT_OK if report.ok else EXIT_FAILED

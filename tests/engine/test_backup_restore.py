@@ -26,8 +26,10 @@ pytestmark = pytest.mark.engine
 NOTES = "SELECT id, body FROM notes ORDER BY id"
 #: About 40 MB of SQL: progress events come every 8 MiB, and after the first one
 #: a kill has time to land well before the dump could end.
-BIG_TABLE = ("CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS pad "
-             "FROM generate_series(1, 600000) g")
+BIG_TABLE = (
+    "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS pad "
+    "FROM generate_series(1, 600000) g"
+)
 
 
 def deploy_postgres(platform: Platform, *names: str) -> None:
@@ -47,18 +49,30 @@ def files(directory: Path) -> set[str]:
 
 def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     deploy_postgres(platform, "dev", "prod")
-    psql(platform, "dev", "CREATE TABLE notes (id int PRIMARY KEY, body text); "
-                          "INSERT INTO notes VALUES (1, 'dev one'), (2, 'dev two')")
-    psql(platform, "prod", "CREATE TABLE notes (id int PRIMARY KEY, body text); "
-                           "INSERT INTO notes VALUES (1, 'prod one'), (2, 'prod two')")
+    psql(
+        platform,
+        "dev",
+        "CREATE TABLE notes (id int PRIMARY KEY, body text); "
+        "INSERT INTO notes VALUES (1, 'dev one'), (2, 'dev two')",
+    )
+    psql(
+        platform,
+        "prod",
+        "CREATE TABLE notes (id int PRIMARY KEY, body text); "
+        "INSERT INTO notes VALUES (1, 'prod one'), (2, 'prod two')",
+    )
     saved = {name: take_backup(platform, name) for name in ("dev", "prod")}
     for path in saved.values():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert backups.verify(path).ok
     for name in ("dev", "prod"):
-        psql(platform, name, "DELETE FROM notes WHERE id = 1; UPDATE notes SET body = 'changed'; "
-                             "INSERT INTO notes VALUES (3, 'later'); "
-                             "ALTER TABLE notes ADD COLUMN extra int")
+        psql(
+            platform,
+            name,
+            "DELETE FROM notes WHERE id = 1; UPDATE notes SET body = 'changed'; "
+            "INSERT INTO notes VALUES (3, 'later'); "
+            "ALTER TABLE notes ADD COLUMN extra int",
+        )
     changed = "2|changed|\n3|later|"
     assert psql(platform, "dev", "SELECT * FROM notes ORDER BY id") == changed
 
@@ -80,8 +94,9 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     # A dev backup into prod: refused unless allowed, and then the name must be typed.
     refused = result_of(drive(restore(platform, platform.prod, saved["dev"])))
     assert not refused.ok and "backup of dev" in refused.summary
-    events = drive(restore(platform, platform.prod, saved["dev"], allow_cross_env=True),
-                   answer=False)
+    events = drive(
+        restore(platform, platform.prod, saved["dev"], allow_cross_env=True), answer=False
+    )
     asked = [e for e in events if isinstance(e, ConfirmationNeeded)]
     assert [e.require_typing for e in asked] == ["prod"]
     assert result_of(events).data.get("cancelled")
@@ -131,8 +146,16 @@ def test_backup_and_restore_interrupted_leave_no_trace(platform: Platform) -> No
             dumping.close()  # what Ctrl-C does to the generator in a front end
             break
     assert files(platform.backups_dir) == {saved.name}  # no partial, no new backup
-    wait_for(lambda: psql(platform, "dev", "SELECT count(*) FROM pg_stat_activity "
-                                           "WHERE application_name = 'pg_dump'") == "0")
+    wait_for(
+        lambda: (
+            psql(
+                platform,
+                "dev",
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'",
+            )
+            == "0"
+        )
+    )
 
     psql(platform, "dev", "DELETE FROM big WHERE id > 1000")
     restoring = cast(Generator[Event, None, None], restore(platform, platform.dev, saved))
@@ -142,8 +165,17 @@ def test_backup_and_restore_interrupted_leave_no_trace(platform: Platform) -> No
         if isinstance(event, OutputLine) and event.source == "restore":
             restoring.close()
             break
-    wait_for(lambda: psql(platform, "dev", "SELECT count(*) FROM pg_stat_activity WHERE "
-                          "application_name = 'psql' AND pid <> pg_backend_pid()") == "0")
+    wait_for(
+        lambda: (
+            psql(
+                platform,
+                "dev",
+                "SELECT count(*) FROM pg_stat_activity WHERE "
+                "application_name = 'psql' AND pid <> pg_backend_pid()",
+            )
+            == "0"
+        )
+    )
     assert psql(platform, "dev", "SELECT count(*) FROM big") == "1000"
     assert locks.holder(platform.locks_dir, platform.dev.project) is None
     assert audit.read(platform.audit_log)[-1]["result"] == "interrupted"
@@ -153,8 +185,11 @@ def test_bad_restore_inputs_are_refused_before_the_database_is_touched(
     platform: Platform, tmp_path: Path
 ) -> None:
     deploy_postgres(platform, "dev")
-    psql(platform, "dev", "CREATE TABLE notes (id int, body text); "
-                          "INSERT INTO notes VALUES (1, 'kept')")
+    psql(
+        platform,
+        "dev",
+        "CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, 'kept')",
+    )
     good = take_backup(platform, "dev")
     content = good.read_bytes()
     sql = gzip.decompress(content)
@@ -176,8 +211,9 @@ def test_bad_restore_inputs_are_refused_before_the_database_is_touched(
         "empty": make(home / "dev_20200101_000002.sql.gz", b""),
         "not a gzip file": make(home / "dev_20200101_000003.sql.gz", sql),
         "truncated": make(home / "dev_20200101_000004.sql.gz", content[: len(content) // 2]),
-        "trailer is missing": make(home / "dev_20200101_000005.sql.gz",
-                                   gzip.compress(sql[: sql.index(backups.TRAILER)])),
+        "trailer is missing": make(
+            home / "dev_20200101_000005.sql.gz", gzip.compress(sql[: sql.index(backups.TRAILER)])
+        ),
         "not a backup's name": make(home / "backup.sql.gz", content),
         "is a backup of prod": make(home / "prod_20200101_000006.sql.gz", content),
         "outside": make(outside / "dev_20200101_000007.sql.gz", content),
@@ -203,18 +239,28 @@ def test_bad_restore_inputs_are_refused_before_the_database_is_touched(
 
 def test_restore_failing_half_way_leaves_the_database_unchanged(platform: Platform) -> None:
     deploy_postgres(platform, "dev")
-    psql(platform, "dev", "CREATE TABLE notes (id int, body text); "
-                          "CREATE TABLE tags (name text); INSERT INTO notes VALUES (1, 'one'); "
-                          "INSERT INTO tags VALUES ('a')")
+    psql(
+        platform,
+        "dev",
+        "CREATE TABLE notes (id int, body text); "
+        "CREATE TABLE tags (name text); INSERT INTO notes VALUES (1, 'one'); "
+        "INSERT INTO tags VALUES ('a')",
+    )
     sql = gzip.decompress(take_backup(platform, "dev").read_bytes())
     end_of_first_copy = sql.index(b"\n\\.\n") + 4
-    broken = (sql[:end_of_first_copy] + b"INSERT INTO public.no_such_table VALUES (1);\n"
-              + sql[end_of_first_copy:])
+    broken = (
+        sql[:end_of_first_copy]
+        + b"INSERT INTO public.no_such_table VALUES (1);\n"
+        + sql[end_of_first_copy:]
+    )
     crafted = platform.backups_dir / "dev_20200101_000000.sql.gz"
     crafted.write_bytes(gzip.compress(broken))
     assert backups.verify(crafted).ok  # it looks like a good backup
-    psql(platform, "dev", "INSERT INTO notes VALUES (2, 'two'); DELETE FROM tags; "
-                          "CREATE TABLE later (x int)")
+    psql(
+        platform,
+        "dev",
+        "INSERT INTO notes VALUES (2, 'two'); DELETE FROM tags; CREATE TABLE later (x int)",
+    )
     queries = ("SELECT * FROM notes ORDER BY 1", "SELECT * FROM tags ORDER BY 1")
     before = [psql(platform, "dev", query) for query in queries]
 
@@ -235,8 +281,13 @@ def test_retention_keeps_the_newest_five_and_never_touches_other_files(
     content = first.read_bytes()
     home = platform.backups_dir
     old = [home / f"dev_2020010{day}_000000.sql.gz" for day in range(1, 6)]
-    others = [home / "notes.txt", home / "dev_backup.sql.gz", home / "dev_20200101_000000.sql",
-              home / "prod_20200101_000000.sql.gz", home / ".prod_20200102_000000.sql.gz.partial"]
+    others = [
+        home / "notes.txt",
+        home / "dev_backup.sql.gz",
+        home / "dev_20200101_000000.sql",
+        home / "prod_20200101_000000.sql.gz",
+        home / ".prod_20200102_000000.sql.gz.partial",
+    ]
     stale = home / ".dev_20200103_000000.sql.gz.partial"  # left by a killed backup of dev
     for path in [*old, *others, stale]:
         path.write_bytes(content)
@@ -273,8 +324,11 @@ def test_permissions_private_even_with_umask_000(platform: Platform) -> None:
 @pytest.fixture
 def small_disk(platform: Platform) -> Iterator[Path]:
     """data/backups on a 1 MB tmpfs (needs root, as the engine tests do here)."""
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
-                            str(platform.backups_dir)], capture_output=True, check=False)
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(platform.backups_dir)],
+        capture_output=True,
+        check=False,
+    )
     if mount.returncode != 0:
         skip_or_fail(f"cannot mount a tmpfs: {mount.stderr.decode().strip()}")
     try:
@@ -285,8 +339,11 @@ def small_disk(platform: Platform) -> Iterator[Path]:
 
 def test_disk_full_fails_clearly_and_leaves_nothing(platform: Platform, small_disk: Path) -> None:
     deploy_postgres(platform, "dev")
-    psql(platform, "dev", "CREATE TABLE filler AS SELECT md5(g::text) AS pad "
-                          "FROM generate_series(1, 100000) g")
+    psql(
+        platform,
+        "dev",
+        "CREATE TABLE filler AS SELECT md5(g::text) AS pad FROM generate_series(1, 100000) g",
+    )
     done = result_of(drive(backup(platform, platform.dev)))
     assert not done.ok
     assert "is full" in done.summary

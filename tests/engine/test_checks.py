@@ -63,8 +63,9 @@ def undeployed(tmp_path: Path, engine_client: docker.DockerClient) -> Iterator[P
 def up(*envs: Environment) -> None:
     """`up -d --wait` the environments side by side."""
     with ThreadPoolExecutor() as pool:
-        for done in [pool.submit(compose.run, env, "up", "-d", "--wait", "--remove-orphans")
-                     for env in envs]:
+        for done in [
+            pool.submit(compose.run, env, "up", "-d", "--wait", "--remove-orphans") for env in envs
+        ]:
             done.result()
 
 
@@ -101,75 +102,172 @@ def failing_besides_orphans(report: CheckReport) -> set[str]:
 Break = Callable[[Platform], None]
 
 BREAKS: list[tuple[str, Break, str, str, str, str]] = [
-    ("a host port on a dev service",
-     lambda p: edit(p, "dev", "openwebui", "", '    ports: ["127.0.0.1:18080:8080"]\n'),
-     SAME, "Port exposure", "openwebui 18080->8080/tcp", "traefik"),
-    ("a differing healthcheck",
-     lambda p: edit(p, "prod", "agent", "", "    healthcheck:\n      interval: 30s\n"),
-     SAME, "Health checks", "agent: curl --silent --fail", "interval=30s"),
-    ("a differing security header",
-     lambda p: edit(p, "prod", "openwebui", 'headers.frameDeny: "true"',
-                    'headers.frameDeny: "false"'),
-     SAME, "Security headers", "headers.frameDeny: true", "headers.frameDeny: false"),
-    ("a changed logging option",
-     lambda p: edit(p, "dev", "agent", "",
-                    '    logging:\n      options:\n        max-size: "20m"\n'),
-     SAME, "Logging", "agent: json-file max-file=3 max-size=20m", "agent: json-file max-file=3 "
-                                                                  "max-size=10m"),
-    ("a service only in prod",
-     lambda p: add_service(p, "prod", (
-         "  worker:\n    image: ${AGENT_IMAGE}\n    restart: unless-stopped\n"
-         "    deploy: {resources: {reservations: {memory: 64M}}}\n"
-         "    logging: {driver: json-file, options: {max-size: 10m, max-file: '3'}}\n")),
-     SAME, "Services", "agent, openwebui, postgres, qdrant", "worker"),
-    ("prod's database in dev",
-     lambda p: edit(p, "dev", "postgres", "POSTGRES_DB: agent_db_dev", "POSTGRES_DB: agent_db"),
-     DIFFERENT, "Database name", "agent_db (agent uses agent_db_dev)", "agent_db"),
-    ("the prod domain in dev",
-     lambda p: edit(p, "dev", "agent", "Host(`${DOMAIN_DEV}`)", "Host(`${DOMAIN}`)"),
-     DIFFERENT, "Domain", "agent-dev.test.invalid, agent.test.invalid", "agent.test.invalid"),
-    ("production flags in dev",
-     lambda p: edit(p, "dev", "agent", "AGENT_ENVIRONMENT: development",
-                    "AGENT_ENVIRONMENT: production"),
-     DIFFERENT, "AGENT_ENVIRONMENT", "production", "production"),
-    ("a restart policy in dev",
-     lambda p: edit(p, "dev", "agent", 'restart: "no"', "restart: always"),
-     DIFFERENT, "Restart policy", "agent: always", "all unless-stopped"),
-    ("a reservation in dev",
-     lambda p: edit(p, "dev", "agent", "", "    deploy:\n      resources:\n"
-                                           "        reservations:\n          memory: 64M\n"),
-     DIFFERENT, "Resource reservations", "agent: memory=64.0 MB", "all services"),
-    ("a Traefik of its own in dev",
-     lambda p: add_service(p, "dev", (
-         "  traefik:\n    image: ${TRAEFIK_IMAGE}\n"
-         "    logging: {driver: json-file, options: {max-size: 10m, max-file: '3'}}\n")),
-     DIFFERENT, "Traefik", "runs in dev", "runs in the stack"),
-    ("a dev router name without prefix",
-     lambda p: edit(p, "dev", "agent", "routers.dev-agent.", "routers.agent.", count=4),
-     DIFFERENT, "Router names", "agent, dev-agent, dev-openwebui", "prod-agent"),
-    ("a short network name for Traefik",
-     lambda p: edit(p, "dev", "agent", "    labels:\n",
-                    "    labels:\n      traefik.docker.network: platform\n"),
-     DIFFERENT, "Traefik network", "platform", "-prod_platform"),
-    ("a data directory shared with prod",
-     lambda p: edit(p, "dev", "qdrant", "/qdrant_dev:", "/qdrant:"),
-     DIFFERENT, "Data (volumes, bind mounts)", "data/qdrant,", "data/qdrant,"),
+    (
+        "a host port on a dev service",
+        lambda p: edit(p, "dev", "openwebui", "", '    ports: ["127.0.0.1:18080:8080"]\n'),
+        SAME,
+        "Port exposure",
+        "openwebui 18080->8080/tcp",
+        "traefik",
+    ),
+    (
+        "a differing healthcheck",
+        lambda p: edit(p, "prod", "agent", "", "    healthcheck:\n      interval: 30s\n"),
+        SAME,
+        "Health checks",
+        "agent: curl --silent --fail",
+        "interval=30s",
+    ),
+    (
+        "a differing security header",
+        lambda p: edit(
+            p, "prod", "openwebui", 'headers.frameDeny: "true"', 'headers.frameDeny: "false"'
+        ),
+        SAME,
+        "Security headers",
+        "headers.frameDeny: true",
+        "headers.frameDeny: false",
+    ),
+    (
+        "a changed logging option",
+        lambda p: edit(
+            p, "dev", "agent", "", '    logging:\n      options:\n        max-size: "20m"\n'
+        ),
+        SAME,
+        "Logging",
+        "agent: json-file max-file=3 max-size=20m",
+        "agent: json-file max-file=3 max-size=10m",
+    ),
+    (
+        "a service only in prod",
+        lambda p: add_service(
+            p,
+            "prod",
+            (
+                "  worker:\n    image: ${AGENT_IMAGE}\n    restart: unless-stopped\n"
+                "    deploy: {resources: {reservations: {memory: 64M}}}\n"
+                "    logging: {driver: json-file, options: {max-size: 10m, max-file: '3'}}\n"
+            ),
+        ),
+        SAME,
+        "Services",
+        "agent, openwebui, postgres, qdrant",
+        "worker",
+    ),
+    (
+        "prod's database in dev",
+        lambda p: edit(p, "dev", "postgres", "POSTGRES_DB: agent_db_dev", "POSTGRES_DB: agent_db"),
+        DIFFERENT,
+        "Database name",
+        "agent_db (agent uses agent_db_dev)",
+        "agent_db",
+    ),
+    (
+        "the prod domain in dev",
+        lambda p: edit(p, "dev", "agent", "Host(`${DOMAIN_DEV}`)", "Host(`${DOMAIN}`)"),
+        DIFFERENT,
+        "Domain",
+        "agent-dev.test.invalid, agent.test.invalid",
+        "agent.test.invalid",
+    ),
+    (
+        "production flags in dev",
+        lambda p: edit(
+            p, "dev", "agent", "AGENT_ENVIRONMENT: development", "AGENT_ENVIRONMENT: production"
+        ),
+        DIFFERENT,
+        "AGENT_ENVIRONMENT",
+        "production",
+        "production",
+    ),
+    (
+        "a restart policy in dev",
+        lambda p: edit(p, "dev", "agent", 'restart: "no"', "restart: always"),
+        DIFFERENT,
+        "Restart policy",
+        "agent: always",
+        "all unless-stopped",
+    ),
+    (
+        "a reservation in dev",
+        lambda p: edit(
+            p,
+            "dev",
+            "agent",
+            "",
+            "    deploy:\n      resources:\n        reservations:\n          memory: 64M\n",
+        ),
+        DIFFERENT,
+        "Resource reservations",
+        "agent: memory=64.0 MB",
+        "all services",
+    ),
+    (
+        "a Traefik of its own in dev",
+        lambda p: add_service(
+            p,
+            "dev",
+            (
+                "  traefik:\n    image: ${TRAEFIK_IMAGE}\n"
+                "    logging: {driver: json-file, options: {max-size: 10m, max-file: '3'}}\n"
+            ),
+        ),
+        DIFFERENT,
+        "Traefik",
+        "runs in dev",
+        "runs in the stack",
+    ),
+    (
+        "a dev router name without prefix",
+        lambda p: edit(p, "dev", "agent", "routers.dev-agent.", "routers.agent.", count=4),
+        DIFFERENT,
+        "Router names",
+        "agent, dev-agent, dev-openwebui",
+        "prod-agent",
+    ),
+    (
+        "a short network name for Traefik",
+        lambda p: edit(
+            p,
+            "dev",
+            "agent",
+            "    labels:\n",
+            "    labels:\n      traefik.docker.network: platform\n",
+        ),
+        DIFFERENT,
+        "Traefik network",
+        "platform",
+        "-prod_platform",
+    ),
+    (
+        "a data directory shared with prod",
+        lambda p: edit(p, "dev", "qdrant", "/qdrant_dev:", "/qdrant:"),
+        DIFFERENT,
+        "Data (volumes, bind mounts)",
+        "data/qdrant,",
+        "data/qdrant,",
+    ),
 ]
 
 
-def test_the_shipped_files_pass(
-    undeployed: Platform, engine_client: docker.DockerClient
-) -> None:
+def test_the_shipped_files_pass(undeployed: Platform, engine_client: docker.DockerClient) -> None:
     report = run_checks(undeployed, engine_client)
     assert failing_besides_orphans(report) == set()
     assert report.row(DRIFT, "Config").dev == "not deployed"
 
 
-@pytest.mark.parametrize(("breaks", "section", "row", "dev", "prod"),
-                         [pytest.param(*case[1:], id=case[0]) for case in BREAKS])
+@pytest.mark.parametrize(
+    ("breaks", "section", "row", "dev", "prod"),
+    [pytest.param(*case[1:], id=case[0]) for case in BREAKS],
+)
 def test_each_break_fails_its_row_and_only_it(
-    undeployed: Platform, engine_client: docker.DockerClient, breaks: Break, section: str,
-    row: str, dev: str, prod: str,
+    undeployed: Platform,
+    engine_client: docker.DockerClient,
+    breaks: Break,
+    section: str,
+    row: str,
+    dev: str,
+    prod: str,
 ) -> None:
     breaks(undeployed)
     report = run_checks(undeployed, engine_client)
@@ -185,7 +283,9 @@ def test_drift_after_a_file_changes_and_clears_after_redeploy(
     newer = f"stt-{uuid.uuid4().hex[:8]}/agent:next"
     engine_client.images.build(
         fileobj=io.BytesIO(f"FROM stack-tui-test/agent:1\nLABEL stt.check={newer}\n".encode()),
-        tag=newer, rm=True)
+        tag=newer,
+        rm=True,
+    )
     try:
         edit(copied, "dev", "agent", "", f"    image: {newer}\n")
         up(dev, prod)
@@ -199,15 +299,26 @@ def test_drift_after_a_file_changes_and_clears_after_redeploy(
         attached = report.row(HYGIENE, "Traefik on dev network")
         assert not attached.ok and f"not on {dev.network}" in attached.detail
 
-        edit(copied, "dev", "agent", "    environment:\n",
-             '    environment:\n      FEATURE_FLAG: "on"\n')
+        edit(
+            copied,
+            "dev",
+            "agent",
+            "    environment:\n",
+            '    environment:\n      FEATURE_FLAG: "on"\n',
+        )
         prod_qdrant = engine.service_container(engine_client, prod.project, "qdrant")
         assert prod_qdrant is not None
         prod_qdrant.remove(force=True)
         # A service since removed from the files: what Compose left of it.
-        ghost = engine_client.containers.create("stack-tui-test/agent:1", labels={
-            engine.PROJECT_LABEL: dev.project, engine.SERVICE_LABEL: "ghost",
-            engine.CONFIG_HASH_LABEL: "0" * 64, "com.docker.compose.oneoff": "False"})
+        ghost = engine_client.containers.create(
+            "stack-tui-test/agent:1",
+            labels={
+                engine.PROJECT_LABEL: dev.project,
+                engine.SERVICE_LABEL: "ghost",
+                engine.CONFIG_HASH_LABEL: "0" * 64,
+                "com.docker.compose.oneoff": "False",
+            },
+        )
         traefik = engine.service_container(engine_client, prod.project, "traefik")
         engine_client.networks.get(dev.network).connect(traefik)
 
@@ -237,16 +348,20 @@ def test_orphaned_data_is_named_loudly_with_its_size(
     copied = undeployed
     stray_project = f"stt-{uuid.uuid4().hex[:8]}-noflag"
     name = f"{stray_project}_postgres_data"
-    engine_client.volumes.create(name, labels={engine.PROJECT_LABEL: stray_project,
-                                               engine.VOLUME_LABEL: "postgres_data"})
+    engine_client.volumes.create(
+        name, labels={engine.PROJECT_LABEL: stray_project, engine.VOLUME_LABEL: "postgres_data"}
+    )
     stray_dir = copied.compose / "data" / "qdrant_dev"
     stray_dir.mkdir(parents=True)
     (stray_dir / "segment").write_bytes(b"x" * 2048)
     try:
         engine_client.containers.run(
-            "stack-tui-test/agent:1", entrypoint=["sh", "-c"],
+            "stack-tui-test/agent:1",
+            entrypoint=["sh", "-c"],
             command=["head -c 307200 /dev/zero > /data/pgdata"],
-            volumes={name: {"bind": "/data", "mode": "rw"}}, remove=True)
+            volumes={name: {"bind": "/data", "mode": "rw"}},
+            remove=True,
+        )
         row = run_checks(copied, engine_client).row(HYGIENE, ORPHANS)
         assert not row.ok
         assert f"{name} (300.0 KB, project {stray_project})" in row.prod

@@ -71,10 +71,14 @@ def test_failing_service_fails_the_deploy_with_its_logs(
     broken = tmp_path / "compose"
     shutil.copytree(REPO / "compose", broken)
     overlay = broken / "docker-compose.dev.yml"
-    overlay.write_text(overlay.read_text().replace(
-        "  agent:\n",
-        "  agent:\n    entrypoint: [\"sh\", \"-c\", \"echo agent crashed: no model configured >&2; "
-        "exit 3\"]\n", 1))
+    overlay.write_text(
+        overlay.read_text().replace(
+            "  agent:\n",
+            '  agent:\n    entrypoint: ["sh", "-c", "echo agent crashed: no model configured >&2; '
+            'exit 3"]\n',
+            1,
+        )
+    )
     platform = make_platform(tmp_path, compose_dir=broken)
     try:
         events = run_deploy(platform, "dev", accept_new_volumes=True, wait_timeout=30)

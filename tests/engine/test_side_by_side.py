@@ -39,8 +39,12 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     result = deploy_ok(platform, "prod")
     assert set(result.data["services"]) == {"postgres", "qdrant", "openwebui", "agent", "traefik"}
     assert engine.volume_exists(engine_client, prod.postgres_volume)
-    volumes = {v.name for v in engine_client.volumes.list(
-        filters={"label": f"{engine.PROJECT_LABEL}={dev.project}"})}
+    volumes = {
+        v.name
+        for v in engine_client.volumes.list(
+            filters={"label": f"{engine.PROJECT_LABEL}={dev.project}"}
+        )
+    }
     assert volumes == {f"{dev.project}_postgres_data_dev"}, "prod created a volume in dev"
 
     dev_c, prod_c = containers(engine_client, dev.project), containers(engine_client, prod.project)
@@ -63,8 +67,10 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
     assert _bind(prod_c["openwebui"]) == str(data / "openwebui")
     assert str(data / "letsencrypt") in _binds(prod_c["traefik"])
 
-    for name, container in {**{f"dev/{k}": v for k, v in dev_c.items()},
-                            **{f"prod/{k}": v for k, v in prod_c.items()}}.items():
+    for name, container in {
+        **{f"dev/{k}": v for k, v in dev_c.items()},
+        **{f"prod/{k}": v for k, v in prod_c.items()},
+    }.items():
         host = container.attrs["HostConfig"]
         published = {k: v for k, v in (host.get("PortBindings") or {}).items() if v}
         if name == "prod/traefik":
@@ -81,8 +87,10 @@ def test_dev_and_prod_side_by_side(platform: Platform, engine_client: docker.Doc
             assert host["MemoryReservation"] > 0, name
 
     for service in dev_c:
-        assert (dev_c[service].attrs["Config"]["Healthcheck"]["Test"]
-                == prod_c[service].attrs["Config"]["Healthcheck"]["Test"]), service
+        assert (
+            dev_c[service].attrs["Config"]["Healthcheck"]["Test"]
+            == prod_c[service].attrs["Config"]["Healthcheck"]["Test"]
+        ), service
         assert dev_c[service].attrs["State"]["Health"]["Status"] == "healthy", service
 
     assert "AGENT_ENVIRONMENT=development" in dev_c["agent"].attrs["Config"]["Env"]

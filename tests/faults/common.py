@@ -50,10 +50,14 @@ def platform_code(platform: Platform) -> str:
 
 def cli_code(platform: Platform, argv: list[str], before: str = "") -> str:
     """Source of a process running `stack ARGV` against `platform` (exit code = the CLI's)."""
-    return platform_code(platform) + textwrap.dedent(before) + textwrap.dedent(f"""
+    return (
+        platform_code(platform)
+        + textwrap.dedent(before)
+        + textwrap.dedent(f"""
         from stack_tui import cli
         sys.exit(cli.main({argv!r}, platform=p))
     """)
+    )
 
 
 def spawn(code: str, *args: str | bytes, **popen: object) -> subprocess.Popen[bytes]:
@@ -63,12 +67,18 @@ def spawn(code: str, *args: str | bytes, **popen: object) -> subprocess.Popen[by
     return subprocess.Popen([sys.executable, "-c", code, *args], **popen)  # type: ignore[call-overload, no-any-return]
 
 
-def run_cli(platform: Platform, argv: list[str], timeout: float = 120, before: str = ""
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    platform: Platform, argv: list[str], timeout: float = 120, before: str = ""
+) -> subprocess.CompletedProcess[str]:
     """`stack ARGV` in a subprocess: real argv, real stdout (not a tty), real exit code."""
-    proc = subprocess.run([sys.executable, "-c", cli_code(platform, argv, before)],
-                          capture_output=True, text=True, timeout=timeout, check=False,
-                          errors="replace")
+    proc = subprocess.run(
+        [sys.executable, "-c", cli_code(platform, argv, before)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        errors="replace",
+    )
     return proc
 
 
@@ -105,9 +115,11 @@ def partials(directory: Path) -> list[str]:
 def fake_backup(directory: Path, env: str, when: datetime, pad: int = 0) -> Path:
     """A small but valid backup (gzip, dump-complete trailer) named for `when`, 0600."""
     path = directory / backups.backup_name(env, when)
-    body = (f"-- PostgreSQL database dump\n-- fake {env} {when:%c}\n"
-            + "".join(f"-- {os.urandom(32).hex()}\n" for _ in range(pad))
-            + "-- PostgreSQL database dump complete\n\n")
+    body = (
+        f"-- PostgreSQL database dump\n-- fake {env} {when:%c}\n"
+        + "".join(f"-- {os.urandom(32).hex()}\n" for _ in range(pad))
+        + "-- PostgreSQL database dump complete\n\n"
+    )
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as raw:
         raw.write(gzip.compress(body.encode(), compresslevel=1))
     assert backups.verify(path).ok
@@ -127,11 +139,19 @@ def postgres_running(platform: Platform, env: str = "dev") -> bool:
 
 def table_checksum(platform: Platform, env: str = "dev") -> str:
     """Count and an order-independent hash of every row of every user table."""
-    tables = psql(platform, env, "SELECT string_agg(tablename, ' ' ORDER BY tablename) "
-                                 "FROM pg_tables WHERE schemaname = 'public'").split()
+    tables = psql(
+        platform,
+        env,
+        "SELECT string_agg(tablename, ' ' ORDER BY tablename) "
+        "FROM pg_tables WHERE schemaname = 'public'",
+    ).split()
     parts = [
-        psql(platform, env, f"SELECT '{t}:' || count(*) || ':' || "  # noqa: S608 (our tables)
-                            f"coalesce(sum(hashtextextended(r::text, 0)), 0) FROM {t} r")
+        psql(
+            platform,
+            env,
+            f"SELECT '{t}:' || count(*) || ':' || "  # noqa: S608 (our tables)
+            f"coalesce(sum(hashtextextended(r::text, 0)), 0) FROM {t} r",
+        )
         for t in tables
     ]
     return " ".join(parts)
@@ -139,8 +159,13 @@ def table_checksum(platform: Platform, env: str = "dev") -> str:
 
 def dump_sessions(platform: Platform, env: str = "dev") -> int:
     """pg_dump connections to the env's database (a dump must not outlive its process)."""
-    return int(psql(platform, env, "SELECT count(*) FROM pg_stat_activity "
-                                   "WHERE application_name = 'pg_dump'"))
+    return int(
+        psql(
+            platform,
+            env,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'",
+        )
+    )
 
 
 def wait_no_dump(platform: Platform, env: str = "dev", timeout: float = 15) -> None:
@@ -153,8 +178,9 @@ def event_logs(platform: Platform) -> list[Path]:
 
 def last_result_in_logs(platform: Platform, env: str, operation: str) -> dict[str, object]:
     """The Result of the newest `{env}_{operation}_*.jsonl` event log."""
-    logs = sorted(platform.logs_dir.glob(f"{env}_{operation}_*.jsonl"),
-                  key=lambda p: p.stat().st_mtime_ns)
+    logs = sorted(
+        platform.logs_dir.glob(f"{env}_{operation}_*.jsonl"), key=lambda p: p.stat().st_mtime_ns
+    )
     assert logs, f"no {env} {operation} event log in {platform.logs_dir}"
     lines = [json.loads(line) for line in logs[-1].read_text().splitlines() if line.strip()]
     assert lines and lines[-1]["kind"] == "result", lines[-1:]
@@ -171,7 +197,7 @@ def secret_leaks(texts: dict[str, str]) -> list[str]:
     found = []
     for where, text in texts.items():
         for key, value in TEST_SECRETS.items():
-            runs = {value[i:i + LEAK_RUN] for i in range(len(value) - LEAK_RUN + 1)}
+            runs = {value[i : i + LEAK_RUN] for i in range(len(value) - LEAK_RUN + 1)}
             if any(run in text for run in runs):
                 found.append(f"{key} in {where}")
     return found
@@ -186,6 +212,7 @@ def written_files(platform: Platform) -> dict[str, str]:
 
 
 # --- the TUI ------------------------------------------------------------------------------------
+
 
 def widget_texts(app: Any) -> str:
     """Everything the app's screens hold as text (also what is scrolled out of view)."""
@@ -233,16 +260,43 @@ class Tmux:
         self.socket = name
 
     def _run(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              check=False, timeout=30)
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
         return done.stdout
 
-    def start(self, session: str, command: list[str], size: tuple[int, int] = (120, 40),
-              env: dict[str, str] | None = None) -> None:
+    def start(
+        self,
+        session: str,
+        command: list[str],
+        size: tuple[int, int] = (120, 40),
+        env: dict[str, str] | None = None,
+    ) -> None:
         exports = [f"{k}={v}" for k, v in (env or {}).items()]
-        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-s", session,
-                        "-x", str(size[0]), "-y", str(size[1]), "env", *exports, *command],
-                       check=True, timeout=30)
+        subprocess.run(
+            [
+                "tmux",
+                "-L",
+                self.socket,
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                str(size[0]),
+                "-y",
+                str(size[1]),
+                "env",
+                *exports,
+                *command,
+            ],
+            check=True,
+            timeout=30,
+        )
 
     def keys(self, session: str, *keys: str) -> None:
         self._run("send-keys", "-t", session, *keys)

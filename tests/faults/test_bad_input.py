@@ -45,11 +45,17 @@ class World:
 
 def look(platform: Platform) -> World:
     client = docker.from_env()
-    containers = {c.name: c.attrs["State"]["StartedAt"]
-                  for c in engine.project_containers(client, platform.dev_project)}
-    return World(psql(platform, "dev", NOTES), all_checksums(platform.backups_dir), containers,
-                 len(engine.project_containers(client, platform.prod_project)),
-                 len(audit.read(platform.audit_log)))
+    containers = {
+        c.name: c.attrs["State"]["StartedAt"]
+        for c in engine.project_containers(client, platform.dev_project)
+    }
+    return World(
+        psql(platform, "dev", NOTES),
+        all_checksums(platform.backups_dir),
+        containers,
+        len(engine.project_containers(client, platform.prod_project)),
+        len(audit.read(platform.audit_log)),
+    )
 
 
 @pytest.fixture
@@ -88,21 +94,25 @@ def stack(platform: Platform, capsys: pytest.CaptureFixture[str], *argv: str) ->
 
 # --- environment names and options --------------------------------------------------------------
 
-@pytest.mark.parametrize(("argv", "said"), [
-    (["prdo", "deploy"], "Unknown command or environment 'prdo'"),
-    (["staging", "backup"], "Unknown command or environment 'staging'"),
-    (["DEV", "deploy"], "Unknown command or environment 'DEV'"),
-    (["dev;", "deploy"], "Unknown command or environment 'dev;'"),
-    (["deploy", "--env", "dev"], "unrecognized arguments: --env"),
-    (["dev", "deploy", "--prod"], "Conflicting environments"),
-    (["backup", "--dev", "--prod"], "not allowed with argument"),
-    (["dev", "backup", "--keep", "0"], "Keeping 0 backups would delete them all"),
-    (["dev", "backup", "--keep", "-3"], "Keeping -3 backups would delete them all"),
-    (["dev", "backup", "--keep", "five"], "invalid int value: 'five'"),
-    (["dev", "deploy", "--wait-timeout", "soon"], "'soon' is not a positive whole number"),
-    (["dev", "backup", "restore"], "the following arguments are required: file"),
-    (["dev", "backup", "restroe", "x"], "invalid choice: 'restroe'"),
-])
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["prdo", "deploy"], "Unknown command or environment 'prdo'"),
+        (["staging", "backup"], "Unknown command or environment 'staging'"),
+        (["DEV", "deploy"], "Unknown command or environment 'DEV'"),
+        (["dev;", "deploy"], "Unknown command or environment 'dev;'"),
+        (["deploy", "--env", "dev"], "unrecognized arguments: --env"),
+        (["dev", "deploy", "--prod"], "Conflicting environments"),
+        (["backup", "--dev", "--prod"], "not allowed with argument"),
+        (["dev", "backup", "--keep", "0"], "Keeping 0 backups would delete them all"),
+        (["dev", "backup", "--keep", "-3"], "Keeping -3 backups would delete them all"),
+        (["dev", "backup", "--keep", "five"], "invalid int value: 'five'"),
+        (["dev", "deploy", "--wait-timeout", "soon"], "'soon' is not a positive whole number"),
+        (["dev", "backup", "restore"], "the following arguments are required: file"),
+        (["dev", "backup", "restroe", "x"], "invalid choice: 'restroe'"),
+    ],
+)
 def test_bad_names_and_options_run_nothing(
     world: tuple[Platform, World], capsys: pytest.CaptureFixture[str], argv: list[str], said: str
 ) -> None:
@@ -114,7 +124,8 @@ def test_bad_names_and_options_run_nothing(
 
 
 def test_a_negative_wait_timeout_is_a_usage_error_and_deploys_nothing(
-    platform: Platform, capsys: pytest.CaptureFixture[str],
+    platform: Platform,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A fresh platform: if the value is not refused, the deploy it starts is cleaned up."""
     client = docker.from_env()
@@ -126,7 +137,8 @@ def test_a_negative_wait_timeout_is_a_usage_error_and_deploys_nothing(
 
 
 def test_bad_keep_in_the_environment_is_refused(
-    world: tuple[Platform, World], capsys: pytest.CaptureFixture[str],
+    world: tuple[Platform, World],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     platform, before = world
@@ -221,8 +233,12 @@ def gzip_without_trailer(backups: Path, elsewhere: Path) -> str:
 
 
 def truncated_gzip(backups: Path, elsewhere: Path) -> str:
-    whole = gzip.compress(b"-- PostgreSQL database dump\n" + os.urandom(MB).hex().encode()
-                          + b"\n-- PostgreSQL database dump complete\n", 1)
+    whole = gzip.compress(
+        b"-- PostgreSQL database dump\n"
+        + os.urandom(MB).hex().encode()
+        + b"\n-- PostgreSQL database dump complete\n",
+        1,
+    )
     path = backups / "dev_20240113_000000.sql.gz"
     path.write_bytes(whole[: len(whole) // 2])
     return str(path)
@@ -250,30 +266,38 @@ def bad_timestamp(backups: Path, elsewhere: Path) -> str:
     return str(_copy_of_good(backups, backups / "dev_20241341_256199.sql.gz"))
 
 
-@pytest.mark.parametrize(("make", "said"), [
-    (dotdot_outside, "outside"),
-    (dotdot_to_etc, "outside"),
-    (shell_metacharacters, "outside"),
-    (command_substitution, "not a backup's name"),
-    (spaces, "not a backup's name"),
-    (trailing_newline, "not a backup's name"),
-    (symlink_outside, "is a symbolic link to"),
-    (symlink_to_etc, "is a symbolic link to /etc/shadow"),
-    (symlink_dangling, "symbolic link to a file that does not exist"),
-    (zero_bytes, "is empty (0 bytes)"),
-    (huge_random, "not a gzip file"),
-    (huge_sparse, "not a gzip file"),
-    (gzip_without_trailer, "the dump is incomplete"),
-    (truncated_gzip, "truncated"),
-    (a_directory, "is not a regular file"),
-    (a_fifo, "is not a regular file"),
-    (missing, "No such file"),
-    (other_environment, "refusing to restore it into dev"),
-    (bad_timestamp, "not a backup's name"),
-], ids=lambda v: v.__name__ if callable(v) else "")
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (dotdot_outside, "outside"),
+        (dotdot_to_etc, "outside"),
+        (shell_metacharacters, "outside"),
+        (command_substitution, "not a backup's name"),
+        (spaces, "not a backup's name"),
+        (trailing_newline, "not a backup's name"),
+        (symlink_outside, "is a symbolic link to"),
+        (symlink_to_etc, "is a symbolic link to /etc/shadow"),
+        (symlink_dangling, "symbolic link to a file that does not exist"),
+        (zero_bytes, "is empty (0 bytes)"),
+        (huge_random, "not a gzip file"),
+        (huge_sparse, "not a gzip file"),
+        (gzip_without_trailer, "the dump is incomplete"),
+        (truncated_gzip, "truncated"),
+        (a_directory, "is not a regular file"),
+        (a_fifo, "is not a regular file"),
+        (missing, "No such file"),
+        (other_environment, "refusing to restore it into dev"),
+        (bad_timestamp, "not a backup's name"),
+    ],
+    ids=lambda v: v.__name__ if callable(v) else "",
+)
 def test_bad_restore_files_are_refused_before_anything_runs(
-    world: tuple[Platform, World], capsys: pytest.CaptureFixture[str], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, make: Maker, said: str,
+    world: tuple[Platform, World],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make: Maker,
+    said: str,
 ) -> None:
     platform, _ = world
     monkeypatch.chdir(tmp_path)  # where `$(touch pwned-here)` would land
@@ -290,13 +314,15 @@ def test_bad_restore_files_are_refused_before_anything_runs(
 
 
 def test_shell_metacharacters_outside_with_allow_outside_are_still_only_a_name(
-    world: tuple[Platform, World], capsys: pytest.CaptureFixture[str],
+    world: tuple[Platform, World],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     platform, before = world
     arg = shell_metacharacters(platform.backups_dir, platform.data)
     before = look(platform)
-    code, text = stack(platform, capsys, "dev", "backup", "restore", arg, "--allow-outside",
-                       "--yes")
+    code, text = stack(
+        platform, capsys, "dev", "backup", "restore", arg, "--allow-outside", "--yes"
+    )
     assert code == cli.EXIT_REFUSED and "pwned.sql.gz is not a backup's name" in text, text
     unchanged(platform, before, audited=1)
     assert not list(Path("/tmp").glob("pwned*"))
@@ -310,11 +336,13 @@ def test_non_utf8_file_names_are_refused_clearly(world: tuple[Platform, World]) 
     with open(bad, "wb") as out:
         out.write(b"\x1f\x8b not really")
     before = look(platform)
-    code = cli_code(platform, [], before="").replace(
-        "cli.main([]", "cli.main(sys.argv[1:]")
-    for argv in ([b"dev", b"backup", b"restore", bad, b"--yes"],
-                 [b"dev", b"backup", b"restore", bad + b"-missing", b"--yes"],
-                 [b"backup", b"list", b"--verify"], [b"dev\xff", b"backup"]):
+    code = cli_code(platform, [], before="").replace("cli.main([]", "cli.main(sys.argv[1:]")
+    for argv in (
+        [b"dev", b"backup", b"restore", bad, b"--yes"],
+        [b"dev", b"backup", b"restore", bad + b"-missing", b"--yes"],
+        [b"backup", b"list", b"--verify"],
+        [b"dev\xff", b"backup"],
+    ):
         proc = spawn(code, *argv)
         out, err = proc.communicate(timeout=60)
         text = out.decode(errors="replace") + err.decode(errors="replace")
@@ -331,6 +359,7 @@ def test_non_utf8_file_names_are_refused_clearly(world: tuple[Platform, World]) 
 
 # --- .env and compose files -------------------------------------------------------------------
 
+
 def _env_lines() -> list[str]:
     from support import write_env_file
 
@@ -346,24 +375,32 @@ ENV_ERRORS = {
     "yaml style": lambda lines: [*lines, "EXTRA_KEY: value"],
     "secret without key": lambda lines: [*lines, TEST_SECRETS["OPENAI_API_KEY"]],
     "secret with a space": lambda lines: [
-        line.replace("QDRANT_API_KEY=", "QDRANT_API_KEY ") for line in lines],
+        line.replace("QDRANT_API_KEY=", "QDRANT_API_KEY ") for line in lines
+    ],
     "unterminated quote": lambda lines: [
-        line.replace("POSTGRES_PASSWORD=", 'POSTGRES_PASSWORD="') for line in lines],
+        line.replace("POSTGRES_PASSWORD=", 'POSTGRES_PASSWORD="') for line in lines
+    ],
     "bad key": lambda lines: [*lines, "1BAD-KEY=x"],
 }
 
 
 @pytest.mark.parametrize("error", sorted(ENV_ERRORS))
 def test_env_file_syntax_errors_are_clear_and_never_echo_secrets(
-    world: tuple[Platform, World], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    world: tuple[Platform, World],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     error: str,
 ) -> None:
     platform, before = world
     env_file = tmp_path / ".env"
     env_file.write_text("\n".join(ENV_ERRORS[error](_env_lines())) + "\n")
     broken = dataclasses.replace(platform, env_file=env_file)
-    for argv in (["dev", "deploy", "--yes"], ["status", "--dev"],
-                 ["deploy", "--yes", "--confirm", "prod"], ["dev", "backup"]):
+    for argv in (
+        ["dev", "deploy", "--yes"],
+        ["status", "--dev"],
+        ["deploy", "--yes", "--confirm", "prod"],
+        ["dev", "backup"],
+    ):
         code, text = stack(broken, capsys, *argv)  # asserts no secret in the output
         if argv == ["dev", "backup"] and code == cli.EXIT_OK:
             continue  # a backup needs nothing from .env; if it refuses, it must say why
@@ -371,24 +408,33 @@ def test_env_file_syntax_errors_are_clear_and_never_echo_secrets(
         assert str(env_file) in text and "line" in text, (argv, text)
     after = look(platform)
     assert (after.notes, after.containers, after.prod_containers) == (
-        before.notes, before.containers, before.prod_containers)
-    assert all(e["result"] != "ok" for e in audit.read(platform.audit_log)
-               if e["operation"] == "deploy")
+        before.notes,
+        before.containers,
+        before.prod_containers,
+    )
+    assert all(
+        e["result"] != "ok" for e in audit.read(platform.audit_log) if e["operation"] == "deploy"
+    )
     assert secret_leaks({p.name: p.read_text() for p in platform.logs_dir.glob("*.jsonl")}) == []
     assert secret_leaks({"audit": platform.audit_log.read_text()}) == []
 
 
 @pytest.mark.parametrize("yaml_error", ["  agent: [unclosed\n", "\tagent:\n", "services: {{\n"])
 def test_compose_yaml_errors_are_clear_and_run_nothing(
-    world: tuple[Platform, World], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    world: tuple[Platform, World],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     yaml_error: str,
 ) -> None:
     platform, before = world
     compose_dir = tmp_path / "compose"
     shutil.copytree(REPO / "compose", compose_dir)
     overlay = compose_dir / "docker-compose.dev.yml"
-    overlay.write_text(overlay.read_text().replace("services:\n", "services:\n" + yaml_error, 1)
-                       if not yaml_error.startswith("services") else yaml_error)
+    overlay.write_text(
+        overlay.read_text().replace("services:\n", "services:\n" + yaml_error, 1)
+        if not yaml_error.startswith("services")
+        else yaml_error
+    )
     broken = dataclasses.replace(platform, compose_dir=compose_dir)
     code, text = stack(broken, capsys, "dev", "deploy", "--yes")
     assert code == cli.EXIT_FAILED, text

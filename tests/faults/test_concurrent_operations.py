@@ -27,8 +27,11 @@ print(json.dumps({"ok": event.ok, "summary": event.summary, "data": event.data})
 def test_two_operation_processes_and_a_cli_at_once_run_exactly_one_backup(big: Platform) -> None:
     op_code = platform_code(big) + "import json\n" + OPERATION_BACKUP
     cli_run = cli_code(big, ["dev", "backup"], before="sys.stdin.readline()\n")
-    procs = {"op-1": spawn(op_code, stdin=-1), "op-2": spawn(op_code, stdin=-1),
-             "cli": spawn(cli_run, stdin=-1)}
+    procs = {
+        "op-1": spawn(op_code, stdin=-1),
+        "op-2": spawn(op_code, stdin=-1),
+        "cli": spawn(cli_run, stdin=-1),
+    }
     for proc in procs.values():  # all three are imported and waiting: start them together
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")

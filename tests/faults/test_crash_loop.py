@@ -45,25 +45,34 @@ def container_facts(client: docker.DockerClient, project: str) -> dict[str, tupl
     facts = {}
     for container in engine.project_containers(client, project):
         state = container.attrs["State"]
-        facts[container.name] = (container.id, state["StartedAt"], str(container.attrs.get(
-            "RestartCount")), state["Status"], (state.get("Health") or {}).get("Status", ""))
+        facts[container.name] = (
+            container.id,
+            state["StartedAt"],
+            str(container.attrs.get("RestartCount")),
+            state["Status"],
+            (state.get("Health") or {}).get("Status", ""),
+        )
     return facts
 
 
 def test_crash_looping_prod_service_fails_the_deploy_and_leaves_dev_alone(
-    crashing_prod: Platform, engine_client: docker.DockerClient,
+    crashing_prod: Platform,
+    engine_client: docker.DockerClient,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     platform = crashing_prod
-    first = result_of(drive(deploy(platform, platform.dev, accept_new_volumes=True,
-                                   wait_timeout=60)))
+    first = result_of(
+        drive(deploy(platform, platform.dev, accept_new_volumes=True, wait_timeout=60))
+    )
     assert first.ok, (first.summary, first.details)
     psql(platform, "dev", "CREATE TABLE notes (id int); INSERT INTO notes VALUES (1), (2)")
     dev_before = container_facts(engine_client, platform.dev_project)
     assert len(dev_before) == 4 and all(f[3] == "running" for f in dev_before.values())
 
-    code = cli.main(["deploy", "--yes", "--confirm", "prod", "--accept-new-volumes",
-                     "--wait-timeout", "20"], platform=platform)
+    code = cli.main(
+        ["deploy", "--yes", "--confirm", "prod", "--accept-new-volumes", "--wait-timeout", "20"],
+        platform=platform,
+    )
     output = capsys.readouterr()
     assert code == cli.EXIT_FAILED, output.out
     assert "prod deploy failed: agent" in output.out
@@ -85,7 +94,8 @@ def test_crash_looping_prod_service_fails_the_deploy_and_leaves_dev_alone(
     entry = audit.read(platform.audit_log)[-1]
     assert (entry["env"], entry["operation"], entry["result"]) == ("prod", "deploy", "failed")
 
-    leaks = secret_leaks({"stdout": output.out, "stderr": output.err, "result": details,
-                          **written_files(platform)})
+    leaks = secret_leaks(
+        {"stdout": output.out, "stderr": output.err, "result": details, **written_files(platform)}
+    )
     assert leaks == []
     print(f"\ncrash loop: {result['summary']} agent {states['agent']}")

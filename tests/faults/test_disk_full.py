@@ -26,8 +26,11 @@ def full_disk(big: Platform) -> Iterator[Platform]:
     if os.geteuid() != 0:
         skip_or_fail("mounting a tmpfs needs root")
     target = big.backups_dir
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(target)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(target)],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield big
     finally:

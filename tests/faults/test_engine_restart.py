@@ -45,11 +45,31 @@ class PrivateEngine:
         self.proc = subprocess.Popen(
             # Its own network namespace (unshare -n): a second dockerd on the host's network
             # deletes the host engine's docker0 (dockerd removes a default bridge it won't use).
-            ["unshare", "--net", "dockerd", "--data-root", str(self.root / "data"),
-             "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "dockerd.pid"),
-             "-H", self.host, "--bridge", "none", "--iptables=false", "--ip-masq=false",
-             "--ip-forward=false", "--shutdown-timeout", "2"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                "unshare",
+                "--net",
+                "dockerd",
+                "--data-root",
+                str(self.root / "data"),
+                "--exec-root",
+                str(self.root / "exec"),
+                "--pidfile",
+                str(self.root / "dockerd.pid"),
+                "-H",
+                self.host,
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--shutdown-timeout",
+                "2",
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 30
         while True:
@@ -79,8 +99,13 @@ class PrivateEngine:
 
     def load(self, image: str) -> None:
         save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "load", "-q"], stdin=save.stdout, check=True,
-                       capture_output=True, env={**os.environ, "DOCKER_HOST": self.host})
+        subprocess.run(
+            ["docker", "load", "-q"],
+            stdin=save.stdout,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "DOCKER_HOST": self.host},
+        )
         assert save.wait() == 0
 
     def destroy(self) -> None:
@@ -107,13 +132,19 @@ def private_engine() -> Iterator[PrivateEngine]:
 
 
 async def test_engine_restart_is_shown_within_a_second_and_recovered_within_two(
-    private_engine: PrivateEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    private_engine: PrivateEngine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     platform = make_platform(tmp_path)  # nothing of it lives on the host's engine
     agent = private_engine.client().containers.run(
-        IMAGE, detach=True, name=f"{platform.dev_project}-agent-1", network_mode="none",
+        IMAGE,
+        detach=True,
+        name=f"{platform.dev_project}-agent-1",
+        network_mode="none",
         restart_policy={"Name": "always"},
-        labels={engine.PROJECT_LABEL: platform.dev_project, engine.SERVICE_LABEL: "agent"})
+        labels={engine.PROJECT_LABEL: platform.dev_project, engine.SERVICE_LABEL: "agent"},
+    )
     monkeypatch.setenv("DOCKER_HOST", private_engine.host)
 
     app = StackApp(LiveBackend(platform))
@@ -133,31 +164,43 @@ async def test_engine_restart_is_shown_within_a_second_and_recovered_within_two(
 
         def recovered() -> bool:
             statuses = main.statuses.values()
-            return (main.engine_down is None and len(main.statuses) == 2
-                    and not any(s.error for s in statuses) and agent_state() == "running"
-                    and not str(pane.query_one("#problem").content))  # type: ignore[attr-defined]
+            return (
+                main.engine_down is None
+                and len(main.statuses) == 2
+                and not any(s.error for s in statuses)
+                and agent_state() == "running"
+                and not str(pane.query_one("#problem").content)
+            )  # type: ignore[attr-defined]
 
         await until(pilot, recovered, 10, "the dev pane shows the agent running")
 
         gone = await asyncio.to_thread(private_engine.stop)
         noticed = time.monotonic() - gone
         if not says_gone():
-            noticed = await until(pilot, says_gone, max(0.0, 1.0 - noticed) + 0.001,
-                                  "both panes say the engine is gone within 1 s") + noticed
+            noticed = (
+                await until(
+                    pilot,
+                    says_gone,
+                    max(0.0, 1.0 - noticed) + 0.001,
+                    "both panes say the engine is gone within 1 s",
+                )
+                + noticed
+            )
         await pilot.pause()  # let the screen render what the panes hold
         seen_down = screen_text(app)
         assert "UNREACHABLE" in seen_down and "unreachable" in seen_down, seen_down
 
         back = await asyncio.to_thread(private_engine.start)
-        recovery = await until(pilot, recovered, 2.0,
-                               "recovered within 2 s of the engine's return")
+        recovery = await until(pilot, recovered, 2.0, "recovered within 2 s of the engine's return")
         recovery += time.monotonic() - back - recovery  # from the moment it answered
         assert app.is_running
         assert agent.id in {c.id for c in private_engine.client().containers.list()}
         assert "UNREACHABLE" not in screen_text(app)
     assert app.return_code in (None, 0)
-    print(f"\nengine restart: gone shown {noticed:.2f} s after dockerd exited; "
-          f"recovered {recovery:.2f} s after it answered again; notifications: {shown}")
+    print(
+        f"\nengine restart: gone shown {noticed:.2f} s after dockerd exited; "
+        f"recovered {recovery:.2f} s after it answered again; notifications: {shown}"
+    )
     # The engine going away is shown in the panes; it is not a status read "failing" (a
     # daemon shutting down answers some calls with 500 "database not open" first).
     assert not [n for n in shown if "failed" in n.lower()], shown

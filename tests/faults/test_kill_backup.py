@@ -93,8 +93,9 @@ def test_ctrl_c_during_a_backup_leaves_no_partial_and_audits_it(big: Platform, r
     directory = big.backups_dir
     code = cli_code(big, ["dev", "backup"])
     proc = spawn(code)
-    wait_for(lambda: locks.holder(big.locks_dir, big.dev_project) is not None, timeout=30,
-             interval=0.02)
+    wait_for(
+        lambda: locks.holder(big.locks_dir, big.dev_project) is not None, timeout=30, interval=0.02
+    )
     time.sleep(random.uniform(0, 1.0))  # noqa: S311  # somewhere in the dump (or right after it)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -116,15 +117,17 @@ def test_ctrl_c_during_a_backup_leaves_no_partial_and_audits_it(big: Platform, r
 
 
 def test_sigkill_of_the_tui_during_its_backup_leaves_only_good_backups(
-    big: Platform, tmp_path: Path,
+    big: Platform,
+    tmp_path: Path,
 ) -> None:
     """The real TUI in a terminal: b, confirm, then SIGKILL at a random point of the dump."""
     if shutil.which("tmux") is None:
         skip_or_fail("needs tmux")
     rng = random.Random()  # noqa: S311
     script = tmp_path / "tui.py"
-    script.write_text(platform_code(big)
-                      + "from stack_tui.tui import run\nsys.exit(run(platform=p))\n")
+    script.write_text(
+        platform_code(big) + "from stack_tui.tui import run\nsys.exit(run(platform=p))\n"
+    )
     directory = big.backups_dir
     fake_backup(directory, "dev", datetime(2024, 1, 1))
     known = backup_checksums(directory)
@@ -138,8 +141,11 @@ def test_sigkill_of_the_tui_during_its_backup_leaves_only_good_backups(
             tmux.keys(session, "1", "b")
             wait_for(lambda s=session: "Back up dev" in tmux.screen(s), 10)
             tmux.keys(session, "Tab", "Enter")  # Cancel has the focus; the next button confirms
-            wait_for(lambda p=pid: getattr(locks.holder(big.locks_dir, big.dev_project), "pid",
-                                           0) == p, 15, interval=0.02)
+            wait_for(
+                lambda p=pid: getattr(locks.holder(big.locks_dir, big.dev_project), "pid", 0) == p,
+                15,
+                interval=0.02,
+            )
             time.sleep(rng.uniform(0, 1.5))  # the random point of the fault
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda s=session: s not in tmux.sessions(), 10)
@@ -149,8 +155,10 @@ def test_sigkill_of_the_tui_during_its_backup_leaves_only_good_backups(
             assert all(now.get(name) == digest for name, digest in known.items())
             assert all(backups.verify(directory / name).ok for name in set(now) - set(known))
             assert len(partials(directory)) <= 1
-            print(f"\nTUI SIGKILL round {round_}: new backups {sorted(set(now) - set(known))}, "
-                  f"partials {partials(directory)}")
+            print(
+                f"\nTUI SIGKILL round {round_}: new backups {sorted(set(now) - set(known))}, "
+                f"partials {partials(directory)}"
+            )
             known = now
     finally:
         tmux.kill()

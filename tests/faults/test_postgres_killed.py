@@ -58,10 +58,14 @@ def test_postgres_killed_during_a_backup_fails_it_cleanly(big: Platform) -> None
 
 def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Platform) -> None:
     saved = take_backup(big)
-    psql(big, "dev", "INSERT INTO notes VALUES (3, 'after the backup'); "
-                     "UPDATE notes SET body = 'changed' WHERE id = 1; "
-                     "DELETE FROM big WHERE id % 100 = 0; "
-                     "CREATE TABLE later (id int); INSERT INTO later VALUES (42)")
+    psql(
+        big,
+        "dev",
+        "INSERT INTO notes VALUES (3, 'after the backup'); "
+        "UPDATE notes SET body = 'changed' WHERE id = 1; "
+        "DELETE FROM big WHERE id % 100 = 0; "
+        "CREATE TABLE later (id int); INSERT INTO later VALUES (42)",
+    )
     before = table_checksum(big)
     container = postgres_container(big)
     events = []
@@ -73,8 +77,12 @@ def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Pla
             event.answer(True)
         elif isinstance(event, StepStarted) and event.step == "restore":
             loading = True
-        elif (loading and not killed and isinstance(event, OutputLine)
-              and "of SQL restored" in event.line):
+        elif (
+            loading
+            and not killed
+            and isinstance(event, OutputLine)
+            and "of SQL restored" in event.line
+        ):
             container.kill()  # the old tables are dropped by now, inside the transaction
             killed = True
     assert killed, "the restore ended before it could be interrupted: make the table bigger"

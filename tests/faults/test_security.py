@@ -40,28 +40,50 @@ def test_no_command_is_ever_built_for_a_shell() -> None:
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
             where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', '?')}"
-            if isinstance(node, ast.keyword) and node.arg == "shell" and not (
-                isinstance(node.value, ast.Constant) and node.value.value is False
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg == "shell"
+                and not (isinstance(node.value, ast.Constant) and node.value.value is False)
             ):
                 offences.append(f"{where} shell=")
-            if isinstance(node, ast.Attribute) and node.attr in (
-                "system", "popen", "getoutput", "getstatusoutput", "spawnl", "spawnlp",
-            ) and isinstance(node.value, ast.Name) and node.value.id in ("os", "subprocess"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr
+                in (
+                    "system",
+                    "popen",
+                    "getoutput",
+                    "getstatusoutput",
+                    "spawnl",
+                    "spawnlp",
+                )
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("os", "subprocess")
+            ):
                 offences.append(f"{where} {node.value.id}.{node.attr}")
     assert offences == []
 
 
 def test_hostile_file_names_in_the_backups_directory_are_only_names(
-    big: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    big: Platform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     directory = big.backups_dir
     start = datetime(2024, 1, 1)
     for day in range(6):
         fake_backup(directory, "dev", start + timedelta(days=day))
-    hostile = ["x; touch pwned-1.sql.gz", "dev_$(touch pwned-2).sql.gz",
-               "`touch pwned-3`.sql.gz", "dev_20240101_000000.sql.gz; touch pwned-4",
-               "-rf", "--help", "dev_20240101_000000.sql.gz ", " dev_20240101_000000.sql.gz"]
+    hostile = [
+        "x; touch pwned-1.sql.gz",
+        "dev_$(touch pwned-2).sql.gz",
+        "`touch pwned-3`.sql.gz",
+        "dev_20240101_000000.sql.gz; touch pwned-4",
+        "-rf",
+        "--help",
+        "dev_20240101_000000.sql.gz ",
+        " dev_20240101_000000.sql.gz",
+    ]
     for name in hostile:
         (directory / name).write_bytes(b"\x1f\x8b")
     (directory / "x; touch ").mkdir()
@@ -108,7 +130,9 @@ def test_backups_are_private_even_with_umask_000(big: Platform) -> None:
 
 
 def test_every_mutating_operation_is_audited_and_no_secret_shows_anywhere(
-    big: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    big: Platform,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Runs every operation, successful, refused, cancelled, failed and interrupted, then
     checks the audit log line by line and scans every output and file for the secrets."""
@@ -142,12 +166,28 @@ def test_every_mutating_operation_is_audited_and_no_secret_shows_anywhere(
     stack("backup guard", "dev", "backup", expect=cli.EXIT_REFUSED)
     monkeypatch.delenv("COMPOSE_PROJECT_NAME")
     newest = backups.list_backups(big.backups_dir, "dev")[0].path
-    stack("restore refused", "dev", "backup", "restore", str(big.data / "nope.sql.gz"), "--yes",
-          expect=cli.EXIT_REFUSED)
-    stack("restore cross-env", "backup", "restore", str(newest), "--yes", "--confirm", "prod",
-          expect=cli.EXIT_REFUSED)
-    stack("restore not confirmed", "dev", "backup", "restore", str(newest),
-          expect=cli.EXIT_REFUSED)  # no terminal to ask on, no --yes: documented as 3
+    stack(
+        "restore refused",
+        "dev",
+        "backup",
+        "restore",
+        str(big.data / "nope.sql.gz"),
+        "--yes",
+        expect=cli.EXIT_REFUSED,
+    )
+    stack(
+        "restore cross-env",
+        "backup",
+        "restore",
+        str(newest),
+        "--yes",
+        "--confirm",
+        "prod",
+        expect=cli.EXIT_REFUSED,
+    )
+    stack(
+        "restore not confirmed", "dev", "backup", "restore", str(newest), expect=cli.EXIT_REFUSED
+    )  # no terminal to ask on, no --yes: documented as 3
     stack("restore ok", "dev", "backup", "restore", str(newest), "--yes", expect=cli.EXIT_OK)
     stack("prod backup fails", "backup", expect=cli.EXIT_FAILED)  # prod has no Postgres
 
@@ -160,13 +200,19 @@ def test_every_mutating_operation_is_audited_and_no_secret_shows_anywhere(
     lines = [(e["env"], e["operation"], e["result"]) for e in audit.read(big.audit_log)]
     refused_in_body = {"refused", "failed"}  # refused by the operation itself: either word
     expected: list[tuple[str, str, str | set[str]]] = [
-        ("dev", "prune", "ok"), ("dev", "backup", "ok"),  # a prune is audited as it happens
+        ("dev", "prune", "ok"),
+        ("dev", "backup", "ok"),  # a prune is audited as it happens
         ("dev", "backup", refused_in_body),  # --keep 0
-        ("dev", "backup", "refused"), ("dev", "deploy", "refused"), ("dev", "restore", "refused"),
-        ("dev", "deploy", "refused"), ("dev", "backup", "refused"),  # COMPOSE_PROJECT_NAME
-        ("dev", "restore", refused_in_body), ("prod", "restore", refused_in_body),
+        ("dev", "backup", "refused"),
+        ("dev", "deploy", "refused"),
+        ("dev", "restore", "refused"),
+        ("dev", "deploy", "refused"),
+        ("dev", "backup", "refused"),  # COMPOSE_PROJECT_NAME
+        ("dev", "restore", refused_in_body),
+        ("prod", "restore", refused_in_body),
         ("dev", "restore", refused_in_body),  # not confirmed
-        ("dev", "restore", "ok"), ("prod", "backup", "failed"),
+        ("dev", "restore", "ok"),
+        ("prod", "backup", "failed"),
         ("dev", "backup", "interrupted" if interrupted.returncode == 130 else "ok"),
     ]
     assert len(lines) == len(expected), lines
@@ -179,13 +225,19 @@ def test_every_mutating_operation_is_audited_and_no_secret_shows_anywhere(
     assert wrong_codes == []
 
 
-@pytest.mark.parametrize("field", [
-    'ports: ["${POSTGRES_PASSWORD}:5432"]',   # Compose echoes the whole value
-    "shm_size: ${POSTGRES_PASSWORD}",         # Compose echoes all but its last character
-    'healthcheck: {interval: "${QDRANT_API_KEY}"}',
-])
+@pytest.mark.parametrize(
+    "field",
+    [
+        'ports: ["${POSTGRES_PASSWORD}:5432"]',  # Compose echoes the whole value
+        "shm_size: ${POSTGRES_PASSWORD}",  # Compose echoes all but its last character
+        'healthcheck: {interval: "${QDRANT_API_KEY}"}',
+    ],
+)
 def test_compose_errors_that_echo_a_secret_are_redacted(
-    big: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str,
+    big: Platform,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    field: str,
 ) -> None:
     compose_dir = tmp_path / "compose"
     shutil.copytree(REPO / "compose", compose_dir)
@@ -201,6 +253,7 @@ def test_compose_errors_that_echo_a_secret_are_redacted(
         outputs[" ".join(argv)] = captured.out + captured.err
         assert code == cli.EXIT_FAILED, outputs
         assert "docker compose config failed for dev" in outputs[" ".join(argv)] or (
-            "compose" in outputs[" ".join(argv)])
+            "compose" in outputs[" ".join(argv)]
+        )
     assert backup_checksums(big.backups_dir) == before
     assert secret_leaks({**outputs, **written_files(big)}) == []

@@ -71,39 +71,54 @@ def tmux() -> Iterator[Tmux]:
 
 # --- two TUIs and a CLI -------------------------------------------------------------------------
 
+
 async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_its_holder(
-    big: Platform, tmux: Tmux, tmp_path: Path,
+    big: Platform,
+    tmux: Tmux,
+    tmp_path: Path,
 ) -> None:
     """The CLI's restore waits at its prompt holding dev's lock; a real `stack` TUI in a
     terminal and a pilot-driven one both try to act on dev and are told who holds it."""
     dump = fake_backup(big.backups_dir, "dev", datetime(2024, 1, 1))
     rc_file = tmp_path / "cli.rc"
     cli_script = tmp_path / "cli.py"
-    cli_script.write_text(cli_code(big, ["dev", "backup", "restore", str(dump)]).replace(
-        "sys.exit(cli.main(", "code = cli.main(").replace(
-        "platform=p))", f"platform=p)\nopen({str(rc_file)!r}, 'w').write(str(code))"))
+    cli_script.write_text(
+        cli_code(big, ["dev", "backup", "restore", str(dump)])
+        .replace("sys.exit(cli.main(", "code = cli.main(")
+        .replace("platform=p))", f"platform=p)\nopen({str(rc_file)!r}, 'w').write(str(code))")
+    )
     tui_script = tmp_path / "tui.py"
-    tui_script.write_text(platform_code(big)
-                          + "from stack_tui.tui import run\nsys.exit(run(platform=p))\n")
+    tui_script.write_text(
+        platform_code(big) + "from stack_tui.tui import run\nsys.exit(run(platform=p))\n"
+    )
     tmux.start("cli", [sys.executable, str(cli_script)])
     wait_for(lambda: "to go on" in tmux.screen("cli"), 60)
     holder = locks.holder(big.locks_dir, big.dev_project)
     assert holder is not None and holder.operation == "restore"
     tmux.start("tui", [sys.executable, str(tui_script)], env={"TERM": "xterm-256color"})
     told = f"restore by {holder.user}"
-    wait_for(lambda: told in tmux.screen("tui") and f"pid {holder.pid}" in tmux.screen("tui"),
-             20)  # the other terminal's pane shows the holder live
+    wait_for(
+        lambda: told in tmux.screen("tui") and f"pid {holder.pid}" in tmux.screen("tui"), 20
+    )  # the other terminal's pane shows the holder live
 
     app = StackApp(LiveBackend(big))
     shown = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         main = await both_panes(pilot, app)
-        await until(pilot, lambda: told in str(main.pane("dev").query_one("#operation").content),
-                    10, "the pilot TUI's dev pane names the holder")  # type: ignore[attr-defined]
+        await until(
+            pilot,
+            lambda: told in str(main.pane("dev").query_one("#operation").content),
+            10,
+            "the pilot TUI's dev pane names the holder",
+        )  # type: ignore[attr-defined]
         for key in ("b", "d", "r"):
             await pilot.press("1", key)
-            await until(pilot, lambda: any(f"pid {holder.pid}" in n for n in shown), 5,
-                        f"{key}: told who holds dev")
+            await until(
+                pilot,
+                lambda: any(f"pid {holder.pid}" in n for n in shown),
+                5,
+                f"{key}: told who holds dev",
+            )
             assert isinstance(app.screen, MainScreen), f"{key} opened {app.screen}"
             refusal = shown.pop()
             assert "dev is busy" in refusal and told in refusal, refusal
@@ -115,8 +130,11 @@ async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_
         tmux.keys("cli", "dev", "Enter")  # now the one operation goes on, and ends
         wait_for(lambda: rc_file.exists(), 60)
         assert rc_file.read_text() == "0", tmux.screen("cli")
-        await until(pilot, lambda: "No operation running" in str(
-            main.pane("dev").query_one("#operation").content), 10)  # type: ignore[attr-defined]
+        await until(
+            pilot,
+            lambda: "No operation running" in str(main.pane("dev").query_one("#operation").content),
+            10,
+        )  # type: ignore[attr-defined]
     wait_for(lambda: "No operation running" in tmux.screen("tui"), 10)
     tmux.keys("tui", "q")
     entries = [(e["env"], e["operation"], e["result"]) for e in audit.read(big.audit_log)]
@@ -125,6 +143,7 @@ async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_
 
 
 # --- a terminal as small as 40x12 ---------------------------------------------------------------
+
 
 async def test_a_40x12_terminal_says_so_and_nothing_crashes_or_runs(big: Platform) -> None:
     app = StackApp(LiveBackend(big))
@@ -155,6 +174,7 @@ async def test_a_40x12_terminal_says_so_and_nothing_crashes_or_runs(big: Platfor
 
 # --- values typed into the TUI ------------------------------------------------------------------
 
+
 async def test_a_wrong_typed_name_confirms_nothing(big: Platform) -> None:
     app = StackApp(LiveBackend(big))
     shown = record_notifications(app)
@@ -168,8 +188,18 @@ async def test_a_wrong_typed_name_confirms_nothing(big: Platform) -> None:
         await pilot.press(*"prdo", "enter")  # typed key by key
         await pilot.pause()
         assert app.screen is dialog and "Type exactly 'prod'" in shown[-1]
-        for wrong in ("PROD", "prod ", " prod", "prod\n", "prod; touch /tmp/pwned", "dev",
-                      "prød", "p\u200brod", "\udcff", ""):
+        for wrong in (
+            "PROD",
+            "prod ",
+            " prod",
+            "prod\n",
+            "prod; touch /tmp/pwned",
+            "dev",
+            "prød",
+            "p\u200brod",
+            "\udcff",
+            "",
+        ):
             typed.value = wrong  # type: ignore[attr-defined]  # pasted, as a terminal would
             typed.focus()
             await pilot.press("enter")
@@ -204,8 +234,11 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
     (directory / "x; touch pwned.sql.gz").write_bytes(b"\x1f\x8b")
     before = all_checksums(directory)
     rows = psql(big, "dev", NOTES)
-    bad = {"dev_20240109_000000.sql.gz": "empty", "dev_20240110_000000.sql.gz": "not a gzip",
-           "dev_20240106_000000.sql.gz": "outside"}
+    bad = {
+        "dev_20240109_000000.sql.gz": "empty",
+        "dev_20240110_000000.sql.gz": "not a gzip",
+        "dev_20240106_000000.sql.gz": "outside",
+    }
     listed = {info.name for info in backups.list_backups(directory, "dev")}
     assert {"dev_20240101_000000.sql.gz", *list(bad)[:2]} <= listed
     bad = {name: said for name, said in bad.items() if name in listed}  # a symlink may be left out
@@ -215,8 +248,7 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
         main = await both_panes(pilot, app)
         backups_table = main.pane("dev").query_one("#backups")
         keys = lambda: {Path(k).name for k in backups_table.keys}  # type: ignore[attr-defined]  # noqa: E731
-        await until(pilot, lambda: keys() == listed, 10,
-                    f"the pane lists {sorted(listed)}")
+        await until(pilot, lambda: keys() == listed, 10, f"the pane lists {sorted(listed)}")
         await until(pilot, lambda: "FAILED" in widget_texts(app), 10, "bad ones shown FAILED")
         for name, said in bad.items():
             await pilot.press("1", "r")
@@ -224,8 +256,12 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
             table = app.screen.query_one(BackupFilesTable)
             table.move_cursor(row=table.keys.index(str(directory / name)))
             await pilot.press("enter")
-            run_done = lambda: main.runs.get("dev") is not None and (  # noqa: E731
-                main.runs["dev"].result is not None)
+            run_done = lambda: (
+                main.runs.get("dev") is not None
+                and (  # noqa: E731
+                    main.runs["dev"].result is not None
+                )
+            )
             await until(pilot, run_done, 20, f"the restore of {name} ended")
             result = main.runs["dev"].result
             assert result is not None and not result.ok and said in result.summary, result
@@ -244,10 +280,14 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
 
 # --- secrets in what the TUI shows --------------------------------------------------------------
 
-@pytest.mark.parametrize("field", [
-    'ports: ["${POSTGRES_PASSWORD}:5432"]',   # Compose echoes the whole value
-    "shm_size: ${POSTGRES_PASSWORD}",         # Compose echoes all but its last character
-])
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        'ports: ["${POSTGRES_PASSWORD}:5432"]',  # Compose echoes the whole value
+        "shm_size: ${POSTGRES_PASSWORD}",  # Compose echoes all but its last character
+    ],
+)
 async def test_compose_errors_in_the_panes_show_no_secret(
     big: Platform, tmp_path: Path, field: str
 ) -> None:
@@ -255,8 +295,9 @@ async def test_compose_errors_in_the_panes_show_no_secret(
     shutil.copytree(REPO / "compose", compose_dir)
     for name in ("docker-compose.dev.yml", "docker-compose.prod.yml"):
         overlay = compose_dir / name
-        overlay.write_text(overlay.read_text().replace("  postgres:\n",
-                                                       f"  postgres:\n    {field}\n", 1))
+        overlay.write_text(
+            overlay.read_text().replace("  postgres:\n", f"  postgres:\n    {field}\n", 1)
+        )
     broken = dataclasses.replace(big, compose_dir=compose_dir)
     app = StackApp(LiveBackend(broken))
     async with app.run_test(size=SIZE) as pilot:
@@ -274,10 +315,14 @@ def chatty_agent(big: Platform) -> Iterator[docker.models.containers.Container]:
     """A container of dev's agent service that prints its environment, secrets included."""
     client = docker.from_env()
     container = client.containers.run(
-        TEST_IMAGES["AGENT_IMAGE"], detach=True, name=f"{big.dev_project}-agent-1",
+        TEST_IMAGES["AGENT_IMAGE"],
+        detach=True,
+        name=f"{big.dev_project}-agent-1",
         entrypoint=["sh", "-c", "env; echo key=$OPENAI_API_KEY; exec /bin/serve 8000 --"],
-        environment=dict(TEST_SECRETS), network_mode="none",
-        labels={engine.PROJECT_LABEL: big.dev_project, engine.SERVICE_LABEL: "agent"})
+        environment=dict(TEST_SECRETS),
+        network_mode="none",
+        labels={engine.PROJECT_LABEL: big.dev_project, engine.SERVICE_LABEL: "agent"},
+    )
     try:
         yield container
     finally:
@@ -315,9 +360,12 @@ async def test_unrelated_containers_churning_leave_the_panes_correct_and_respons
 ) -> None:
     client = docker.from_env()
     label = f"stt-load={uuid.uuid4().hex[:8]}"
-    crowd = [client.containers.create(TEST_IMAGES["AGENT_IMAGE"], network_mode="none",
-                                      labels=dict([label.split("=")]))
-             for _ in range(CHURN)]
+    crowd = [
+        client.containers.create(
+            TEST_IMAGES["AGENT_IMAGE"], network_mode="none", labels=dict([label.split("=")])
+        )
+        for _ in range(CHURN)
+    ]
     stop = threading.Event()
     done = [0]  # starts and kills so far
     counted = threading.Lock()
@@ -333,8 +381,10 @@ async def test_unrelated_containers_churning_leave_the_panes_correct_and_respons
                 with counted:
                     done[0] += 1
 
-    workers = [threading.Thread(target=churn, args=(crowd[n::THREADS],), daemon=True)
-               for n in range(THREADS)]
+    workers = [
+        threading.Thread(target=churn, args=(crowd[n::THREADS],), daemon=True)
+        for n in range(THREADS)
+    ]
     app = StackApp(LiveBackend(big))
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -352,21 +402,36 @@ async def test_unrelated_containers_churning_leave_the_panes_correct_and_respons
                 await pilot.press("escape")
                 await until(pilot, lambda: isinstance(app.screen, MainScreen), 2)
             chatty_agent.kill()
-            shown_dead = await until(pilot, lambda: cell(main, "dev", "agent", "state") not in (
-                "running", ""), 3, "the killed agent shown in the dev pane")
+            shown_dead = await until(
+                pilot,
+                lambda: cell(main, "dev", "agent", "state") not in ("running", ""),
+                3,
+                "the killed agent shown in the dev pane",
+            )
             chatty_agent.start()
-            shown_back = await until(pilot, lambda: cell(main, "dev", "agent", "state") == (
-                "running"), 3, "the restarted agent shown in the dev pane")
+            shown_back = await until(
+                pilot,
+                lambda: cell(main, "dev", "agent", "state") == ("running"),
+                3,
+                "the restarted agent shown in the dev pane",
+            )
             assert main.pane("dev").services.keys == ["agent", "openwebui", "postgres", "qdrant"]
             assert cell(main, "dev", "postgres", "state") == "running"
             assert main.pane("prod").services.keys == [
-                "agent", "openwebui", "postgres", "qdrant", "traefik"]
+                "agent",
+                "openwebui",
+                "postgres",
+                "qdrant",
+                "traefik",
+            ]
     finally:
         stop.set()
         for worker in workers:
             worker.join(timeout=60)
         for container in client.containers.list(all=True, filters={"label": label}):
             container.remove(force=True)
-    print(f"\nload: {CHURN} containers, {done[0]} starts/kills; help opened in "
-          f"{max(latencies) * 1000:.0f} ms at worst; kill shown in {shown_dead:.2f} s, "
-          f"restart in {shown_back:.2f} s")
+    print(
+        f"\nload: {CHURN} containers, {done[0]} starts/kills; help opened in "
+        f"{max(latencies) * 1000:.0f} ms at worst; kill shown in {shown_dead:.2f} s, "
+        f"restart in {shown_back:.2f} s"
+    )

@@ -51,15 +51,15 @@ DATA = Path("/srv/ai-agent-platform/data")
 
 def make_platform() -> Platform:
     """The real project names and a fixed data path: what an operator would see."""
-    return Platform(root=REPO, data_dir=DATA, env_file=DATA.parent / ".env",
-                    compose_dir=REPO / "compose")
+    return Platform(
+        root=REPO, data_dir=DATA, env_file=DATA.parent / ".env", compose_dir=REPO / "compose"
+    )
 
 
 def services(env: Environment, up_for: timedelta) -> tuple[ServiceStatus, ...]:
     names = ["agent", "openwebui", "postgres", "qdrant"] + (["traefik"] if env.is_prod else [])
     started = (NOW_DT - up_for).timestamp()
-    return tuple(ServiceStatus(name, "running", "healthy", IMAGES[name], started)
-                 for name in names)
+    return tuple(ServiceStatus(name, "running", "healthy", IMAGES[name], started) for name in names)
 
 
 def backup_list(env: Environment, days: int) -> tuple[BackupInfo, ...]:
@@ -77,7 +77,9 @@ def healthy(platform: Platform, name: str) -> EnvStatus:
     domain = "agent.example.com" if env.is_prod else "agent-dev.example.com"
     up_for = timedelta(days=3, hours=2) if env.is_prod else timedelta(hours=5, minutes=12)
     return EnvStatus(
-        env=env.name, project=env.project, domain=domain,
+        env=env.name,
+        project=env.project,
+        domain=domain,
         services=services(env, up_for),
         volumes=tuple(VolumeStatus(v, True, env.project) for v in env.expected_volumes),
         backups=backup_list(env, 5 if env.is_prod else 3),
@@ -89,40 +91,88 @@ def missing_volume(platform: Platform, name: str) -> EnvStatus:
     """What prod looks like after someone ran `docker compose up` without -p, then down -v."""
     status = healthy(platform, name)
     env = platform.env(name)
-    rows = tuple(replace(row, state="missing", health="", image="", started=None)
-                 if row.service in ("postgres", "agent") else row for row in status.services)
-    return replace(status, services=rows,
-                   volumes=tuple(VolumeStatus(v, False, "") for v in env.expected_volumes))
+    rows = tuple(
+        replace(row, state="missing", health="", image="", started=None)
+        if row.service in ("postgres", "agent")
+        else row
+        for row in status.services
+    )
+    return replace(
+        status,
+        services=rows,
+        volumes=tuple(VolumeStatus(v, False, "") for v in env.expected_volumes),
+    )
 
 
 def unreachable(platform: Platform, name: str) -> EnvStatus:
     env = platform.env(name)
     domain = "agent.example.com" if env.is_prod else "agent-dev.example.com"
-    return EnvStatus(env=env.name, project=env.project, domain=domain,
-                     backups=backup_list(env, 2), error=UNREACHABLE[0], hint=UNREACHABLE[1],
-                     taken=NOW)
+    return EnvStatus(
+        env=env.name,
+        project=env.project,
+        domain=domain,
+        backups=backup_list(env, 2),
+        error=UNREACHABLE[0],
+        hint=UNREACHABLE[1],
+        taken=NOW,
+    )
 
 
 def other_holder(operation: str = "deploy") -> Holder:
-    return Holder(user="alice", ssh_client="10.20.0.7", pid=48213, operation=operation,
-                  env="prod", started=NOW - 125, log="")
+    return Holder(
+        user="alice",
+        ssh_client="10.20.0.7",
+        pid=48213,
+        operation=operation,
+        env="prod",
+        started=NOW - 125,
+        log="",
+    )
 
 
-PASSING = CheckReport((
-    CheckRow(SAME, "Services", True, "agent, openwebui, postgres, qdrant",
-             "agent, openwebui, postgres, qdrant", "Traefik aside (prod only, by design)"),
-    CheckRow(SAME, "Port exposure", True, "none", "traefik 80->80/tcp, traefik 443->443/tcp",
-             "no host ports but the prod Traefik's 80/443"),
-    CheckRow(DIFFERENT, "Database name", True, "agent_db_dev", "agent_db"),
-    CheckRow(DRIFT, "Images", True, "as configured", "as configured"),
-    CheckRow(HYGIENE, "Forbidden variables", True, "", "",
-             "neither COMPOSE_PROJECT_NAME nor STACK_PROJECT_NAME is set"),
-))
-FAILING = CheckReport((
-    *PASSING.rows,
-    CheckRow(DRIFT, "Config", False, "in sync", "changed since the deploy",
-             "prod runs an older configuration: deploy prod to apply it"),
-))
+PASSING = CheckReport(
+    (
+        CheckRow(
+            SAME,
+            "Services",
+            True,
+            "agent, openwebui, postgres, qdrant",
+            "agent, openwebui, postgres, qdrant",
+            "Traefik aside (prod only, by design)",
+        ),
+        CheckRow(
+            SAME,
+            "Port exposure",
+            True,
+            "none",
+            "traefik 80->80/tcp, traefik 443->443/tcp",
+            "no host ports but the prod Traefik's 80/443",
+        ),
+        CheckRow(DIFFERENT, "Database name", True, "agent_db_dev", "agent_db"),
+        CheckRow(DRIFT, "Images", True, "as configured", "as configured"),
+        CheckRow(
+            HYGIENE,
+            "Forbidden variables",
+            True,
+            "",
+            "",
+            "neither COMPOSE_PROJECT_NAME nor STACK_PROJECT_NAME is set",
+        ),
+    )
+)
+FAILING = CheckReport(
+    (
+        *PASSING.rows,
+        CheckRow(
+            DRIFT,
+            "Config",
+            False,
+            "in sync",
+            "changed since the deploy",
+            "prod runs an older configuration: deploy prod to apply it",
+        ),
+    )
+)
 
 
 #: How many events deploy_progress yields before it holds.
@@ -137,15 +187,22 @@ def deploy_progress(env: Environment, release: threading.Event) -> Iterator[Even
     yield StepStarted(name, "volumes", "checking the expected volumes exist")
     yield StepFinished(name, "volumes", detail="all present")
     yield StepStarted(name, "backup", f"pre-deploy backup of {env.db_name}")
-    yield OutputLine(name, f"pg_dump {env.db_name} | gzip > prod_20260223_172958.sql.gz",
-                     source="backup")
-    yield OutputLine(name, "46.1 MB written, verified (gzip intact, dump complete)",
-                     source="backup")
+    yield OutputLine(
+        name, f"pg_dump {env.db_name} | gzip > prod_20260223_172958.sql.gz", source="backup"
+    )
+    yield OutputLine(
+        name, "46.1 MB written, verified (gzip intact, dump complete)", source="backup"
+    )
     yield StepFinished(name, "backup", detail="prod_20260223_172958.sql.gz (46.1 MB)")
     yield StepStarted(name, "up", f"docker compose up -d --wait ({env.project})")
-    for service, state in (("postgres", "Healthy"), ("qdrant", "Healthy"),
-                           ("agent", "Recreated"), ("agent", "Starting"),
-                           ("openwebui", "Waiting"), ("traefik", "Running")):
+    for service, state in (
+        ("postgres", "Healthy"),
+        ("qdrant", "Healthy"),
+        ("agent", "Recreated"),
+        ("agent", "Starting"),
+        ("openwebui", "Waiting"),
+        ("traefik", "Running"),
+    ):
         yield ServiceProgress(name, service, state)
     yield OutputLine(name, "Network ai-agent-platform-prod_platform: Running", source="compose")
     yield from _hold(release)
@@ -170,8 +227,12 @@ def restore_confirmation(platform: Platform, env: Environment, file: Path) -> It
     )
     yield question
     if question.response is not True:
-        yield Result(env.name, operation="restore", ok=False,
-                     summary="Restore cancelled: nothing was changed.")
+        yield Result(
+            env.name,
+            operation="restore",
+            ok=False,
+            summary="Restore cancelled: nothing was changed.",
+        )
         return
     yield Warning(env.name, "scripted restore: nothing is really restored")
     yield Result(env.name, operation="restore", ok=True, summary=f"Restored {file.name}.")
@@ -202,16 +263,18 @@ class FixedBackend:
 
     live = False
 
-    def __init__(self, platform: Platform, statuses: dict[str, EnvStatus],
-                 report: CheckReport = PASSING) -> None:
+    def __init__(
+        self, platform: Platform, statuses: dict[str, EnvStatus], report: CheckReport = PASSING
+    ) -> None:
         self.platform = platform
         self.statuses = statuses
         self.report = report
         self.holders: dict[str, Holder] = {}
         self.release = threading.Event()
         self.started: list[str] = []
-        self.deploy_script: Callable[[Environment], Iterator[Event]] = (
-            lambda env: deploy_progress(env, self.release))
+        self.deploy_script: Callable[[Environment], Iterator[Event]] = lambda env: deploy_progress(
+            env, self.release
+        )
 
     def now(self) -> float:
         return NOW
@@ -243,8 +306,9 @@ class FixedBackend:
     def offsite_copies(self) -> list[BackupInfo] | None:
         return None  # off-host copies off
 
-    def restore_copy(self, env: Environment, name: str, *, allow_cross_env: bool
-                     ) -> Iterator[Event]:
+    def restore_copy(
+        self, env: Environment, name: str, *, allow_cross_env: bool
+    ) -> Iterator[Event]:
         self.started.append(f"restore-copy {env.name} {name}")
         return restore_confirmation(self.platform, env, self.platform.backups_dir / name)
 

@@ -15,12 +15,16 @@ async def settled(pilot: Pilot[int]) -> MainScreen:
     app = pilot.app
     assert isinstance(app, StackApp)
     main = app.main
-    await until(pilot, lambda: len(main.statuses) == 2 and not main.checks_running,
-                what="both panes populated and the checks done")
+    await until(
+        pilot,
+        lambda: len(main.statuses) == 2 and not main.checks_running,
+        what="both panes populated and the checks done",
+    )
     await pilot.pause()
     return main
 
 
 async def screen_is(pilot: Pilot[int], kind: type[Screen[object]], timeout: float = 10.0) -> None:
-    await until(pilot, lambda: isinstance(pilot.app.screen, kind), timeout,
-                what=f"{kind.__name__} on top")
+    await until(
+        pilot, lambda: isinstance(pilot.app.screen, kind), timeout, what=f"{kind.__name__} on top"
+    )

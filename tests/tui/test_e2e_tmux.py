@@ -27,8 +27,12 @@ class Terminal:
         self.session = session
 
     def screen(self) -> str:
-        done = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.session],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return done.stdout
 
     def keys(self, *keys: str) -> None:
@@ -40,8 +44,12 @@ class Terminal:
         wait_for(lambda: text in self.screen(), timeout=timeout, interval=0.05)
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.session],
-                              capture_output=True, check=False).returncode == 0
+        return (
+            subprocess.run(
+                ["tmux", "has-session", "-t", self.session], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
 
 
 @pytest.fixture
@@ -53,10 +61,12 @@ def terminal(tmp_path: Path, engine_client: docker.DockerClient) -> Iterator[Ter
     (root / "compose").symlink_to(REPO / "compose")
     write_env_file(root / ".env")
     session = f"stt-e2e-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {root} && env STACK_ROOT={root} TERM=xterm-256color "
-               f"{REPO / 'stack'}; sleep 30")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
-                    command], check=True, env={**os.environ, "TMUX": ""})
+    command = f"cd {root} && env STACK_ROOT={root} TERM=xterm-256color {REPO / 'stack'}; sleep 30"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command],
+        check=True,
+        env={**os.environ, "TMUX": ""},
+    )
     try:
         yield Terminal(session)
     finally:
@@ -65,9 +75,12 @@ def terminal(tmp_path: Path, engine_client: docker.DockerClient) -> Iterator[Ter
 
 def platform_containers(client: docker.DockerClient) -> list[str]:
     return sorted(
-        container.name for project in (DEV_PROJECT_NAME, PROD_PROJECT_NAME)
+        container.name
+        for project in (DEV_PROJECT_NAME, PROD_PROJECT_NAME)
         for container in client.containers.list(
-            all=True, filters={"label": f"{engine.PROJECT_LABEL}={project}"}))
+            all=True, filters={"label": f"{engine.PROJECT_LABEL}={project}"}
+        )
+    )
 
 
 def test_stack_opens_both_panes_and_cancels_a_deploy_over_a_terminal(

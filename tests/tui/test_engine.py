@@ -72,8 +72,9 @@ def cell(main: MainScreen, env: str, service: str, column: str) -> str:
 
 
 def project_containers(client: docker.DockerClient, project: str) -> list[object]:
-    return list(client.containers.list(all=True,
-                                       filters={"label": f"{engine.PROJECT_LABEL}={project}"}))
+    return list(
+        client.containers.list(all=True, filters={"label": f"{engine.PROJECT_LABEL}={project}"})
+    )
 
 
 async def test_deploy_dev_with_its_confirmations_then_see_it_healthy_and_a_kill_live(
@@ -95,13 +96,21 @@ async def test_deploy_dev_with_its_confirmations_then_see_it_healthy_and_a_kill_
         assert isinstance(app.screen, OperationScreen)
         await pilot.press("escape")
         services = ("agent", "openwebui", "postgres", "qdrant")
-        await until(pilot, lambda: all(cell(main, "dev", s, "health") == "healthy"
-                                       for s in services), 30, "dev healthy in its pane")
+        await until(
+            pilot,
+            lambda: all(cell(main, "dev", s, "health") == "healthy" for s in services),
+            30,
+            "dev healthy in its pane",
+        )
         assert not main.statuses["dev"].missing_volumes
 
         engine_client.containers.get(f"{platform.dev.project}-agent-1").kill()
-        await until(pilot, lambda: cell(main, "dev", "agent", "state") != "running", 5,
-                    "the killed container shown in the dev pane")
+        await until(
+            pilot,
+            lambda: cell(main, "dev", "agent", "state") != "running",
+            5,
+            "the killed container shown in the dev pane",
+        )
         assert cell(main, "prod", "agent", "state") == "MISSING"  # prod untouched
 
 
@@ -119,8 +128,12 @@ async def test_backup_then_restore_through_the_picker_brings_the_rows_back(
         result = await finished(pilot, main, "dev")
         assert result.ok, result.details
         await pilot.press("escape")
-        await until(pilot, lambda: len(main.statuses["dev"].backups) == 1, 10,
-                    "the new backup in the dev pane")
+        await until(
+            pilot,
+            lambda: len(main.statuses["dev"].backups) == 1,
+            10,
+            "the new backup in the dev pane",
+        )
 
         psql(platform, "dev", "UPDATE notes SET body = 'changed'")
         await pilot.press("r")
@@ -143,8 +156,12 @@ async def test_follow_a_service_log(platform: Platform) -> None:
         await pilot.press("l")
         await screen_is(pilot, LogsScreen)
         log = app.screen.query_one(Log)
-        await until(pilot, lambda: any("ready to accept connections" in line
-                                       for line in log.lines), 10, "postgres's log lines")
+        await until(
+            pilot,
+            lambda: any("ready to accept connections" in line for line in log.lines),
+            10,
+            "postgres's log lines",
+        )
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 
@@ -164,8 +181,11 @@ async def test_cancelled_confirmations_change_nothing(
 
         await pilot.press("d")
         await confirm_typing(pilot, "dev", "Deploy dev")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen)
-                    and "EMPTY" in app.screen.plan.question, what="the deploy's own question")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmScreen) and "EMPTY" in app.screen.plan.question,
+            what="the deploy's own question",
+        )
         await pilot.press("escape")  # the operation's question: it stops before changing a thing
         result = await finished(pilot, main, "dev")
         assert not result.ok and "cancelled" in result.summary
@@ -221,9 +241,20 @@ def other_process(
     """Another process holding dev's lock and running an operation until `release` exists."""
     release = tmp_path / "release"
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(platform.data), str(platform.dotenv),
-         str(platform.compose), platform.dev_project, platform.prod_project, str(release)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            HOLDER,
+            str(platform.data),
+            str(platform.dotenv),
+            str(platform.compose),
+            platform.dev_project,
+            platform.prod_project,
+            str(release),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "step_started"
     try:
@@ -240,8 +271,12 @@ async def test_another_process_operation_is_shown_refused_and_followed_live(
     app = StackApp(LiveBackend(platform))
     async with app.run_test(size=SIZE) as pilot:
         main = await live(pilot)
-        await until(pilot, lambda: getattr(main.other_holder("dev"), "pid", 0) == proc.pid, 10,
-                    "the other process's lock in the dev pane")
+        await until(
+            pilot,
+            lambda: getattr(main.other_holder("dev"), "pid", 0) == proc.pid,
+            10,
+            "the other process's lock in the dev pane",
+        )
         told: list[str] = []
         main.notify = lambda message, **_: told.append(message)  # type: ignore[method-assign]
         await pilot.press("b")
@@ -252,9 +287,12 @@ async def test_another_process_operation_is_shown_refused_and_followed_live(
         await screen_is(pilot, OperationScreen)
         screen = app.screen
         assert isinstance(screen, OperationScreen) and not screen.run.ours
-        await until(pilot, lambda: any("dumping..." in line
-                                       for line in screen.query_one(Log).lines), 10,
-                    "the other process's output")
+        await until(
+            pilot,
+            lambda: any("dumping..." in line for line in screen.query_one(Log).lines),
+            10,
+            "the other process's output",
+        )
         release.touch()
         await until(pilot, lambda: screen.run.result is not None, 10, "its result")
         assert screen.run.result is not None and screen.run.result.ok

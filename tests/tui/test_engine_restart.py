@@ -64,8 +64,9 @@ class SocketProxy:
 
 
 @pytest.fixture
-def proxy(platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[SocketProxy]:
+def proxy(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SocketProxy]:
     if not Path(ENGINE).exists():
         skip_or_fail(f"needs the engine's socket at {ENGINE}")
     made = SocketProxy(tmp_path / "engine.sock")
@@ -85,9 +86,14 @@ async def test_both_panes_say_the_engine_is_gone_at_once_and_recover_by_themselv
     app = StackApp(LiveBackend(platform))
     async with app.run_test(size=(120, 40)) as pilot:
         main = app.main
-        await until(pilot, lambda: len(main.statuses) == 2
-                    and not any(status.error for status in main.statuses.values()),
-                    what="both panes read through the proxy")
+        await until(
+            pilot,
+            lambda: (
+                len(main.statuses) == 2
+                and not any(status.error for status in main.statuses.values())
+            ),
+            what="both panes read through the proxy",
+        )
         gone = time.monotonic()
         proxy.stop()
         await until(pilot, lambda: main.engine_down is not None, 1.0, "engine gone within 1 s")
@@ -98,9 +104,16 @@ async def test_both_panes_say_the_engine_is_gone_at_once_and_recover_by_themselv
 
         proxy.start()
         back = time.monotonic()
-        await until(pilot, lambda: main.engine_down is None
-                    and all(not status.error and status.taken > back
-                            for status in main.statuses.values()), 2.0,
-                    "both panes re-read within 2 s of the engine's return")
+        await until(
+            pilot,
+            lambda: (
+                main.engine_down is None
+                and all(
+                    not status.error and status.taken > back for status in main.statuses.values()
+                )
+            ),
+            2.0,
+            "both panes re-read within 2 s of the engine's return",
+        )
         for env in ("dev", "prod"):
             assert not main.pane(env).has_class("-problem")

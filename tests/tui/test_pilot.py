@@ -18,8 +18,9 @@ WIDE = (120, 40)
 
 def make(read_only: bool = False) -> tuple[StackApp, fakes.FixedBackend]:
     platform = fakes.make_platform()
-    backend = fakes.FixedBackend(platform, {"dev": fakes.healthy(platform, "dev"),
-                                            "prod": fakes.healthy(platform, "prod")})
+    backend = fakes.FixedBackend(
+        platform, {"dev": fakes.healthy(platform, "dev"), "prod": fakes.healthy(platform, "prod")}
+    )
     return StackApp(backend, read_only=read_only), backend
 
 
@@ -66,12 +67,15 @@ async def test_a_second_action_on_a_busy_environment_is_refused_at_once() -> Non
         await pilot.press("escape")
         await pilot.press("b")
         assert isinstance(app.screen, MainScreen)
-        assert told == ["dev is busy: deploy started by you at 17:30:00. "
-                        "Wait for it to finish (o shows it)."]
+        assert told == [
+            "dev is busy: deploy started by you at 17:30:00. Wait for it to finish (o shows it)."
+        ]
         backend.holders["prod"] = fakes.other_holder("restore")
         await pilot.press("2", "b")
-        assert told[-1] == ("PROD is busy: restore by alice from 10.20.0.7 (pid 48213) since "
-                            "17:27:55 (2m). Wait for it to finish (o shows it).")
+        assert told[-1] == (
+            "PROD is busy: restore by alice from 10.20.0.7 (pid 48213) since "
+            "17:27:55 (2m). Wait for it to finish (o shows it)."
+        )
         assert backend.started == ["deploy dev"]
         backend.release.set()
         await until(pilot, lambda: main.runs["dev"].result is not None)
@@ -149,9 +153,12 @@ async def test_idle_app_runs_no_timer() -> None:
         main = await settled(pilot)
         await pilot.pause(0.2)
         # Textual has no public list of timers: look at each node's (running, unpaused) ones.
-        running = [timer for node in (app, main, *main.query("*")) for timer in node._timers
-                   if timer._task is not None and not timer._task.done()
-                   and timer._active.is_set()]
+        running = [
+            timer
+            for node in (app, main, *main.query("*"))
+            for timer in node._timers
+            if timer._task is not None and not timer._task.done() and timer._active.is_set()
+        ]
         # The only one allowed: a one-shot redraw for when a shown age next reads differently.
         assert [timer.name for timer in running if timer.name != "ages"] == []
         assert all(timer._repeat == 0 for timer in running)
@@ -161,9 +168,11 @@ async def test_idle_app_runs_no_timer() -> None:
 
 async def test_checks_screen_lists_failures_first_in_each_section() -> None:
     platform = fakes.make_platform()
-    backend = fakes.FixedBackend(platform, {"dev": fakes.healthy(platform, "dev"),
-                                            "prod": fakes.healthy(platform, "prod")},
-                                 report=fakes.FAILING)
+    backend = fakes.FixedBackend(
+        platform,
+        {"dev": fakes.healthy(platform, "dev"), "prod": fakes.healthy(platform, "prod")},
+        report=fakes.FAILING,
+    )
     app = StackApp(backend)
     async with app.run_test(size=WIDE) as pilot:
         await settled(pilot)

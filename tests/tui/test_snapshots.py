@@ -22,22 +22,30 @@ Compare = Callable[..., bool]
 WIDE = (120, 40)
 
 
-def app(dev: Any = fakes.healthy, prod: Any = fakes.healthy, *, read_only: bool = False,
-        report: fakes.CheckReport = fakes.PASSING) -> StackApp:
+def app(
+    dev: Any = fakes.healthy,
+    prod: Any = fakes.healthy,
+    *,
+    read_only: bool = False,
+    report: fakes.CheckReport = fakes.PASSING,
+) -> StackApp:
     platform = fakes.make_platform()
-    backend = fakes.FixedBackend(platform, {"dev": dev(platform, "dev"),
-                                            "prod": prod(platform, "prod")}, report=report)
+    backend = fakes.FixedBackend(
+        platform, {"dev": dev(platform, "dev"), "prod": prod(platform, "prod")}, report=report
+    )
     return StackApp(backend, read_only=read_only)
 
 
-def keys(*pressed: str, then: Callable[[Pilot[int]], Awaitable[None]] | None = None
-         ) -> Callable[[Pilot[int]], Awaitable[None]]:
+def keys(
+    *pressed: str, then: Callable[[Pilot[int]], Awaitable[None]] | None = None
+) -> Callable[[Pilot[int]], Awaitable[None]]:
     async def run_before(pilot: Pilot[int]) -> None:
         await settled(pilot)
         await pilot.press(*pressed)
         if then is not None:
             await then(pilot)
         await pilot.pause()
+
     return run_before
 
 
@@ -46,18 +54,19 @@ def test_both_healthy(snap_compare: Compare) -> None:
 
 
 def test_prod_missing_volume(snap_compare: Compare) -> None:
-    assert snap_compare(app(prod=fakes.missing_volume), terminal_size=WIDE,
-                        run_before=keys("2"))
+    assert snap_compare(app(prod=fakes.missing_volume), terminal_size=WIDE, run_before=keys("2"))
 
 
 def test_engine_unreachable(snap_compare: Compare) -> None:
-    assert snap_compare(app(fakes.unreachable, fakes.unreachable), terminal_size=WIDE,
-                        run_before=keys())
+    assert snap_compare(
+        app(fakes.unreachable, fakes.unreachable), terminal_size=WIDE, run_before=keys()
+    )
 
 
 def test_failing_check_badge_read_only(snap_compare: Compare) -> None:
-    assert snap_compare(app(read_only=True, report=fakes.FAILING), terminal_size=WIDE,
-                        run_before=keys())
+    assert snap_compare(
+        app(read_only=True, report=fakes.FAILING), terminal_size=WIDE, run_before=keys()
+    )
 
 
 def test_deploy_confirmation(snap_compare: Compare) -> None:
@@ -72,16 +81,17 @@ async def _deploy_shown(pilot: Pilot[int]) -> None:
 
     def shown() -> bool:
         screen = pilot.app.screen
-        return (isinstance(screen, OperationScreen)
-                and len(screen.run.events) == fakes.DEPLOY_EVENTS)
+        return isinstance(screen, OperationScreen) and len(screen.run.events) == fakes.DEPLOY_EVENTS
 
     await until(pilot, shown, what="every scripted deploy event on screen")
 
 
 def test_deploy_in_progress(snap_compare: Compare) -> None:
-    assert snap_compare(app(), terminal_size=WIDE,
-                        run_before=keys("2", "d", "p", "r", "o", "d", "enter",
-                                        then=_deploy_shown))
+    assert snap_compare(
+        app(),
+        terminal_size=WIDE,
+        run_before=keys("2", "d", "p", "r", "o", "d", "enter", then=_deploy_shown),
+    )
 
 
 def test_restore_picker(snap_compare: Compare) -> None:
@@ -95,18 +105,19 @@ def test_restore_confirmation(snap_compare: Compare) -> None:
     async def question(pilot: Pilot[int]) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
 
-    assert snap_compare(app(), terminal_size=WIDE,
-                        run_before=keys("2", "r", "down", "enter", then=question))
+    assert snap_compare(
+        app(), terminal_size=WIDE, run_before=keys("2", "r", "down", "enter", then=question)
+    )
 
 
 def test_80x24_shows_one_pane_and_both_summaries(snap_compare: Compare) -> None:
-    assert snap_compare(app(prod=fakes.missing_volume), terminal_size=(80, 24),
-                        run_before=keys())
+    assert snap_compare(app(prod=fakes.missing_volume), terminal_size=(80, 24), run_before=keys())
 
 
 def test_80x24_prod_pane(snap_compare: Compare) -> None:
-    assert snap_compare(app(prod=fakes.missing_volume), terminal_size=(80, 24),
-                        run_before=keys("2"))
+    assert snap_compare(
+        app(prod=fakes.missing_volume), terminal_size=(80, 24), run_before=keys("2")
+    )
 
 
 def test_40x12_says_too_small(snap_compare: Compare) -> None:

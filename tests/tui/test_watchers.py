@@ -48,8 +48,12 @@ class Client:
 
 
 def container(project: str, action: str, nanos: int) -> dict[str, Any]:
-    return {"Type": "container", "Action": action, "timeNano": nanos,
-            "Actor": {"ID": "c1", "Attributes": {"com.docker.compose.project": project}}}
+    return {
+        "Type": "container",
+        "Action": action,
+        "timeNano": nanos,
+        "Actor": {"ID": "c1", "Attributes": {"com.docker.compose.project": project}},
+    }
 
 
 class Recorder:
@@ -85,14 +89,25 @@ def test_one_subscription_matches_both_projects_and_survives_an_engine_restart()
     platform = fakes.make_platform()
     dev, prod = platform.dev, platform.prod
     calls: list[dict[str, Any]] = []
-    first = Stream([container(dev.project, "die", 1_700_000_000_000000001),
-                    container("someone-else", "start", 1_700_000_000_000000002),
-                    {"Type": "volume", "Action": "destroy", "timeNano": 1_700_000_000_000000003,
-                     "Actor": {"ID": prod.postgres_volume, "Attributes": {"driver": "local"}}}],
-                   then_block=False)  # the daemon went away: the stream just ends
+    first = Stream(
+        [
+            container(dev.project, "die", 1_700_000_000_000000001),
+            container("someone-else", "start", 1_700_000_000_000000002),
+            {
+                "Type": "volume",
+                "Action": "destroy",
+                "timeNano": 1_700_000_000_000000003,
+                "Actor": {"ID": prod.postgres_volume, "Attributes": {"driver": "local"}},
+            },
+        ],
+        then_block=False,
+    )  # the daemon went away: the stream just ends
     last = Stream([container(prod.project, "start", 1_700_000_001_000000000)], then_block=True)
-    script: list[Any] = [Client(first, calls), requests.exceptions.ConnectionError("refused"),
-                         Client(last, calls)]
+    script: list[Any] = [
+        Client(first, calls),
+        requests.exceptions.ConnectionError("refused"),
+        Client(last, calls),
+    ]
 
     def connect() -> Client:
         step = script.pop(0)
@@ -101,9 +116,13 @@ def test_one_subscription_matches_both_projects_and_survives_an_engine_restart()
         return step  # type: ignore[no-any-return]
 
     seen = Recorder()
-    watcher = EngineWatcher((dev, prod), on_change=lambda env: seen("change", env),
-                            on_down=lambda error, hint: seen("down"), on_up=lambda: seen("up"),
-                            connect=connect)
+    watcher = EngineWatcher(
+        (dev, prod),
+        on_change=lambda env: seen("change", env),
+        on_down=lambda error, hint: seen("down"),
+        on_up=lambda: seen("up"),
+        connect=connect,
+    )
     thread = threading.Thread(target=watcher.run)
     thread.start()
     try:
@@ -130,9 +149,13 @@ def test_no_engine_at_start_is_reported_once_then_the_return() -> None:
         return step
 
     seen = Recorder()
-    watcher = EngineWatcher((platform.dev, platform.prod), on_change=seen,
-                            on_down=lambda error, hint: seen("down", error),
-                            on_up=lambda: seen("up"), connect=connect)
+    watcher = EngineWatcher(
+        (platform.dev, platform.prod),
+        on_change=seen,
+        on_down=lambda error, hint: seen("down", error),
+        on_up=lambda: seen("up"),
+        connect=connect,
+    )
     thread = threading.Thread(target=watcher.run)
     thread.start()
     try:

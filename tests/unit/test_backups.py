@@ -40,16 +40,19 @@ def test_name_round_trip() -> None:
     assert backups.parse_name("prod_20260223_172400.sql.gz") == ("prod", when)
 
 
-@pytest.mark.parametrize("name", [
-    "staging_20260223_172400.sql.gz",   # unknown environment
-    "prod_20261323_172400.sql.gz",      # month 13
-    "prod_20260223_172400.sql",         # not gzip
-    "prod_20260223_172400.sql.gz.bak",
-    "prod_2026022_172400.sql.gz",
-    ".prod_20260223_172400.sql.gz.partial",  # a backup being written is not a backup
-    "x/prod_20260223_172400.sql.gz",
-    "prod_20260223_172400.sql.gz\n",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "staging_20260223_172400.sql.gz",  # unknown environment
+        "prod_20261323_172400.sql.gz",  # month 13
+        "prod_20260223_172400.sql",  # not gzip
+        "prod_20260223_172400.sql.gz.bak",
+        "prod_2026022_172400.sql.gz",
+        ".prod_20260223_172400.sql.gz.partial",  # a backup being written is not a backup
+        "x/prod_20260223_172400.sql.gz",
+        "prod_20260223_172400.sql.gz\n",
+    ],
+)
 def test_other_names_are_not_backups(name: str) -> None:
     assert backups.parse_name(name) is None
 
@@ -61,16 +64,25 @@ def test_partial_name_is_hidden_and_never_a_backup_name() -> None:
 
 
 def test_list_backups_newest_first_ignoring_everything_else(tmp_path: Path) -> None:
-    for name in ("dev_20260101_000000.sql.gz", "dev_20260301_000000.sql.gz",
-                 "prod_20260201_000000.sql.gz", "notes.txt", "dev_backup.sql.gz",
-                 ".dev_20260401_000000.sql.gz.partial"):
+    for name in (
+        "dev_20260101_000000.sql.gz",
+        "dev_20260301_000000.sql.gz",
+        "prod_20260201_000000.sql.gz",
+        "notes.txt",
+        "dev_backup.sql.gz",
+        ".dev_20260401_000000.sql.gz.partial",
+    ):
         write(tmp_path / name, b"x")
     (tmp_path / "dev_20260501_000000.sql.gz").mkdir()
     (tmp_path / "dev_20260601_000000.sql.gz").symlink_to(tmp_path / "notes.txt")
     assert [b.name for b in backups.list_backups(tmp_path)] == [
-        "dev_20260301_000000.sql.gz", "prod_20260201_000000.sql.gz", "dev_20260101_000000.sql.gz"]
+        "dev_20260301_000000.sql.gz",
+        "prod_20260201_000000.sql.gz",
+        "dev_20260101_000000.sql.gz",
+    ]
     assert [b.name for b in backups.list_backups(tmp_path, "prod")] == [
-        "prod_20260201_000000.sql.gz"]
+        "prod_20260201_000000.sql.gz"
+    ]
     assert backups.list_backups(tmp_path / "missing") == []
 
 
@@ -96,21 +108,27 @@ def test_human_size() -> None:
 # --- verification -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tail", [
-    DUMP,
-    b"x\n-- PostgreSQL database dump complete\n--\n\n",  # before \restrict existed
-    b"-- PostgreSQL database dump complete\n",
-])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        DUMP,
+        b"x\n-- PostgreSQL database dump complete\n--\n\n",  # before \restrict existed
+        b"-- PostgreSQL database dump complete\n",
+    ],
+)
 def test_trailer_found(tail: bytes) -> None:
     assert backups.dump_complete(tail)
 
 
-@pytest.mark.parametrize("tail", [
-    b"COPY public.notes (id) FROM stdin;\n1\n2\n",             # cut in the data
-    b"x -- PostgreSQL database dump complete\n",                # not a line of its own
-    b"-- PostgreSQL database dump complete, not\n",
-    b"-- PostgreSQL database dump complete\nDROP TABLE x;\n",  # SQL after the trailer
-])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"COPY public.notes (id) FROM stdin;\n1\n2\n",  # cut in the data
+        b"x -- PostgreSQL database dump complete\n",  # not a line of its own
+        b"-- PostgreSQL database dump complete, not\n",
+        b"-- PostgreSQL database dump complete\nDROP TABLE x;\n",  # SQL after the trailer
+    ],
+)
 def test_trailer_missing(tail: bytes) -> None:
     assert not backups.dump_complete(tail)
 
@@ -131,14 +149,17 @@ def damaged(data: bytes) -> bytes:
     return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    (b"", "empty"),
-    (DUMP, "not a gzip file"),
-    (gzip.compress(DUMP)[:-12], "truncated"),
-    (gzip.compress(DUMP[: DUMP.index(backups.TRAILER)]), "trailer is missing"),
-    (gzip.compress(DUMP) + b"garbage", "damaged"),
-    (damaged(gzip.compress(DUMP * 50)), "damaged"),
-])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty"),
+        (DUMP, "not a gzip file"),
+        (gzip.compress(DUMP)[:-12], "truncated"),
+        (gzip.compress(DUMP[: DUMP.index(backups.TRAILER)]), "trailer is missing"),
+        (gzip.compress(DUMP) + b"garbage", "damaged"),
+        (damaged(gzip.compress(DUMP * 50)), "damaged"),
+    ],
+)
 def test_verify_rejects_crafted_files(tmp_path: Path, content: bytes, reason: str) -> None:
     check = backups.verify(write(tmp_path / "bad.sql.gz", content))
     assert not check.ok
@@ -199,8 +220,11 @@ def test_never_deletes_the_last_good_backup() -> None:
 
 def test_prune_never_returns_a_file_without_a_backup_name() -> None:
     found = [info("dev", day) for day in range(7)]
-    strays = [info("dev", -5, name="dev_backup.sql.gz"), info("dev", -6, name="notes.txt"),
-              info("prod", -7, name="dev_20250101_000000.sql.gz")]  # named for another env
+    strays = [
+        info("dev", -5, name="dev_backup.sql.gz"),
+        info("dev", -6, name="notes.txt"),
+        info("prod", -7, name="dev_20250101_000000.sql.gz"),
+    ]  # named for another env
     assert names(backups.plan_prune(found + strays, 5)) == names(found[:2])
 
 
@@ -213,15 +237,22 @@ def test_keep_must_be_positive() -> None:
 def platform(tmp_path: Path) -> Iterator[Platform]:
     data = tmp_path / "data"
     backups.ensure_private_dir(data / "backups")
-    yield Platform(root=tmp_path, data_dir=data, env_file=tmp_path / ".env",
-                   dev_project="stt-unit-dev", prod_project="stt-unit-prod")
+    yield Platform(
+        root=tmp_path,
+        data_dir=data,
+        env_file=tmp_path / ".env",
+        dev_project="stt-unit-dev",
+        prod_project="stt-unit-prod",
+    )
 
 
 def test_prune_step_verifies_files_and_audits_each_deletion(platform: Platform) -> None:
     directory = platform.backups_dir
     good = gzip.compress(DUMP)
-    made = [write(directory / backups.backup_name("dev", datetime(2026, 1, day)), good)
-            for day in range(1, 8)]
+    made = [
+        write(directory / backups.backup_name("dev", datetime(2026, 1, day)), good)
+        for day in range(1, 8)
+    ]
     write(made[5], good[:-10])  # the second newest is damaged: it does not count
     write(directory / "notes.txt", b"mine")
     list(prune_steps(platform, platform.dev, keep=5))
@@ -229,7 +260,8 @@ def test_prune_step_verifies_files_and_audits_each_deletion(platform: Platform) 
     assert left == sorted(["notes.txt"] + [p.name for p in made[1:]])
     entries = audit.read(platform.audit_log)
     assert [(e["operation"], e["env"], e["arguments"]["file"], e["result"]) for e in entries] == [
-        ("prune", "dev", made[0].name, "ok")]
+        ("prune", "dev", made[0].name, "ok")
+    ]
 
 
 def test_a_taken_name_waits_for_the_next_second(tmp_path: Path) -> None:

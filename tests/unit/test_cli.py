@@ -26,10 +26,14 @@ def test_spec_command_lines_parse() -> None:
     parser = cli.build_parser()
     assert parser.parse_args(["backup", "--dev"]).env == "dev"
     assert parser.parse_args(["backup", "list"]).backup_command == "list"
-    restore = parser.parse_args(["backup", "restore", "data/backups/dev_20260223_172400.sql.gz",
-                                 "--dev"])
+    restore = parser.parse_args(
+        ["backup", "restore", "data/backups/dev_20260223_172400.sql.gz", "--dev"]
+    )
     assert (restore.backup_command, restore.env, str(restore.file)) == (
-        "restore", "dev", "data/backups/dev_20260223_172400.sql.gz")
+        "restore",
+        "dev",
+        "data/backups/dev_20260223_172400.sql.gz",
+    )
     assert parser.parse_args(["deploy"]).env is None  # prod by default
 
 

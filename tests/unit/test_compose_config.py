@@ -24,9 +24,11 @@ def rendered() -> dict[str, dict[str, Any]]:
 
 def test_volumes_are_the_specs(rendered: dict[str, dict[str, Any]]) -> None:
     assert [v["name"] for v in rendered["dev"]["volumes"].values()] == [
-        "ai-agent-platform-dev_postgres_data_dev"]
+        "ai-agent-platform-dev_postgres_data_dev"
+    ]
     assert [v["name"] for v in rendered["prod"]["volumes"].values()] == [
-        "ai-agent-platform-prod_postgres_data"]
+        "ai-agent-platform-prod_postgres_data"
+    ]
     assert rendered["dev"]["name"] == "ai-agent-platform-dev"
     assert rendered["prod"]["name"] == "ai-agent-platform-prod"
 
@@ -69,13 +71,17 @@ def test_only_traefik_publishes_ports(rendered: dict[str, dict[str, Any]]) -> No
 
 
 def test_domains_agent_environment_restart_reservations(
-    rendered: dict[str, dict[str, Any]]
+    rendered: dict[str, dict[str, Any]],
 ) -> None:
     dev, prod = rendered["dev"]["services"], rendered["prod"]["services"]
-    assert "agent-dev.example.com" in dev["openwebui"]["labels"][
-        "traefik.http.routers.dev-openwebui.rule"]
-    assert "agent.example.com" in prod["openwebui"]["labels"][
-        "traefik.http.routers.prod-openwebui.rule"]
+    assert (
+        "agent-dev.example.com"
+        in dev["openwebui"]["labels"]["traefik.http.routers.dev-openwebui.rule"]
+    )
+    assert (
+        "agent.example.com"
+        in prod["openwebui"]["labels"]["traefik.http.routers.prod-openwebui.rule"]
+    )
     assert dev["agent"]["environment"]["AGENT_ENVIRONMENT"] == "development"
     assert prod["agent"]["environment"]["AGENT_ENVIRONMENT"] == "production"
     for name in dev:
@@ -87,7 +93,7 @@ def test_domains_agent_environment_restart_reservations(
 
 
 def test_routers_are_env_prefixed_and_networks_full_names(
-    rendered: dict[str, dict[str, Any]]
+    rendered: dict[str, dict[str, Any]],
 ) -> None:
     for env in ("dev", "prod"):
         for service in rendered[env]["services"].values():

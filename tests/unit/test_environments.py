@@ -44,8 +44,10 @@ def test_command_always_passes_project_and_files(name: str, tmp_path: Path) -> N
     line = compose.command(env, "up", "-d")
     assert line[line.index("-p") + 1] == env.project
     files = [line[i + 1] for i, arg in enumerate(line) if arg == "-f"]
-    assert files == [str(REPO / "compose/docker-compose.yml"),
-                     str(REPO / f"compose/docker-compose.{name}.yml")]
+    assert files == [
+        str(REPO / "compose/docker-compose.yml"),
+        str(REPO / f"compose/docker-compose.{name}.yml"),
+    ]
     assert line[line.index("--project-directory") + 1] == str(REPO)
     assert line[line.index("--env-file") + 1] == str(env_file)
     assert line[-2:] == ["up", "-d"]

@@ -43,8 +43,9 @@ def rendered(test_platform: Platform) -> Configs:
 
 
 def structural(platform: Platform, configs: Configs) -> list[CheckRow]:
-    return parity.structural_rows(configs["dev"], configs["prod"], platform.dev, platform.prod,
-                                  DOMAINS)
+    return parity.structural_rows(
+        configs["dev"], configs["prod"], platform.dev, platform.prod, DOMAINS
+    )
 
 
 def failing(rows: list[CheckRow]) -> dict[str, CheckRow]:
@@ -62,6 +63,7 @@ def test_the_shipped_files_pass_every_structural_row(
 
 def _set(path: str, value: Any) -> Callable[[Configs], None]:
     """A mutation: set `env.key.key...` (dots; a label key is the last part after 'labels.')."""
+
     def mutate(configs: Configs) -> None:
         head, _, label = path.partition(".labels.")
         keys = head.split(".")
@@ -75,6 +77,7 @@ def _set(path: str, value: Any) -> Callable[[Configs], None]:
             node.pop(keys[-1], None)
         else:
             node[keys[-1]] = value
+
     return mutate
 
 
@@ -106,84 +109,193 @@ SECRET = TEST_SECRETS["POSTGRES_PASSWORD"]
 
 BREAKS: list[tuple[str, Callable[[Configs], None], str, list[str], list[str]]] = [
     ("a service only in prod", _extra_prod_service, "Services", ["agent, openwebui"], ["worker"]),
-    ("a host port on a dev service",
-     _set("dev.services.openwebui.ports",
-          [{"target": 8080, "published": "18080", "protocol": "tcp", "mode": "ingress"}]),
-     "Port exposure", ["openwebui 18080->8080/tcp"], ["traefik"]),
-    ("a host port on a prod service besides Traefik",
-     _set("prod.services.agent.ports", [{"target": 8000, "published": "8000"}]),
-     "Port exposure", ["none"], ["agent 8000->8000/tcp"]),
-    ("the prod Traefik publishing its dashboard",
-     _set("prod.services.traefik.ports", [{"target": 8080, "published": "8080"}]),
-     "Port exposure", ["none"], ["traefik 8080->8080/tcp"]),
-    ("a differing healthcheck interval",
-     _set("prod.services.agent.healthcheck.interval", "30s"),
-     "Health checks", ["agent: curl --silent --fail", "interval=1s"], ["interval=30s"]),
-    ("a differing healthcheck command",
-     _set("dev.services.qdrant.healthcheck.test", ["CMD", "true"]),
-     "Health checks", ["qdrant: true ["], ["qdrant: bash -c"]),
-    ("a differing security header",
-     _set("prod.services.openwebui.labels."
-          "traefik.http.middlewares.prod-security-headers.headers.frameDeny", "false"),
-     "Security headers", ["headers.frameDeny: true"], ["headers.frameDeny: false"]),
-    ("a dev router without the security headers",
-     _set("dev.services.agent.labels.traefik.http.routers.dev-agent.middlewares", None),
-     "Security headers", ["agent routers use: (absent)"], ["agent routers use: security-headers"]),
-    ("a changed logging option",
-     _set("dev.services.agent.logging.options.max-size", "20m"),
-     "Logging", ["agent: json-file max-file=3 max-size=20m"], ["agent: json-file max-file=3 "
-                                                              "max-size=10m"]),
-    ("a data directory shared with prod", _share_prod_qdrant_data,
-     "Data (volumes, bind mounts)", ["data/openwebui_dev, data/qdrant,"], ["data/qdrant"]),
-    ("prod's database in dev",
-     _set("dev.services.postgres.environment.POSTGRES_DB", "agent_db"),
-     "Database name", ["agent_db (agent uses agent_db_dev)"], ["agent_db"]),
-    ("the agent pointing at prod's database",
-     _set("dev.services.agent.environment.DATABASE_URL",
-          f"postgresql://agent:{SECRET}@postgres:5432/agent_db"),
-     "Database name", ["agent_db_dev (agent uses agent_db)"], ["agent_db"]),
-    ("the prod domain in dev",
-     _set("dev.services.agent.labels.traefik.http.routers.dev-agent.rule",
-          "Host(`agent.test.invalid`)"),
-     "Domain", ["agent-dev.test.invalid, agent.test.invalid"], ["agent.test.invalid"]),
-    ("production flags in dev",
-     _set("dev.services.agent.environment.AGENT_ENVIRONMENT", "production"),
-     "AGENT_ENVIRONMENT", ["production"], ["production"]),
-    ("a restart policy in dev", _set("dev.services.agent.restart", "always"),
-     "Restart policy", ["agent: always"], ["all unless-stopped"]),
-    ("no restart policy on a prod service", _set("prod.services.qdrant.restart", "no"),
-     "Restart policy", ["none"], ["qdrant: no"]),
-    ("a reservation in dev",
-     _set("dev.services.agent.deploy", {"resources": {"reservations": {
-         "cpus": 0.5, "memory": "268435456"}}}),
-     "Resource reservations", ["agent: cpus=0.5 memory=256.0 MB"], ["all services"]),
-    ("a prod service without reservations", _set("prod.services.qdrant.deploy", None),
-     "Resource reservations", ["none"], ["none for qdrant"]),
-    ("a Traefik of its own in dev", _traefik_in_dev,
-     "Traefik", ["runs in dev"], ["runs in the stack"]),
-    ("a dev router name without prefix", _rename_dev_router,
-     "Router names", ["agent, dev-agent, dev-openwebui"], ["prod-agent"]),
-    ("a short network name for Traefik",
-     _set("dev.services.agent.labels.traefik.docker.network", "platform"),
-     "Traefik network", ["platform"], ["_platform"]),
-    ("both projects under one name", _set("dev.name", "stt-shared"),
-     "Project name", ["stt-shared"], ["-prod"]),
+    (
+        "a host port on a dev service",
+        _set(
+            "dev.services.openwebui.ports",
+            [{"target": 8080, "published": "18080", "protocol": "tcp", "mode": "ingress"}],
+        ),
+        "Port exposure",
+        ["openwebui 18080->8080/tcp"],
+        ["traefik"],
+    ),
+    (
+        "a host port on a prod service besides Traefik",
+        _set("prod.services.agent.ports", [{"target": 8000, "published": "8000"}]),
+        "Port exposure",
+        ["none"],
+        ["agent 8000->8000/tcp"],
+    ),
+    (
+        "the prod Traefik publishing its dashboard",
+        _set("prod.services.traefik.ports", [{"target": 8080, "published": "8080"}]),
+        "Port exposure",
+        ["none"],
+        ["traefik 8080->8080/tcp"],
+    ),
+    (
+        "a differing healthcheck interval",
+        _set("prod.services.agent.healthcheck.interval", "30s"),
+        "Health checks",
+        ["agent: curl --silent --fail", "interval=1s"],
+        ["interval=30s"],
+    ),
+    (
+        "a differing healthcheck command",
+        _set("dev.services.qdrant.healthcheck.test", ["CMD", "true"]),
+        "Health checks",
+        ["qdrant: true ["],
+        ["qdrant: bash -c"],
+    ),
+    (
+        "a differing security header",
+        _set(
+            "prod.services.openwebui.labels."
+            "traefik.http.middlewares.prod-security-headers.headers.frameDeny",
+            "false",
+        ),
+        "Security headers",
+        ["headers.frameDeny: true"],
+        ["headers.frameDeny: false"],
+    ),
+    (
+        "a dev router without the security headers",
+        _set("dev.services.agent.labels.traefik.http.routers.dev-agent.middlewares", None),
+        "Security headers",
+        ["agent routers use: (absent)"],
+        ["agent routers use: security-headers"],
+    ),
+    (
+        "a changed logging option",
+        _set("dev.services.agent.logging.options.max-size", "20m"),
+        "Logging",
+        ["agent: json-file max-file=3 max-size=20m"],
+        ["agent: json-file max-file=3 max-size=10m"],
+    ),
+    (
+        "a data directory shared with prod",
+        _share_prod_qdrant_data,
+        "Data (volumes, bind mounts)",
+        ["data/openwebui_dev, data/qdrant,"],
+        ["data/qdrant"],
+    ),
+    (
+        "prod's database in dev",
+        _set("dev.services.postgres.environment.POSTGRES_DB", "agent_db"),
+        "Database name",
+        ["agent_db (agent uses agent_db_dev)"],
+        ["agent_db"],
+    ),
+    (
+        "the agent pointing at prod's database",
+        _set(
+            "dev.services.agent.environment.DATABASE_URL",
+            f"postgresql://agent:{SECRET}@postgres:5432/agent_db",
+        ),
+        "Database name",
+        ["agent_db_dev (agent uses agent_db)"],
+        ["agent_db"],
+    ),
+    (
+        "the prod domain in dev",
+        _set(
+            "dev.services.agent.labels.traefik.http.routers.dev-agent.rule",
+            "Host(`agent.test.invalid`)",
+        ),
+        "Domain",
+        ["agent-dev.test.invalid, agent.test.invalid"],
+        ["agent.test.invalid"],
+    ),
+    (
+        "production flags in dev",
+        _set("dev.services.agent.environment.AGENT_ENVIRONMENT", "production"),
+        "AGENT_ENVIRONMENT",
+        ["production"],
+        ["production"],
+    ),
+    (
+        "a restart policy in dev",
+        _set("dev.services.agent.restart", "always"),
+        "Restart policy",
+        ["agent: always"],
+        ["all unless-stopped"],
+    ),
+    (
+        "no restart policy on a prod service",
+        _set("prod.services.qdrant.restart", "no"),
+        "Restart policy",
+        ["none"],
+        ["qdrant: no"],
+    ),
+    (
+        "a reservation in dev",
+        _set(
+            "dev.services.agent.deploy",
+            {"resources": {"reservations": {"cpus": 0.5, "memory": "268435456"}}},
+        ),
+        "Resource reservations",
+        ["agent: cpus=0.5 memory=256.0 MB"],
+        ["all services"],
+    ),
+    (
+        "a prod service without reservations",
+        _set("prod.services.qdrant.deploy", None),
+        "Resource reservations",
+        ["none"],
+        ["none for qdrant"],
+    ),
+    (
+        "a Traefik of its own in dev",
+        _traefik_in_dev,
+        "Traefik",
+        ["runs in dev"],
+        ["runs in the stack"],
+    ),
+    (
+        "a dev router name without prefix",
+        _rename_dev_router,
+        "Router names",
+        ["agent, dev-agent, dev-openwebui"],
+        ["prod-agent"],
+    ),
+    (
+        "a short network name for Traefik",
+        _set("dev.services.agent.labels.traefik.docker.network", "platform"),
+        "Traefik network",
+        ["platform"],
+        ["_platform"],
+    ),
+    (
+        "both projects under one name",
+        _set("dev.name", "stt-shared"),
+        "Project name",
+        ["stt-shared"],
+        ["-prod"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "row", "dev", "prod"),
-                         [pytest.param(*case[1:], id=case[0]) for case in BREAKS])
+@pytest.mark.parametrize(
+    ("mutate", "row", "dev", "prod"), [pytest.param(*case[1:], id=case[0]) for case in BREAKS]
+)
 def test_each_break_fails_its_row_only_with_both_values(
-    test_platform: Platform, rendered: Configs, mutate: Callable[[Configs], None], row: str,
-    dev: list[str], prod: list[str],
+    test_platform: Platform,
+    rendered: Configs,
+    mutate: Callable[[Configs], None],
+    row: str,
+    dev: list[str],
+    prod: list[str],
 ) -> None:
     configs = copy.deepcopy(rendered)
     mutate(configs)
     report = CheckReport(tuple(structural(test_platform, configs))).redacted([SECRET])
     assert set(failing(list(report.rows))) == {row}
-    found = report.row(parity.SAME if row in (
-        "Services", "Port exposure", "Health checks", "Security headers", "Logging")
-        else parity.DIFFERENT, row)
+    found = report.row(
+        parity.SAME
+        if row in ("Services", "Port exposure", "Health checks", "Security headers", "Logging")
+        else parity.DIFFERENT,
+        row,
+    )
     assert found.detail
     for expected in dev:
         assert expected in found.dev, (found.dev, expected)
@@ -197,7 +309,9 @@ def test_secrets_that_leak_into_a_value_are_redacted(
 ) -> None:
     configs = copy.deepcopy(rendered)
     configs["prod"]["services"]["agent"]["healthcheck"]["test"] = [
-        "CMD-SHELL", f"curl -u agent:{SECRET} http://localhost:8000/health"]
+        "CMD-SHELL",
+        f"curl -u agent:{SECRET} http://localhost:8000/health",
+    ]
     report = CheckReport(tuple(structural(test_platform, configs))).redacted([SECRET])
     row = report.row(parity.SAME, "Health checks")
     assert not row.ok and "curl -u agent:*** http" in row.prod
@@ -247,12 +361,16 @@ def test_in_sync() -> None:
 
 
 def test_a_changed_config_and_a_moved_image_tag_are_drift() -> None:
-    dev = EnvState(HASHES, IMAGES, deployed(agent=("old-hash", IMAGES["agent"]),
-                                            postgres=(HASHES["postgres"], "sha256:older")))
+    dev = EnvState(
+        HASHES,
+        IMAGES,
+        deployed(
+            agent=("old-hash", IMAGES["agent"]), postgres=(HASHES["postgres"], "sha256:older")
+        ),
+    )
     rows = drift(dev, EnvState(HASHES, IMAGES, deployed()))
     assert not rows["Config"].ok
-    assert rows["Config"].dev == ("changed since deploy: agent; "
-                                  "newer image available: postgres")
+    assert rows["Config"].dev == ("changed since deploy: agent; newer image available: postgres")
     assert rows["Config"].prod == "in sync"
 
 
@@ -267,8 +385,10 @@ def test_missing_and_extra_services() -> None:
 def test_which_side_is_ahead_on_images() -> None:
     dev = EnvState(HASHES, IMAGES, deployed(agent=(HASHES["agent"], "sha256:new")))
     prod = EnvState(HASHES, IMAGES, deployed())
-    created = {"sha256:new": "2026-02-01T00:00:00.123456789Z",
-               IMAGES["agent"]: "2026-01-01T00:00:00Z"}
+    created = {
+        "sha256:new": "2026-02-01T00:00:00.123456789Z",
+        IMAGES["agent"]: "2026-01-01T00:00:00Z",
+    }
     row = drift(dev, prod, created)["Images"]
     assert row.ok and row.detail == "dev is ahead of prod on: agent"
     assert (row.dev, row.prod) == ("agent new", "agent aaa")
@@ -286,8 +406,11 @@ def test_a_state_that_could_not_be_read_fails() -> None:
 
 def volume(name: str, project: str = "", key: str = "", size: int | None = None) -> dict[str, Any]:
     labels = {"com.docker.compose.project": project, "com.docker.compose.volume": key}
-    return {"Name": name, "Labels": {k: v for k, v in labels.items() if v} or None,
-            "UsageData": None if size is None else {"Size": size, "RefCount": 0}}
+    return {
+        "Name": name,
+        "Labels": {k: v for k, v in labels.items() if v} or None,
+        "UsageData": None if size is None else {"Size": size, "RefCount": 0},
+    }
 
 
 def test_orphaned_volumes_are_named_and_sized_and_ours_are_not(test_platform: Platform) -> None:
@@ -312,12 +435,15 @@ def test_orphaned_volumes_are_named_and_sized_and_ours_are_not(test_platform: Pl
     assert parity.orphans_row([]).ok
 
 
-@pytest.mark.parametrize(("seen", "ok", "detail"), [
-    (TraefikAttachment("n", True, "t", True, True), True, "routes dev"),
-    (TraefikAttachment("n", True, "t", True, False), False, "docker network connect n t"),
-    (TraefikAttachment("n", False, "t", True, False), True, "nothing to attach"),
-    (TraefikAttachment("n", True, "", False, False), True, "nothing to attach"),
-])
+@pytest.mark.parametrize(
+    ("seen", "ok", "detail"),
+    [
+        (TraefikAttachment("n", True, "t", True, True), True, "routes dev"),
+        (TraefikAttachment("n", True, "t", True, False), False, "docker network connect n t"),
+        (TraefikAttachment("n", False, "t", True, False), True, "nothing to attach"),
+        (TraefikAttachment("n", True, "", False, False), True, "nothing to attach"),
+    ],
+)
 def test_traefik_attachment(seen: TraefikAttachment, ok: bool, detail: str) -> None:
     row = parity.traefik_attachment_row(seen)
     assert row.ok is ok and detail in row.detail
@@ -325,8 +451,9 @@ def test_traefik_attachment(seen: TraefikAttachment, ok: bool, detail: str) -> N
 
 def test_dotenv_row_masks_secrets_and_flags_placeholders() -> None:
     example = {"POSTGRES_PASSWORD": "change-me", "DOMAIN": "agent.example.com"}
-    row = parity.dotenv_row({"POSTGRES_PASSWORD": "change-me", "DOMAIN": "agent.example.com"},
-                            example)
+    row = parity.dotenv_row(
+        {"POSTGRES_PASSWORD": "change-me", "DOMAIN": "agent.example.com"}, example
+    )
     assert not row.ok
     assert row.detail.startswith("still the .env.example value: POSTGRES_PASSWORD.")
     assert "POSTGRES_PASSWORD=***" in row.detail and "DOMAIN=agent.example.com" in row.detail
@@ -341,12 +468,22 @@ def test_forbidden_row() -> None:
 
 
 def test_report_is_json_and_fails_on_any_row() -> None:
-    report = CheckReport((CheckRow(parity.DRIFT, "Config", True),
-                          CheckRow(parity.HYGIENE, ".env", False, detail="x")))
+    report = CheckReport(
+        (
+            CheckRow(parity.DRIFT, "Config", True),
+            CheckRow(parity.HYGIENE, ".env", False, detail="x"),
+        )
+    )
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is False
-    assert data["rows"][1] == {"section": "hygiene", "name": ".env", "ok": False, "dev": "",
-                               "prod": "", "detail": "x"}
+    assert data["rows"][1] == {
+        "section": "hygiene",
+        "name": ".env",
+        "ok": False,
+        "dev": "",
+        "prod": "",
+        "detail": "x",
+    }
     assert [row.name for row in report.failures] == [".env"]
 
 

@@ -37,7 +37,9 @@ def test_events_are_logged_and_audited_and_the_lock_is_held_meanwhile(tmp_path: 
     assert locks.holder(platform.locks_dir, platform.dev.project) is None
     (log,) = platform.logs_dir.glob("dev_backup_*.jsonl")
     assert [json.loads(line)["kind"] for line in log.read_text().splitlines()] == [
-        "step_started", "result"]
+        "step_started",
+        "result",
+    ]
     assert holder.log == str(log)
     (entry,) = audit.read(platform.audit_log)
     assert (entry["operation"], entry["result"]) == ("backup", "ok")

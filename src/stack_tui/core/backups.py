@@ -148,8 +148,7 @@ def dump_complete(tail: bytes) -> bool:
     if rest and not rest.startswith(b"\n"):
         return False
     return all(
-        not line.strip() or line.startswith((b"--", b"\\unrestrict "))
-        for line in rest.split(b"\n")
+        not line.strip() or line.startswith((b"--", b"\\unrestrict ")) for line in rest.split(b"\n")
     )
 
 
@@ -282,6 +281,8 @@ def keep_setting() -> int:
     if not raw:
         return DEFAULT_KEEP
     if not raw.isdigit() or int(raw) < 1:
-        raise Refused(f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
-                      "Set it to how many backups to keep per environment, e.g. 5.")
+        raise Refused(
+            f"STACK_BACKUP_KEEP={raw!r} is not a positive whole number.",
+            "Set it to how many backups to keep per environment, e.g. 5.",
+        )
     return int(raw)

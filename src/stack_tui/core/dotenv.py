@@ -62,8 +62,9 @@ def _describe_line(line: str) -> str:
 
 
 #: `scheme://user:password@host`: the password part of a URL in any value.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+.-]+://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)",
-                           re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z0-9+.-]+://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)", re.IGNORECASE
+)
 
 
 def mask_url_passwords(text: str) -> str:
@@ -85,8 +86,12 @@ def mask(key: str, value: str) -> str:
 def secret_values(values: dict[str, str]) -> list[str]:
     """Values that must never appear in output, longest first (for redaction)."""
     found = {v for k, v in values.items() if looks_secret(k) and len(v) >= 4}
-    found |= {m.group("password") for v in values.values() for m in _URL_PASSWORD.finditer(v)
-              if len(m.group("password")) >= 4}
+    found |= {
+        m.group("password")
+        for v in values.values()
+        for m in _URL_PASSWORD.finditer(v)
+        if len(m.group("password")) >= 4
+    }
     return sorted(found, key=len, reverse=True)
 
 
@@ -104,7 +109,7 @@ def redact(text: str, secrets: list[str]) -> str:
             continue
         for size in range(len(secret) - 1, MIN_SECRET_FRAGMENT - 1, -1):
             for start in range(len(secret) - size + 1):
-                fragment = secret[start:start + size]
+                fragment = secret[start : start + size]
                 if fragment in text:
                     text = text.replace(fragment, "***")
     return text
@@ -112,6 +117,6 @@ def redact(text: str, secrets: list[str]) -> str:
 
 def _shares_fragment(text: str, secret: str) -> bool:
     return any(
-        secret[start:start + MIN_SECRET_FRAGMENT] in text
+        secret[start : start + MIN_SECRET_FRAGMENT] in text
         for start in range(len(secret) - MIN_SECRET_FRAGMENT + 1)
     )

@@ -19,6 +19,7 @@ PROD_PROJECT_NAME = "ai-agent-platform-prod"
 
 ENV_NAMES = ("dev", "prod")
 
+
 def find_root() -> Path:
     """The platform checkout: $STACK_ROOT, else the nearest parent of the cwd holding
     compose/docker-compose.yml, else the checkout this package was installed from."""

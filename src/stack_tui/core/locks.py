@@ -64,8 +64,13 @@ def hold(
             ) from None
         actor = identity.current()
         holder = Holder(
-            user=actor.user, ssh_client=actor.ssh_client, pid=actor.pid,
-            operation=operation, env=env, started=time.time(), log=str(log or ""),
+            user=actor.user,
+            ssh_client=actor.ssh_client,
+            pid=actor.pid,
+            operation=operation,
+            env=env,
+            started=time.time(),
+            log=str(log or ""),
         )
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)

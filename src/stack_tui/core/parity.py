@@ -80,11 +80,17 @@ class CheckReport:
     def redacted(self, secrets: list[str]) -> CheckReport:
         """The same report with every secret value from `.env` replaced by ***, wherever it
         leaked into a value (a healthcheck command, a label)."""
-        return CheckReport(tuple(
-            replace(row, dev=dotenv.redact(row.dev, secrets), prod=dotenv.redact(row.prod, secrets),
-                    detail=dotenv.redact(row.detail, secrets))
-            for row in self.rows
-        ))
+        return CheckReport(
+            tuple(
+                replace(
+                    row,
+                    dev=dotenv.redact(row.dev, secrets),
+                    prod=dotenv.redact(row.prod, secrets),
+                    detail=dotenv.redact(row.detail, secrets),
+                )
+                for row in self.rows
+            )
+        )
 
 
 def error_row(section: str, name: str, message: str, hint: str = "") -> CheckRow:
@@ -116,13 +122,19 @@ def _differing(dev: Mapping[str, str], prod: Mapping[str, str]) -> tuple[str, st
     """Only the entries that differ, side by side, and their keys."""
     keys = sorted(k for k in dev.keys() | prod.keys() if dev.get(k) != prod.get(k))
     show = "; ".join
-    return (show(f"{k}: {dev.get(k, '(absent)')}" for k in keys),
-            show(f"{k}: {prod.get(k, '(absent)')}" for k in keys), keys)
+    return (
+        show(f"{k}: {dev.get(k, '(absent)')}" for k in keys),
+        show(f"{k}: {prod.get(k, '(absent)')}" for k in keys),
+        keys,
+    )
 
 
 def _timing(block: Mapping[str, Any]) -> str:
-    parts = [f"{key}={block[key]}" for key in
-             ("interval", "timeout", "retries", "start_period", "start_interval") if key in block]
+    parts = [
+        f"{key}={block[key]}"
+        for key in ("interval", "timeout", "retries", "start_period", "start_interval")
+        if key in block
+    ]
     return " ".join(parts)
 
 
@@ -152,10 +164,19 @@ def _logging(service: Mapping[str, Any]) -> str:
 
 def services_row(dev: Config, prod: Config) -> CheckRow:
     d, p = set(_app_services(dev)), set(_app_services(prod))
-    notes = [f"only in {env}: {_names(names)}" for env, names in (("dev", d - p), ("prod", p - d))
-             if names]
-    return CheckRow(SAME, "Services", d == p, _names(d), _names(p),
-                    "; ".join(notes) or "Traefik aside (prod only, by design)")
+    notes = [
+        f"only in {env}: {_names(names)}"
+        for env, names in (("dev", d - p), ("prod", p - d))
+        if names
+    ]
+    return CheckRow(
+        SAME,
+        "Services",
+        d == p,
+        _names(d),
+        _names(p),
+        "; ".join(notes) or "Traefik aside (prod only, by design)",
+    )
 
 
 def _published(config: Config, prod: bool) -> tuple[list[str], list[str]]:
@@ -168,8 +189,10 @@ def _published(config: Config, prod: bool) -> tuple[list[str], list[str]]:
             shown.append(f"{name} network_mode=host")
             forbidden.append(shown[-1])
         for port in svc.get("ports") or []:
-            text = (f"{name} {port.get('published') or '(random)'}->{port.get('target')}"
-                    f"/{port.get('protocol', 'tcp')}")
+            text = (
+                f"{name} {port.get('published') or '(random)'}->{port.get('target')}"
+                f"/{port.get('protocol', 'tcp')}"
+            )
             shown.append(text)
             if not (traefik_allowed and port.get("target") in TRAEFIK_TARGET_PORTS):
                 forbidden.append(text)
@@ -183,11 +206,18 @@ def ports_row(dev: Config, prod: Config) -> CheckRow:
     targets = {port.get("target") for port in traefik.get("ports") or []}
     notes = [f"not allowed: {', '.join(dev_bad + prod_bad)}"] if dev_bad or prod_bad else []
     if traefik and targets != TRAEFIK_TARGET_PORTS:
-        notes.append(f"prod Traefik must publish container ports 80 and 443, publishes "
-                     f"{_names(str(t) for t in targets)}")
-    return CheckRow(SAME, "Port exposure", not notes, ", ".join(dev_shown) or "none",
-                    ", ".join(prod_shown) or "none",
-                    "; ".join(notes) or "no host ports but the prod Traefik's 80/443")
+        notes.append(
+            f"prod Traefik must publish container ports 80 and 443, publishes "
+            f"{_names(str(t) for t in targets)}"
+        )
+    return CheckRow(
+        SAME,
+        "Port exposure",
+        not notes,
+        ", ".join(dev_shown) or "none",
+        ", ".join(prod_shown) or "none",
+        "; ".join(notes) or "no host ports but the prod Traefik's 80/443",
+    )
 
 
 def _common(dev: Config, prod: Config) -> list[str]:
@@ -201,13 +231,17 @@ def healthchecks_row(dev: Config, prod: Config) -> CheckRow:
     dev_text, prod_text, keys = _differing(d, p)
     if not keys:
         return CheckRow(SAME, "Health checks", True, f"{len(d)} identical", f"{len(p)} identical")
-    return CheckRow(SAME, "Health checks", False, dev_text, prod_text,
-                    f"differ on: {', '.join(keys)}")
+    return CheckRow(
+        SAME, "Health checks", False, dev_text, prod_text, f"differ on: {', '.join(keys)}"
+    )
 
 
 def _routers(labels: Mapping[str, str]) -> set[str]:
-    return {key.split(".")[3] for key in labels
-            if key.startswith("traefik.http.routers.") and key.count(".") > 3}
+    return {
+        key.split(".")[3]
+        for key in labels
+        if key.startswith("traefik.http.routers.") and key.count(".") > 3
+    }
 
 
 def _security_headers(config: Config, prefix: str) -> tuple[dict[str, str], list[str]]:
@@ -220,7 +254,7 @@ def _security_headers(config: Config, prefix: str) -> tuple[dict[str, str], list
     unprotected: list[str] = []
     for name, svc in sorted(_services(config).items()):
         labels = _labels(svc)
-        settings.update({k[len(head):]: v for k, v in labels.items() if k.startswith(head)})
+        settings.update({k[len(head) :]: v for k, v in labels.items() if k.startswith(head)})
         used: set[str] = set()
         for router in sorted(_routers(labels)):
             value = labels.get(f"traefik.http.routers.{router}.middlewares", "")
@@ -245,8 +279,9 @@ def security_headers_row(dev: Config, prod: Config) -> CheckRow:
     if not notes:
         summary = f"{len(d)} settings identical"
         return CheckRow(SAME, "Security headers", True, summary, summary)
-    return CheckRow(SAME, "Security headers", False, dev_text or "-", prod_text or "-",
-                    "; ".join(notes))
+    return CheckRow(
+        SAME, "Security headers", False, dev_text or "-", prod_text or "-", "; ".join(notes)
+    )
 
 
 def logging_row(dev: Config, prod: Config) -> CheckRow:
@@ -254,8 +289,9 @@ def logging_row(dev: Config, prod: Config) -> CheckRow:
     d = {n: _logging(_services(dev)[n]) for n in names}
     p = {n: _logging(_services(prod)[n]) for n in names}
     everyone = [*_services(dev).items(), *_services(prod).items()]
-    other_driver = sorted({n for n, svc in everyone
-                           if (svc.get("logging") or {}).get("driver") != LOGGING_DRIVER})
+    other_driver = sorted(
+        {n for n, svc in everyone if (svc.get("logging") or {}).get("driver") != LOGGING_DRIVER}
+    )
     dev_text, prod_text, keys = _differing(d, p)
     notes = [f"differ on: {', '.join(keys)}"] if keys else []
     if other_driver:
@@ -263,8 +299,14 @@ def logging_row(dev: Config, prod: Config) -> CheckRow:
     if not notes:
         shown = _names(set(d.values()))
         return CheckRow(SAME, "Logging", True, shown, shown)
-    return CheckRow(SAME, "Logging", False, dev_text or _names(set(d.values())),
-                    prod_text or _names(set(p.values())), "; ".join(notes))
+    return CheckRow(
+        SAME,
+        "Logging",
+        False,
+        dev_text or _names(set(d.values())),
+        prod_text or _names(set(p.values())),
+        "; ".join(notes),
+    )
 
 
 # --- What Should Be Different -------------------------------------------------------------------
@@ -273,8 +315,14 @@ def logging_row(dev: Config, prod: Config) -> CheckRow:
 def project_row(dev: Config, prod: Config, dev_env: Environment, prod_env: Environment) -> CheckRow:
     d, p = str(dev.get("name", "")), str(prod.get("name", ""))
     ok = d == dev_env.project and p == prod_env.project and d != p
-    return CheckRow(DIFFERENT, "Project name", ok, d, p,
-                    "" if ok else f"expected {dev_env.project} / {prod_env.project}")
+    return CheckRow(
+        DIFFERENT,
+        "Project name",
+        ok,
+        d,
+        p,
+        "" if ok else f"expected {dev_env.project} / {prod_env.project}",
+    )
 
 
 def _data_sources(config: Config, env: Environment) -> set[str]:
@@ -289,8 +337,11 @@ def _data_sources(config: Config, env: Environment) -> set[str]:
                 found.add(str((volumes.get(source) or {}).get("name") or source))
             elif mount.get("type") == "bind" and not source.endswith(".sock"):
                 path = Path(source)
-                found.add(f"data/{path.relative_to(env.data_dir)}"
-                          if path.is_relative_to(env.data_dir) else source)
+                found.add(
+                    f"data/{path.relative_to(env.data_dir)}"
+                    if path.is_relative_to(env.data_dir)
+                    else source
+                )
     return found
 
 
@@ -303,8 +354,9 @@ def data_row(dev: Config, prod: Config, dev_env: Environment, prod_env: Environm
             notes.append(f"{env.name} lacks {_names(expected - found)}")
     if d & p:
         notes.append(f"shared by dev and prod: {_names(d & p)}")
-    return CheckRow(DIFFERENT, "Data (volumes, bind mounts)", not notes, _names(d), _names(p),
-                    "; ".join(notes))
+    return CheckRow(
+        DIFFERENT, "Data (volumes, bind mounts)", not notes, _names(d), _names(p), "; ".join(notes)
+    )
 
 
 def _database(config: Config) -> tuple[str, str]:
@@ -315,8 +367,9 @@ def _database(config: Config) -> tuple[str, str]:
     return db, urlsplit(str(url)).path.lstrip("/") if url else ""
 
 
-def database_row(dev: Config, prod: Config, dev_env: Environment,
-                 prod_env: Environment) -> CheckRow:
+def database_row(
+    dev: Config, prod: Config, dev_env: Environment, prod_env: Environment
+) -> CheckRow:
     notes = []
     shown = {}
     for env, config in (("dev", dev), ("prod", prod)):
@@ -327,18 +380,29 @@ def database_row(dev: Config, prod: Config, dev_env: Environment,
             notes.append(f"{env} POSTGRES_DB is {db or '(unset)'}, expected {expected}")
         if agent_db and agent_db != expected:
             notes.append(f"{env} agent's DATABASE_URL names {agent_db}, expected {expected}")
-    return CheckRow(DIFFERENT, "Database name", not notes, shown["dev"], shown["prod"],
-                    "; ".join(notes))
+    return CheckRow(
+        DIFFERENT, "Database name", not notes, shown["dev"], shown["prod"], "; ".join(notes)
+    )
 
 
 def _hosts(config: Config) -> set[str]:
-    return {host for svc in _services(config).values() for key, value in _labels(svc).items()
-            if key.startswith("traefik.http.routers.") and key.endswith(".rule")
-            for args in _HOST.findall(value) for host in _BACKTICKED.findall(args)}
+    return {
+        host
+        for svc in _services(config).values()
+        for key, value in _labels(svc).items()
+        if key.startswith("traefik.http.routers.") and key.endswith(".rule")
+        for args in _HOST.findall(value)
+        for host in _BACKTICKED.findall(args)
+    }
 
 
-def domain_row(dev: Config, prod: Config, dev_env: Environment, prod_env: Environment,
-               domains: Mapping[str, str]) -> CheckRow:
+def domain_row(
+    dev: Config,
+    prod: Config,
+    dev_env: Environment,
+    prod_env: Environment,
+    domains: Mapping[str, str],
+) -> CheckRow:
     """Router Host rules use DOMAIN_DEV in dev and DOMAIN in prod, and the two differ.
     `domains` holds those values from .env ({} when .env could not be read)."""
     d, p = _hosts(dev), _hosts(prod)
@@ -348,15 +412,18 @@ def domain_row(dev: Config, prod: Config, dev_env: Environment, prod_env: Enviro
         if not hosts:
             notes.append(f"no {env.name} router has a Host rule")
         elif expected and hosts != {expected}:
-            notes.append(f"{env.name} routers should use {env.domain_var}="
-                         f"{dotenv.mask(env.domain_var, expected)}")
+            notes.append(
+                f"{env.name} routers should use {env.domain_var}="
+                f"{dotenv.mask(env.domain_var, expected)}"
+            )
     if d & p:
         notes.append(f"both route {_names(d & p)}")
     return CheckRow(DIFFERENT, "Domain", not notes, _names(d), _names(p), "; ".join(notes))
 
 
-def agent_environment_row(dev: Config, prod: Config, dev_env: Environment,
-                          prod_env: Environment) -> CheckRow:
+def agent_environment_row(
+    dev: Config, prod: Config, dev_env: Environment, prod_env: Environment
+) -> CheckRow:
     def value(config: Config) -> str:
         agent = _services(config).get("agent")
         if agent is None:
@@ -365,25 +432,40 @@ def agent_environment_row(dev: Config, prod: Config, dev_env: Environment,
 
     d, p = value(dev), value(prod)
     ok = d == dev_env.agent_environment and p == prod_env.agent_environment
-    return CheckRow(DIFFERENT, "AGENT_ENVIRONMENT", ok, d, p, "" if ok else
-                    f"expected {dev_env.agent_environment} / {prod_env.agent_environment}")
+    return CheckRow(
+        DIFFERENT,
+        "AGENT_ENVIRONMENT",
+        ok,
+        d,
+        p,
+        "" if ok else f"expected {dev_env.agent_environment} / {prod_env.agent_environment}",
+    )
 
 
 def restart_row(dev: Config, prod: Config) -> CheckRow:
-    dev_bad = {n: s.get("restart") for n, s in _services(dev).items()
-               if s.get("restart") not in (None, "", "no")}
-    prod_bad = {n: s.get("restart") or "no" for n, s in _services(prod).items()
-                if s.get("restart") != PROD_RESTART}
+    dev_bad = {
+        n: s.get("restart")
+        for n, s in _services(dev).items()
+        if s.get("restart") not in (None, "", "no")
+    }
+    prod_bad = {
+        n: s.get("restart") or "no"
+        for n, s in _services(prod).items()
+        if s.get("restart") != PROD_RESTART
+    }
     notes = []
     if dev_bad:
         notes.append("dev restarts nothing (it may crash)")
     if prod_bad:
         notes.append(f"prod restarts every service {PROD_RESTART}")
     return CheckRow(
-        DIFFERENT, "Restart policy", not notes,
+        DIFFERENT,
+        "Restart policy",
+        not notes,
         "; ".join(f"{n}: {v}" for n, v in sorted(dev_bad.items())) or "none",
         "; ".join(f"{n}: {v}" for n, v in sorted(prod_bad.items())) or f"all {PROD_RESTART}",
-        "; ".join(notes))
+        "; ".join(notes),
+    )
 
 
 def _reservation(service: Mapping[str, Any]) -> str:
@@ -404,20 +486,33 @@ def reservations_row(dev: Config, prod: Config) -> CheckRow:
     if prod_missing:
         notes.append(f"prod reserves resources for every service; missing: {_names(prod_missing)}")
     return CheckRow(
-        DIFFERENT, "Resource reservations", not notes,
+        DIFFERENT,
+        "Resource reservations",
+        not notes,
         "; ".join(f"{n}: {v}" for n, v in sorted(dev_bad.items())) or "none",
         f"none for {_names(prod_missing)}" if prod_missing else "all services",
-        "; ".join(notes))
+        "; ".join(notes),
+    )
 
 
 def traefik_row(dev: Config, prod: Config) -> CheckRow:
     in_dev, in_prod = TRAEFIK in _services(dev), TRAEFIK in _services(prod)
-    notes = [note for note, bad in (("dev must not run its own Traefik", in_dev),
-                                    ("prod must run Traefik", not in_prod)) if bad]
+    notes = [
+        note
+        for note, bad in (
+            ("dev must not run its own Traefik", in_dev),
+            ("prod must run Traefik", not in_prod),
+        )
+        if bad
+    ]
     return CheckRow(
-        DIFFERENT, "Traefik", not notes,
+        DIFFERENT,
+        "Traefik",
+        not notes,
         "runs in dev" if in_dev else "absent (the prod Traefik joins the dev network)",
-        "runs in the stack" if in_prod else "absent", "; ".join(notes))
+        "runs in the stack" if in_prod else "absent",
+        "; ".join(notes),
+    )
 
 
 def _traefik_names(config: Config) -> set[str]:
@@ -426,17 +521,25 @@ def _traefik_names(config: Config) -> set[str]:
     for svc in _services(config).values():
         for key in _labels(svc):
             parts = key.split(".")
-            if len(parts) > 3 and parts[:2] == ["traefik", "http"] and parts[2] in (
-                    "routers", "services", "middlewares"):
+            if (
+                len(parts) > 3
+                and parts[:2] == ["traefik", "http"]
+                and parts[2] in ("routers", "services", "middlewares")
+            ):
                 found.add(parts[3])
     return found
 
 
 def router_names_row(dev: Config, prod: Config) -> CheckRow:
     d, p = _traefik_names(dev), _traefik_names(prod)
-    notes = [f"{env} names without the {env}- prefix: {_names(bad)}" for env, bad in
-             (("dev", {n for n in d if not n.startswith("dev-")}),
-              ("prod", {n for n in p if not n.startswith("prod-")})) if bad]
+    notes = [
+        f"{env} names without the {env}- prefix: {_names(bad)}"
+        for env, bad in (
+            ("dev", {n for n in d if not n.startswith("dev-")}),
+            ("prod", {n for n in p if not n.startswith("prod-")}),
+        )
+        if bad
+    ]
     if d & p:
         notes.append(f"in both (one would shadow the other): {_names(d & p)}")
     return CheckRow(DIFFERENT, "Router names", not notes, _names(d), _names(p), "; ".join(notes))
@@ -452,25 +555,35 @@ def _traefik_networks(config: Config, env: Environment) -> tuple[set[str], list[
             continue
         value = labels.get("traefik.docker.network", "(unset)")
         found.add(value)
-        joined = {str((networks.get(key) or {}).get("name") or key)
-                  for key in (svc.get("networks") or {})}
+        joined = {
+            str((networks.get(key) or {}).get("name") or key) for key in (svc.get("networks") or {})
+        }
         if value != env.network or value not in joined:
             bad.append(f"{env.name} {name}: {value}")
     return found, bad
 
 
-def traefik_network_row(dev: Config, prod: Config, dev_env: Environment,
-                        prod_env: Environment) -> CheckRow:
+def traefik_network_row(
+    dev: Config, prod: Config, dev_env: Environment, prod_env: Environment
+) -> CheckRow:
     d, dev_bad = _traefik_networks(dev, dev_env)
     p, prod_bad = _traefik_networks(prod, prod_env)
-    detail = (f"traefik.docker.network must be the full name the service joins "
-              f"({dev_env.network} / {prod_env.network}): {', '.join(dev_bad + prod_bad)}"
-              if dev_bad or prod_bad else "")
+    detail = (
+        f"traefik.docker.network must be the full name the service joins "
+        f"({dev_env.network} / {prod_env.network}): {', '.join(dev_bad + prod_bad)}"
+        if dev_bad or prod_bad
+        else ""
+    )
     return CheckRow(DIFFERENT, "Traefik network", not detail, _names(d), _names(p), detail)
 
 
-def structural_rows(dev: Config, prod: Config, dev_env: Environment, prod_env: Environment,
-                    domains: Mapping[str, str]) -> list[CheckRow]:
+def structural_rows(
+    dev: Config,
+    prod: Config,
+    dev_env: Environment,
+    prod_env: Environment,
+    domains: Mapping[str, str],
+) -> list[CheckRow]:
     """Every row of the spec's "What Must Be The Same" and "What Should Be Different"."""
     return [
         services_row(dev, prod),
@@ -524,8 +637,12 @@ def _drift(state: EnvState) -> tuple[list[str], list[str], list[str], list[str]]
         if current and c.image_id != current:
             new_image.add(c.service)
     running = {c.service for c in state.containers}
-    return (sorted(changed), sorted(new_image), sorted(set(state.hashes) - running),
-            sorted(running - set(state.hashes)))
+    return (
+        sorted(changed),
+        sorted(new_image),
+        sorted(set(state.hashes) - running),
+        sorted(running - set(state.hashes)),
+    )
 
 
 def drift_rows(dev: EnvState, prod: EnvState, created: Mapping[str, str]) -> list[CheckRow]:
@@ -547,15 +664,30 @@ def drift_rows(dev: EnvState, prod: EnvState, created: Mapping[str, str]) -> lis
         parts += [f"newer image available: {_names(new_image)}"] if new_image else []
         config[name] = "; ".join(parts) or "in sync"
         config_ok = config_ok and not parts
-        gaps = [f"{label}: {_names(found)}" for label, found in
-                (("missing", missing), ("extra", extra)) if found]
+        gaps = [
+            f"{label}: {_names(found)}"
+            for label, found in (("missing", missing), ("extra", extra))
+            if found
+        ]
         services[name] = "; ".join(gaps) or f"all {len(state.hashes)} present"
         services_ok = services_ok and not gaps
     return [
-        CheckRow(DRIFT, "Config", config_ok, config["dev"], config["prod"],
-                 "" if config_ok else "a deploy would recreate these"),
-        CheckRow(DRIFT, "Services", services_ok, services["dev"], services["prod"],
-                 "" if services_ok else "a deploy would create the missing and remove the extra"),
+        CheckRow(
+            DRIFT,
+            "Config",
+            config_ok,
+            config["dev"],
+            config["prod"],
+            "" if config_ok else "a deploy would recreate these",
+        ),
+        CheckRow(
+            DRIFT,
+            "Services",
+            services_ok,
+            services["dev"],
+            services["prod"],
+            "" if services_ok else "a deploy would create the missing and remove the extra",
+        ),
         images_row(dev, prod, created),
     ]
 
@@ -563,13 +695,20 @@ def drift_rows(dev: EnvState, prod: EnvState, created: Mapping[str, str]) -> lis
 def images_row(dev: EnvState, prod: EnvState, created: Mapping[str, str]) -> CheckRow:
     """Which services run different images in dev and prod. Informational: dev running
     ahead of prod is the normal state between a dev and a prod deploy."""
+
     def by_service(state: EnvState) -> dict[str, str]:
         return {c.service: c.image_id for c in state.containers}
 
     d, p = by_service(dev), by_service(prod)
     if not d or not p:
-        return CheckRow(DRIFT, "Images", True, "" if d else "not deployed",
-                        "" if p else "not deployed", "nothing to compare")
+        return CheckRow(
+            DRIFT,
+            "Images",
+            True,
+            "" if d else "not deployed",
+            "" if p else "not deployed",
+            "nothing to compare",
+        )
     differ = sorted(n for n in d.keys() & p.keys() if d[n] != p[n])
     if not differ:
         return CheckRow(DRIFT, "Images", True, "same as prod", "same as dev")
@@ -577,10 +716,19 @@ def images_row(dev: EnvState, prod: EnvState, created: Mapping[str, str]) -> Che
     for name in differ:
         newer = _when(created.get(d[name])) >= _when(created.get(p[name]))
         ahead["dev" if newer else "prod"].append(name)
-    detail = "; ".join(f"{side} is ahead of {'prod' if side == 'dev' else 'dev'} on: "
-                       f"{', '.join(names)}" for side, names in ahead.items() if names)
-    return CheckRow(DRIFT, "Images", True, ", ".join(f"{n} {_short(d[n])}" for n in differ),
-                    ", ".join(f"{n} {_short(p[n])}" for n in differ), detail)
+    detail = "; ".join(
+        f"{side} is ahead of {'prod' if side == 'dev' else 'dev'} on: {', '.join(names)}"
+        for side, names in ahead.items()
+        if names
+    )
+    return CheckRow(
+        DRIFT,
+        "Images",
+        True,
+        ", ".join(f"{n} {_short(d[n])}" for n in differ),
+        ", ".join(f"{n} {_short(p[n])}" for n in differ),
+        detail,
+    )
 
 
 def _when(stamp: str | None) -> float:
@@ -595,8 +743,12 @@ def _short(image_id: str) -> str:
 
 
 def forbidden_row(found: list[str]) -> CheckRow:
-    return CheckRow(HYGIENE, "Forbidden variables", not found, detail="; ".join(found) or
-                    "neither COMPOSE_PROJECT_NAME nor STACK_PROJECT_NAME is set")
+    return CheckRow(
+        HYGIENE,
+        "Forbidden variables",
+        not found,
+        detail="; ".join(found) or "neither COMPOSE_PROJECT_NAME nor STACK_PROJECT_NAME is set",
+    )
 
 
 @dataclass(frozen=True)
@@ -614,8 +766,9 @@ class Orphan:
         return f"{self.name} ({size}{made_by})"
 
 
-def orphan_volumes(volumes: Iterable[Mapping[str, Any]], dev_env: Environment,
-                   prod_env: Environment) -> list[Orphan]:
+def orphan_volumes(
+    volumes: Iterable[Mapping[str, Any]], dev_env: Environment, prod_env: Environment
+) -> list[Orphan]:
     """Volumes holding a platform data volume (by Compose's volume label, or by the
     `{project}_{key}` name Compose would give it) for a project that is not ours.
     `volumes` are the engine's volume records, as `docker system df` lists them."""
@@ -638,16 +791,22 @@ def orphan_volumes(volumes: Iterable[Mapping[str, Any]], dev_env: Environment,
 
 
 def orphans_row(orphans: list[Orphan]) -> CheckRow:
-    shown = {env: ", ".join(o.describe() for o in orphans if o.env == env) for env in
-             ("dev", "prod")}
+    shown = {
+        env: ", ".join(o.describe() for o in orphans if o.env == env) for env in ("dev", "prod")
+    }
     if not orphans:
         return CheckRow(HYGIENE, "Orphaned data", True, "none", "none")
     return CheckRow(
-        HYGIENE, "Orphaned data", False, shown["dev"] or "none", shown["prod"] or "none",
+        HYGIENE,
+        "Orphaned data",
+        False,
+        shown["dev"] or "none",
+        shown["prod"] or "none",
         "PLATFORM DATA OUTSIDE THE PLATFORM'S PROJECTS: "
         + ", ".join(o.describe() for o in orphans)
         + ". Likely made by 'docker compose up' without -p or after a directory rename; "
-          "this is where 'lost' data is. Back it up before removing anything.")
+        "this is where 'lost' data is. Back it up before removing anything.",
+    )
 
 
 @dataclass(frozen=True)
@@ -664,25 +823,41 @@ class TraefikAttachment:
 def traefik_attachment_row(seen: TraefikAttachment) -> CheckRow:
     """Dev is only reachable when the prod Traefik is on the dev network."""
     dev = f"{seen.network} {'exists' if seen.network_exists else 'does not exist'}"
-    prod = (f"{seen.traefik} {'running' if seen.traefik_running else 'not running'}"
-            if seen.traefik else "no Traefik container")
+    prod = (
+        f"{seen.traefik} {'running' if seen.traefik_running else 'not running'}"
+        if seen.traefik
+        else "no Traefik container"
+    )
     name = "Traefik on dev network"
     if not (seen.network_exists and seen.traefik_running):
-        return CheckRow(HYGIENE, name, True, dev, prod,
-                        "attached" if seen.attached else "not both running: nothing to attach")
+        return CheckRow(
+            HYGIENE,
+            name,
+            True,
+            dev,
+            prod,
+            "attached" if seen.attached else "not both running: nothing to attach",
+        )
     if seen.attached:
         return CheckRow(HYGIENE, name, True, dev, prod, "the prod Traefik routes dev")
-    return CheckRow(HYGIENE, name, False, dev, prod,
-                    f"the prod Traefik is not on {seen.network}, so dev is unreachable: "
-                    f"./stack dev deploy attaches it (or docker network connect "
-                    f"{seen.network} {seen.traefik})")
+    return CheckRow(
+        HYGIENE,
+        name,
+        False,
+        dev,
+        prod,
+        f"the prod Traefik is not on {seen.network}, so dev is unreachable: "
+        f"./stack dev deploy attaches it (or docker network connect "
+        f"{seen.network} {seen.traefik})",
+    )
 
 
 def dotenv_row(values: Mapping[str, str], example: Mapping[str, str]) -> CheckRow:
     """`.env` as it may be shown (secrets masked), failing while a secret still holds the
     placeholder from .env.example."""
-    placeholders = sorted(k for k, v in values.items()
-                          if dotenv.looks_secret(k) and v and example.get(k) == v)
+    placeholders = sorted(
+        k for k, v in values.items() if dotenv.looks_secret(k) and v and example.get(k) == v
+    )
     shown = ", ".join(f"{k}={dotenv.mask(k, v)}" for k, v in values.items())
     detail = shown
     if placeholders:

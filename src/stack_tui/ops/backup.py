@@ -87,8 +87,9 @@ def backup_steps(
     platform: Platform, env: Environment, *, reason: str
 ) -> Generator[Event, None, Path]:
     """Dump `env`'s database into a new, verified backup and return its path (no lock taken)."""
-    yield StepStarted(env.name, "backup",
-                      detail=f"{reason}: pg_dump of {env.db_name} ({env.project})")
+    yield StepStarted(
+        env.name, "backup", detail=f"{reason}: pg_dump of {env.db_name} ({env.project})"
+    )
     started = time.monotonic()
     try:
         path = yield from _dump(platform, env)
@@ -97,7 +98,8 @@ def backup_steps(
         raise
     size = path.stat().st_size
     yield StepFinished(
-        env.name, "backup",
+        env.name,
+        "backup",
         detail=f"{path.name} ({backups.human_size(size)}) in {time.monotonic() - started:.1f} s",
     )
     return path
@@ -126,24 +128,35 @@ def _dump_with(
     container = running_postgres(client, env, "nothing to back up")
     directory = backups.ensure_private_dir(platform.backups_dir)
     for stale in _remove_stale_partials(directory, env.name):
-        yield OutputLine(env.name, f"removed {stale}, left by an interrupted backup",
-                         source="backup")
+        yield OutputLine(
+            env.name, f"removed {stale}, left by an interrupted backup", source="backup"
+        )
     name = free_name(directory, env.name)
     partial = directory / backups.partial_name(name)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         try:
             os.fchmod(fd, 0o600)  # exact, whatever the umask
-            command = ["pg_dump", "--clean", "--if-exists", "--no-password",
-                       "-U", postgres_user(container), env.db_name]
+            command = [
+                "pg_dump",
+                "--clean",
+                "--if-exists",
+                "--no-password",
+                "-U",
+                postgres_user(container),
+                env.db_name,
+            ]
             with engine.translated():
                 try:
-                    exec_id = client.api.exec_create(container.id, command, stdout=True,
-                                                     stderr=True, tty=False)["Id"]
+                    exec_id = client.api.exec_create(
+                        container.id, command, stdout=True, stderr=True, tty=False
+                    )["Id"]
                     stream = client.api.exec_start(exec_id, stream=True, demux=True)
                 except docker.errors.APIError as err:
-                    raise StackError(f"Docker could not start pg_dump: {err.explanation}.",
-                                     "Check the Postgres container (docker logs).") from None
+                    raise StackError(
+                        f"Docker could not start pg_dump: {err.explanation}.",
+                        "Check the Postgres container (docker logs).",
+                    ) from None
             try:
                 stderr = yield from _compress(env, stream, fd, directory)
             finally:
@@ -162,8 +175,10 @@ def _dump_with(
         _check_exit(client, container, exec_id, stderr)
         verification = backups.verify(partial)
         if not verification.ok:
-            raise StackError(f"The dump failed verification: {verification.reason}.",
-                             "Nothing was kept; look at pg_dump's output above and try again.")
+            raise StackError(
+                f"The dump failed verification: {verification.reason}.",
+                "Nothing was kept; look at pg_dump's output above and try again.",
+            )
         final = _publish(partial, directory / name)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -173,7 +188,9 @@ def _dump_with(
 
 
 def _compress(
-    env: Environment, stream: Iterator[tuple[bytes | None, bytes | None]], fd: int,
+    env: Environment,
+    stream: Iterator[tuple[bytes | None, bytes | None]],
+    fd: int,
     directory: Path,
 ) -> Generator[Event, None, bytes]:
     """Write pg_dump's stdout through gzip to `fd`; return (the end of) its stderr."""
@@ -196,8 +213,9 @@ def _compress(
                 dumped += len(data)
                 if dumped >= next_progress:
                     next_progress += PROGRESS_BYTES
-                    yield OutputLine(env.name, f"{backups.human_size(dumped)} of SQL dumped",
-                                     source="backup")
+                    yield OutputLine(
+                        env.name, f"{backups.human_size(dumped)} of SQL dumped", source="backup"
+                    )
             if errors:
                 stderr = (stderr + errors)[-STDERR_KEPT:]
         packed.append(compressor.flush())
@@ -220,8 +238,10 @@ def _write_error(err: OSError, directory: Path) -> StackError:
             "(the partial file was removed; older backups are untouched).",
             "Free some space on that filesystem, then run the backup again.",
         )
-    return StackError(f"Writing the backup into {directory} failed: {err.strerror or err}.",
-                      "Check the filesystem and the directory's permissions.")
+    return StackError(
+        f"Writing the backup into {directory} failed: {err.strerror or err}.",
+        "Check the filesystem and the directory's permissions.",
+    )
 
 
 def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stderr: bytes) -> None:
@@ -231,8 +251,10 @@ def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stder
     try:
         code = _exit_status(client, exec_id)
     except docker.errors.NotFound:
-        raise StackError("The Docker engine restarted during the dump; nothing was kept.",
-                         engine.UNREACHABLE_HINT) from None
+        raise StackError(
+            "The Docker engine restarted during the dump; nothing was kept.",
+            engine.UNREACHABLE_HINT,
+        ) from None
     if code == 0:
         return
     with engine.translated():
@@ -252,8 +274,9 @@ def _check_exit(client: docker.DockerClient, container: Any, exec_id: str, stder
             "check it (docker inspect, docker logs), then retry.",
         )
     status = "no exit status" if code is None else f"exit status {code}"
-    raise StackError(f"pg_dump failed ({status}){detail}; nothing was kept.",
-                     "Older backups are untouched.")
+    raise StackError(
+        f"pg_dump failed ({status}){detail}; nothing was kept.", "Older backups are untouched."
+    )
 
 
 def _exit_status(client: docker.DockerClient, exec_id: str) -> int | None:
@@ -299,8 +322,10 @@ def _publish(partial: Path, final: Path) -> Path:
     try:
         os.link(partial, final)
     except FileExistsError:
-        raise StackError(f"{final.name} appeared while the dump ran; nothing was overwritten.",
-                         "Another process writes backups here: run the backup again.") from None
+        raise StackError(
+            f"{final.name} appeared while the dump ran; nothing was overwritten.",
+            "Another process writes backups here: run the backup again.",
+        ) from None
     except OSError as err:
         raise _write_error(err, final.parent) from None
     partial.unlink()
@@ -311,28 +336,34 @@ def _publish(partial: Path, final: Path) -> Path:
 # --- the backup operation, retention, listing --------------------------------------------------
 
 
-def backup(platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_KEEP
-           ) -> Iterator[Event]:
+def backup(
+    platform: Platform, env: Environment, *, keep: int = backups.DEFAULT_KEEP
+) -> Iterator[Event]:
     """Back up `env` under its lock, then prune to the newest `keep` good backups."""
 
     def body() -> Iterator[Event]:
         if keep < 1:
-            raise Refused(f"Keeping {keep} backups would delete them all.",
-                          "Keep at least 1 (STACK_BACKUP_KEEP or --keep).")
+            raise Refused(
+                f"Keeping {keep} backups would delete them all.",
+                "Keep at least 1 (STACK_BACKUP_KEEP or --keep).",
+            )
         started = time.monotonic()
         path = yield from backup_steps(platform, env, reason="manual")
         seconds = time.monotonic() - started
         size = path.stat().st_size
         yield from prune_steps(platform, env, keep=keep)
         yield Result(
-            env.name, operation="backup", ok=True,
+            env.name,
+            operation="backup",
+            ok=True,
             summary=f"Backed up {env.db_name} to {path.name} "
-                    f"({backups.human_size(size)}) in {seconds:.1f} s.",
+            f"({backups.human_size(size)}) in {seconds:.1f} s.",
             data={"path": str(path), "size": size, "seconds": round(seconds, 3)},
         )
 
-    return offsite.copy_after(platform, env, locked(platform, env, "backup", {"keep": keep}, body),
-                              reason="manual")
+    return offsite.copy_after(
+        platform, env, locked(platform, env, "backup", {"keep": keep}, body), reason="manual"
+    )
 
 
 def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[Event]:
@@ -360,14 +391,27 @@ def prune_steps(platform: Platform, env: Environment, *, keep: int) -> Iterator[
         try:
             info.path.unlink()
         except OSError as err:
-            audit.record(platform.audit_log, operation="prune", env=env.name, arguments=arguments,
-                         result="failed", started=started, detail=err.strerror or str(err))
+            audit.record(
+                platform.audit_log,
+                operation="prune",
+                env=env.name,
+                arguments=arguments,
+                result="failed",
+                started=started,
+                detail=err.strerror or str(err),
+            )
             yield Warning(env.name, f"Could not delete old backup {info.name}: {err.strerror}.")
             continue
         pruned += 1
-        audit.record(platform.audit_log, operation="prune", env=env.name, arguments=arguments,
-                     result="ok", started=started,
-                     detail=f"older than the newest {keep} good backups")
+        audit.record(
+            platform.audit_log,
+            operation="prune",
+            env=env.name,
+            arguments=arguments,
+            result="ok",
+            started=started,
+            detail=f"older than the newest {keep} good backups",
+        )
         yield OutputLine(env.name, f"pruned {info.name}", source="prune")
     if pruned:
         backups.fsync_dir(platform.backups_dir)

@@ -70,8 +70,10 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         domains = {env.name: _domain(env, values) for env in (dev_env, prod_env)}
         structural = structural_rows(configs["dev"], configs["prod"], dev_env, prod_env, domains)
     except StackError as err:
-        structural = [error_row(section, "Compose config", err.message, err.hint)
-                      for section in (SAME, DIFFERENT)]
+        structural = [
+            error_row(section, "Compose config", err.message, err.hint)
+            for section in (SAME, DIFFERENT)
+        ]
 
     try:
         drift, engine_hygiene = _engine_rows(platform, configs, client or engine.client())
@@ -99,8 +101,7 @@ def _engine_rows(
     platform: Platform, configs: dict[str, Config], client: docker.DockerClient
 ) -> tuple[list[CheckRow], list[CheckRow]]:
     """(drift rows, hygiene rows) that need the engine."""
-    states = {name: _env_state(platform.env(name), configs.get(name), client)
-              for name in ENV_NAMES}
+    states = {name: _env_state(platform.env(name), configs.get(name), client) for name in ENV_NAMES}
     image_ids = {c.image_id for state in states.values() for c in state.containers}
     created = {image_id: _created(client, image_id) for image_id in image_ids}
     return drift_rows(states["dev"], states["prod"], created), [
@@ -117,13 +118,18 @@ def _env_state(env: Environment, config: Config | None, client: docker.DockerCli
     except StackError as err:
         return EnvState({}, {}, error=err.message)
     containers = tuple(
-        Deployed(c.labels.get(engine.SERVICE_LABEL, "?"),
-                 c.labels.get(engine.CONFIG_HASH_LABEL, ""), c.attrs.get("Image", ""))
+        Deployed(
+            c.labels.get(engine.SERVICE_LABEL, "?"),
+            c.labels.get(engine.CONFIG_HASH_LABEL, ""),
+            c.attrs.get("Image", ""),
+        )
         for c in engine.project_containers(client, env.project)
         if c.labels.get(ONEOFF_LABEL) != "True"
     )
-    images = {name: _image_id(client, str(svc.get("image", "")))
-              for name, svc in (config.get("services") or {}).items()}
+    images = {
+        name: _image_id(client, str(svc.get("image", "")))
+        for name, svc in (config.get("services") or {}).items()
+    }
     return EnvState(hashes, images, containers)
 
 
@@ -191,5 +197,6 @@ def _attachment(platform: Platform, client: docker.DockerClient) -> TraefikAttac
     if traefik is None:
         return TraefikAttachment(network, exists, "", False, False)
     networks = (traefik.attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    return TraefikAttachment(network, exists, traefik.name, traefik.status == "running",
-                             network in networks)
+    return TraefikAttachment(
+        network, exists, traefik.name, traefik.status == "running", network in networks
+    )

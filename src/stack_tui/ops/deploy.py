@@ -50,10 +50,18 @@ def deploy(
 ) -> Iterator[Event]:
     """Deploy `env`; the last event is a Result listing every service's state and health."""
     arguments = {"accept_new_volumes": accept_new_volumes}
-    return offsite.copy_after(platform, env, runner.locked(
-        platform, env, "deploy", arguments,
-        lambda: _deploy(platform, env, accept_new_volumes, wait_timeout),
-    ), reason="pre-deploy")
+    return offsite.copy_after(
+        platform,
+        env,
+        runner.locked(
+            platform,
+            env,
+            "deploy",
+            arguments,
+            lambda: _deploy(platform, env, accept_new_volumes, wait_timeout),
+        ),
+        reason="pre-deploy",
+    )
 
 
 def _deploy(
@@ -66,12 +74,18 @@ def _deploy(
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
     if not (yield from _check_volumes(env, client, accept_new_volumes)):
-        yield Result(env.name, "deploy", ok=False,
-                     summary="Deploy cancelled: the missing volume was not accepted.",
-                     details=["Nothing was changed. To create it anyway: "
-                              f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
-                              "--accept-new-volumes"],
-                     data={"error": "Refused"})
+        yield Result(
+            env.name,
+            "deploy",
+            ok=False,
+            summary="Deploy cancelled: the missing volume was not accepted.",
+            details=[
+                "Nothing was changed. To create it anyway: "
+                f"./stack {'dev ' if env.name == 'dev' else ''}deploy "
+                "--accept-new-volumes"
+            ],
+            data={"error": "Refused"},
+        )
         return
 
     yield from _pre_deploy_backup(platform, env, client)
@@ -82,8 +96,15 @@ def _deploy(
     up_error: StackError | None = None
     try:
         for line in compose.stream(
-            env, "--progress", "json", "up", "-d", "--wait",
-            "--wait-timeout", str(wait_timeout), "--remove-orphans",
+            env,
+            "--progress",
+            "json",
+            "up",
+            "-d",
+            "--wait",
+            "--wait-timeout",
+            str(wait_timeout),
+            "--remove-orphans",
         ):
             yield _progress_event(env, line)
     except StackError as err:
@@ -97,9 +118,14 @@ def _deploy(
     summary_rows = [_describe(row) for row in final.services]
     failed = [row for row in final.services if not row.ok]
     if up_error is None and not failed:
-        yield Result(env.name, "deploy", ok=True,
-                     summary=f"{env.name} deployed: {len(final.services)} services healthy.",
-                     details=summary_rows, data={"services": _as_data(final.services)})
+        yield Result(
+            env.name,
+            "deploy",
+            ok=True,
+            summary=f"{env.name} deployed: {len(final.services)} services healthy.",
+            details=summary_rows,
+            data={"services": _as_data(final.services)},
+        )
         return
     details = [*summary_rows]
     if up_error is not None:
@@ -107,8 +133,14 @@ def _deploy(
     for row in failed:
         details += [f"--- last log lines of {row.service} ---", *_last_logs(client, env, row)]
     names = ", ".join(row.service for row in failed) or "compose up"
-    yield Result(env.name, "deploy", ok=False, summary=f"{env.name} deploy failed: {names}.",
-                 details=details, data={"services": _as_data(final.services)})
+    yield Result(
+        env.name,
+        "deploy",
+        ok=False,
+        summary=f"{env.name} deploy failed: {names}.",
+        details=details,
+        data={"services": _as_data(final.services)},
+    )
 
 
 def _check_volumes(
@@ -119,16 +151,22 @@ def _check_volumes(
     missing = [name for name in env.expected_volumes if not engine.volume_exists(client, name)]
     for name in missing:
         yield Warning(env.name, missing_volume_warning(name))
-    yield StepFinished(env.name, "volumes", ok=not missing,
-                       detail=f"missing: {', '.join(missing)}" if missing else "all present")
+    yield StepFinished(
+        env.name,
+        "volumes",
+        ok=not missing,
+        detail=f"missing: {', '.join(missing)}" if missing else "all present",
+    )
     if not missing or accept_new_volumes:
         return True
     question = ConfirmationNeeded(
         env.name,
         f"Create new, EMPTY volume(s) for {env.name} and deploy?",
         details=[missing_volume_warning(name) for name in missing]
-        + ["If this environment had data, it is in a volume under another name: "
-           "run './stack check' to look for orphaned volumes first."],
+        + [
+            "If this environment had data, it is in a volume under another name: "
+            "run './stack check' to look for orphaned volumes first."
+        ],
         require_typing=env.name,
     )
     yield question
@@ -140,8 +178,10 @@ def _pre_deploy_backup(
 ) -> Iterator[Event]:
     container = engine.service_container(client, env.project, "postgres")
     if container is None or container.status != "running":
-        yield Warning(env.name, f"{env.name}'s Postgres is not running: nothing to back up yet "
-                                "(no pre-deploy backup).")
+        yield Warning(
+            env.name,
+            f"{env.name}'s Postgres is not running: nothing to back up yet (no pre-deploy backup).",
+        )
         return
     yield from backup_steps(platform, env, reason="pre-deploy")
 
@@ -186,8 +226,9 @@ def _describe(row: ServiceStatus) -> str:
 
 
 def _as_data(rows: tuple[ServiceStatus, ...]) -> dict[str, dict[str, str]]:
-    return {row.service: {"state": row.state, "health": row.health, "image": row.image}
-            for row in rows}
+    return {
+        row.service: {"state": row.state, "health": row.health, "image": row.image} for row in rows
+    }
 
 
 def _last_logs(client: docker.DockerClient, env: Environment, row: ServiceStatus) -> list[str]:

@@ -96,8 +96,15 @@ class Result(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (StepStarted, StepFinished, OutputLine, ServiceProgress, Warning,
-                ConfirmationNeeded, Result)
+    for cls in (
+        StepStarted,
+        StepFinished,
+        OutputLine,
+        ServiceProgress,
+        Warning,
+        ConfirmationNeeded,
+        Result,
+    )
 }
 
 

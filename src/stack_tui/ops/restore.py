@@ -66,12 +66,23 @@ def restore(
     allow_outside: bool = False,
 ) -> Iterator[Event]:
     """Restore `file` into `env`'s database under its lock (see the module docstring)."""
-    arguments = {"file": str(file), "allow_cross_env": allow_cross_env,
-                 "allow_outside": allow_outside}
-    return offsite.copy_after(platform, env, locked(
-        platform, env, "restore", arguments,
-        lambda: _restore(platform, env, Path(file), allow_cross_env, allow_outside),
-    ), reason="pre-restore")
+    arguments = {
+        "file": str(file),
+        "allow_cross_env": allow_cross_env,
+        "allow_outside": allow_outside,
+    }
+    return offsite.copy_after(
+        platform,
+        env,
+        locked(
+            platform,
+            env,
+            "restore",
+            arguments,
+            lambda: _restore(platform, env, Path(file), allow_cross_env, allow_outside),
+        ),
+        reason="pre-restore",
+    )
 
 
 def check_file(
@@ -87,19 +98,25 @@ def check_file(
     try:
         path = file.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise Refused(f"{file} is a symbolic link to a file that does not exist.",
-                      "List the backups with ./stack backup list.") from None
+        raise Refused(
+            f"{file} is a symbolic link to a file that does not exist.",
+            "List the backups with ./stack backup list.",
+        ) from None
     info = path.stat()
     if not stat.S_ISREG(info.st_mode):
         raise Refused(f"{file} is not a regular file.", "Give the path of a backup file.")
     if info.st_size == 0:
-        raise Refused(f"{file} is empty (0 bytes): it is not a backup.",
-                      "Pick another one from ./stack backup list.")
+        raise Refused(
+            f"{file} is empty (0 bytes): it is not a backup.",
+            "Pick another one from ./stack backup list.",
+        )
     home = platform.backups_dir.resolve()
     if path.parent != home and not allow_outside:
         where = f"is a symbolic link to {path}, " if file.is_symlink() else "is "
-        raise Refused(f"{file} {where}outside {home}: refusing to restore from there.",
-                      f"Copy it into {home}, or pass --allow-outside if you mean it.")
+        raise Refused(
+            f"{file} {where}outside {home}: refusing to restore from there.",
+            f"Copy it into {home}, or pass --allow-outside if you mean it.",
+        )
     parsed = backups.parse_name(path.name)
     if parsed is None:
         raise Refused(
@@ -126,8 +143,10 @@ def _restore(
         if isinstance(err, requests.RequestException):
             raise engine.unreachable(err) from None
         where = f" ({err.filename})" if err.filename else ""
-        raise StackError(f"The restore stopped: {err.strerror or err}{where}.",
-                         "Check the file and the disk, then try again.") from None
+        raise StackError(
+            f"The restore stopped: {err.strerror or err}{where}.",
+            "Check the file and the disk, then try again.",
+        ) from None
 
 
 def _open_checked(path: Path) -> BinaryIO:
@@ -135,8 +154,9 @@ def _open_checked(path: Path) -> BinaryIO:
     try:
         return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb")
     except OSError as err:
-        raise Refused(f"Cannot open {path}: {err.strerror or err}.",
-                      "Check the file's permissions.") from None
+        raise Refused(
+            f"Cannot open {path}: {err.strerror or err}.", "Check the file's permissions."
+        ) from None
 
 
 def _restore_file(
@@ -145,8 +165,9 @@ def _restore_file(
     started = time.monotonic()
     yield StepStarted(env.name, "validate", detail=str(file))
     try:
-        path, source_env = check_file(platform, env, file, allow_cross_env=allow_cross_env,
-                                      allow_outside=allow_outside)
+        path, source_env = check_file(
+            platform, env, file, allow_cross_env=allow_cross_env, allow_outside=allow_outside
+        )
         source = _open_checked(path)
     except StackError as err:
         yield StepFinished(env.name, "validate", ok=False, detail=err.message)
@@ -156,11 +177,16 @@ def _restore_file(
         if not verification.ok:
             message = f"{path.name} cannot be restored: {verification.reason}."
             yield StepFinished(env.name, "validate", ok=False, detail=message)
-            raise Refused(message, "Nothing was changed. Pick another backup "
-                                   "(./stack backup list --verify).")
+            raise Refused(
+                message, "Nothing was changed. Pick another backup (./stack backup list --verify)."
+            )
         validated = time.monotonic()
-        yield StepFinished(env.name, "validate", detail=f"gzip intact, dump complete, "
-                           f"{backups.human_size(verification.sql_bytes)} of SQL")
+        yield StepFinished(
+            env.name,
+            "validate",
+            detail=f"gzip intact, dump complete, "
+            f"{backups.human_size(verification.sql_bytes)} of SQL",
+        )
         client = engine.client()
         try:
             container = running_postgres(client, env, "there is no database to restore into")
@@ -169,35 +195,53 @@ def _restore_file(
         for question in _confirmations(platform, env, path, source_env):
             yield question
             if question.response is not True:
-                yield Result(env.name, operation="restore", ok=False,
-                             summary="Restore cancelled: nothing was changed.",
-                             data={"cancelled": True, "error": "Refused"})
+                yield Result(
+                    env.name,
+                    operation="restore",
+                    ok=False,
+                    summary="Restore cancelled: nothing was changed.",
+                    data={"cancelled": True, "error": "Refused"},
+                )
                 return
         asked = time.monotonic()
         safety = yield from backup_steps(platform, env, reason="pre-restore safety")
         loading = time.monotonic()
-        yield StepStarted(env.name, "restore", detail=f"{path.name} into {env.db_name} "
-                          f"({env.project}), in one transaction")
+        yield StepStarted(
+            env.name,
+            "restore",
+            detail=f"{path.name} into {env.db_name} ({env.project}), in one transaction",
+        )
         source.seek(0)
         try:
             yield from _load(env, container, source, verification.sql_bytes)
         except StackError as err:
             yield StepFinished(env.name, "restore", ok=False, detail=err.message)
-            raise StackError(err.message, f"{err.hint} The safety backup {safety.name} holds "
-                             "the database as it was before this restore.") from None
+            raise StackError(
+                err.message,
+                f"{err.hint} The safety backup {safety.name} holds "
+                "the database as it was before this restore.",
+            ) from None
     done = time.monotonic()
     yield StepFinished(env.name, "restore", detail=f"{done - loading:.1f} s")
-    phases = {"validate": validated - started, "safety_backup": loading - asked,
-              "restore": done - loading}
+    phases = {
+        "validate": validated - started,
+        "safety_backup": loading - asked,
+        "restore": done - loading,
+    }
     yield Result(
-        env.name, operation="restore", ok=True,
+        env.name,
+        operation="restore",
+        ok=True,
         summary=f"Restored {path.name} into {env.db_name} ({env.project}) in "
-                f"{phases['restore']:.1f} s (safety backup {safety.name} first).",
-        data={"file": str(path), "database": env.db_name,
-              # the time the operator took to answer is not the restore's
-              "seconds": round(done - started - (asked - validated), 3),
-              "safety_backup": str(safety),
-              "phases": {k: round(v, 3) for k, v in phases.items()}},
+        f"{phases['restore']:.1f} s (safety backup {safety.name} first).",
+        data={
+            "file": str(path),
+            "database": env.db_name,
+            # the time the operator took to answer is not the restore's
+            "seconds": round(done - started - (asked - validated), 3),
+            "safety_backup": str(safety),
+            "phases": {k: round(v, 3) for k, v in phases.items()},
+        },
     )
 
 
@@ -207,26 +251,32 @@ def _confirmations(
     """What the operator must agree to: a cross-environment restore, then the restore itself."""
     asks = []
     if source_env != env.name:
-        asks.append(ConfirmationNeeded(
-            env.name,
-            f"{path.name} is a backup of {source_env}. Load {source_env}'s data into {env.name}?",
-            details=[f"{env.name}'s database {env.db_name} will then hold {source_env}'s data."],
-            require_typing="prod" if env.is_prod else "",
-        ))
+        asks.append(
+            ConfirmationNeeded(
+                env.name,
+                f"{path.name} is a backup of {source_env}. Load {source_env}'s data into {env.name}?",
+                details=[
+                    f"{env.name}'s database {env.db_name} will then hold {source_env}'s data."
+                ],
+                require_typing="prod" if env.is_prod else "",
+            )
+        )
     size = backups.human_size(path.stat().st_size)
-    asks.append(ConfirmationNeeded(
-        env.name,
-        f"Restore {path.name} into {env.name}'s database {env.db_name}?",
-        details=[
-            f"File: {path} ({size}, a backup of {source_env}).",
-            f"Into: database {env.db_name} of project {env.project} ({env.name}).",
-            f"First a safety backup of {env.db_name} is written to {platform.backups_dir}.",
-            "Then everything in the backup replaces what the database holds now, in one "
-            "transaction: if anything fails, nothing changes.",
-            "Tables created after the backup was taken, and not in it, are left as they are.",
-        ],
-        require_typing=env.name,
-    ))
+    asks.append(
+        ConfirmationNeeded(
+            env.name,
+            f"Restore {path.name} into {env.name}'s database {env.db_name}?",
+            details=[
+                f"File: {path} ({size}, a backup of {source_env}).",
+                f"Into: database {env.db_name} of project {env.project} ({env.name}).",
+                f"First a safety backup of {env.db_name} is written to {platform.backups_dir}.",
+                "Then everything in the backup replaces what the database holds now, in one "
+                "transaction: if anything fails, nothing changes.",
+                "Tables created after the backup was taken, and not in it, are left as they are.",
+            ],
+            require_typing=env.name,
+        )
+    )
     return asks
 
 
@@ -234,14 +284,36 @@ def _load(env: Environment, container: Any, source: BinaryIO, total: int) -> Ite
     """Feed the dump to psql between our own BEGIN and COMMIT; raise if it did not commit."""
     docker_cli = shutil.which("docker")
     if docker_cli is None:
-        raise StackError("The docker command-line client is not installed: it is needed to feed "
-                         "the dump to psql.", "Install it (apt-get install docker.io).")
-    command = [docker_cli, "exec", "-i", container.id, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-               "--no-password", "-U", postgres_user(container), "-d", env.db_name]
+        raise StackError(
+            "The docker command-line client is not installed: it is needed to feed "
+            "the dump to psql.",
+            "Install it (apt-get install docker.io).",
+        )
+    command = [
+        docker_cli,
+        "exec",
+        "-i",
+        container.id,
+        "psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--no-password",
+        "-U",
+        postgres_user(container),
+        "-d",
+        env.db_name,
+    ]
     with tempfile.TemporaryFile() as said:
         # Its own session: a Ctrl-C reaches us only, and we decide how psql stops.
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=said, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=said,
+            start_new_session=True,
+        )
         try:
             _widen(proc.stdin)
             complete = yield from _feed(env, proc, source, total)
@@ -258,11 +330,15 @@ def _load(env: Environment, container: Any, source: BinaryIO, total: int) -> Ite
     reason = next((line for line in lines if "ERROR" in line), lines[-1] if lines else "")
     detail = f": {reason}" if reason else ""
     if not complete or code == PSQL_SCRIPT_ERROR:
-        raise StackError(f"The restore failed (psql exit status {code}){detail}. The transaction "
-                         f"was rolled back: {env.db_name} is exactly as it was.",
-                         "Fix the cause shown above and restore again.")
-    raise StackError(f"psql exited with status {code} after the whole dump was sent{detail}.",
-                     f"Check {env.db_name} before using it.")
+        raise StackError(
+            f"The restore failed (psql exit status {code}){detail}. The transaction "
+            f"was rolled back: {env.db_name} is exactly as it was.",
+            "Fix the cause shown above and restore again.",
+        )
+    raise StackError(
+        f"psql exited with status {code} after the whole dump was sent{detail}.",
+        f"Check {env.db_name} before using it.",
+    )
 
 
 def _feed(
@@ -280,16 +356,21 @@ def _feed(
             if fed >= next_progress:
                 next_progress += PROGRESS_BYTES
                 percent = f" ({100 * fed // total} %)" if total else ""
-                yield OutputLine(env.name, f"{backups.human_size(fed)} of SQL restored{percent}",
-                                 source="restore")
+                yield OutputLine(
+                    env.name,
+                    f"{backups.human_size(fed)} of SQL restored{percent}",
+                    source="restore",
+                )
         proc.stdin.write(b"\nCOMMIT;\n")
         proc.stdin.close()
     except BrokenPipeError:  # psql stopped at an error; what it said explains why
         _close_quietly(proc.stdin)
         return False
     except backups.InvalidBackup as err:
-        raise StackError(f"The file changed after it was validated ({err.message}); nothing was "
-                         "committed.", "Do not modify backups while restoring.") from None
+        raise StackError(
+            f"The file changed after it was validated ({err.message}); nothing was committed.",
+            "Do not modify backups while restoring.",
+        ) from None
     return True
 
 

@@ -65,8 +65,15 @@ def locked(
         outcome, detail = "refused", err.message
         yield failure(env, operation, err)
     finally:
-        audit.record(platform.audit_log, operation=operation, env=env.name, arguments=arguments,
-                     result=outcome, started=started, detail=detail)
+        audit.record(
+            platform.audit_log,
+            operation=operation,
+            env=env.name,
+            arguments=arguments,
+            result=outcome,
+            started=started,
+            detail=detail,
+        )
 
 
 def _outcome(result: Result) -> str:
@@ -84,8 +91,14 @@ def _body_or_failure(env: Environment, operation: str, body: Body) -> Generator[
 
 def failure(env: Environment, operation: str, err: StackError) -> Result:
     """The Result for an error; `data["error"]` names its kind (the CLI maps it to an exit code)."""
-    return Result(env.name, operation=operation, ok=False, summary=err.message,
-                  details=[err.hint] if err.hint else [], data={"error": error_kind(err)})
+    return Result(
+        env.name,
+        operation=operation,
+        ok=False,
+        summary=err.message,
+        details=[err.hint] if err.hint else [],
+        data={"error": error_kind(err)},
+    )
 
 
 def error_kind(err: StackError) -> str:

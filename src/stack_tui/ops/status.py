@@ -46,8 +46,10 @@ class VolumeStatus:
     @property
     def foreign(self) -> bool:
         """Present but labelled as another project's: Compose would reuse it silently."""
-        return self.present and bool(self.project_label) and not self.name.startswith(
-            self.project_label + "_"
+        return (
+            self.present
+            and bool(self.project_label)
+            and not self.name.startswith(self.project_label + "_")
         )
 
 
@@ -120,15 +122,23 @@ def status(
     except StackError as err:
         return EnvStatus(**base, error=err.message, hint=err.hint)
     except docker.errors.DockerException as err:  # never raise: the TUI calls this on events
-        return EnvStatus(**base, error=f"The Docker engine answered with an error: {err}",
-                         hint="Check 'docker info'; stack-tui refreshes on the next event.")
+        return EnvStatus(
+            **base,
+            error=f"The Docker engine answered with an error: {err}",
+            hint="Check 'docker info'; stack-tui refreshes on the next event.",
+        )
     by_service: dict[str, Any] = {}
     for container in containers:
         by_service.setdefault(container.labels.get(engine.SERVICE_LABEL, "?"), container)
     rows = [_service(name, by_service.get(name)) for name in names]
     rows += [_service(name, c) for name, c in sorted(by_service.items()) if name not in names]
-    return EnvStatus(**base, services=tuple(rows), volumes=volumes,
-                     error=error.message if error else "", hint=error.hint if error else "")
+    return EnvStatus(
+        **base,
+        services=tuple(rows),
+        volumes=volumes,
+        error=error.message if error else "",
+        hint=error.hint if error else "",
+    )
 
 
 def _volume(client: docker.DockerClient, name: str) -> VolumeStatus:

@@ -39,8 +39,11 @@ class StackApp(App[int]):
         yield from super().get_system_commands(screen)
         for row in key_rows(screen):
             if row.action not in ("quit", "app.quit"):  # Textual already offers Quit
-                yield SystemCommand(row.description, f"{row.tooltip} (key {row.keys})".lstrip(),
-                                    partial(self.run_action, row.action, row.node))
+                yield SystemCommand(
+                    row.description,
+                    f"{row.tooltip} (key {row.keys})".lstrip(),
+                    partial(self.run_action, row.action, row.node),
+                )
 
     def action_help(self) -> None:
         from stack_tui.tui.screens.help import HelpScreen, key_rows
@@ -55,5 +58,7 @@ class StackApp(App[int]):
         if not running:
             self.exit(0)
             return
-        self.push_screen(ConfirmScreen(plans.quit_while_running(running)),
-                         lambda yes: self.exit(0) if yes else None)
+        self.push_screen(
+            ConfirmScreen(plans.quit_while_running(running)),
+            lambda yes: self.exit(0) if yes else None,
+        )

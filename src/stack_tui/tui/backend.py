@@ -141,9 +141,7 @@ class LiveBackend:
             return early.result()
         return self._read(env, reload)
 
-    def _read(
-        self, env: Environment, reload: bool, names: list[str] | None = None
-    ) -> EnvStatus:
+    def _read(self, env: Environment, reload: bool, names: list[str] | None = None) -> EnvStatus:
         if names is None:
             names = self._services.get(env.name)
         if names is None or reload:
@@ -211,8 +209,9 @@ class LiveBackend:
             return None
         return [offsite.as_backup_info(self.platform, c) for c in offsite.copies(self.platform)]
 
-    def restore_copy(self, env: Environment, name: str, *, allow_cross_env: bool
-                     ) -> Iterator[Event]:
+    def restore_copy(
+        self, env: Environment, name: str, *, allow_cross_env: bool
+    ) -> Iterator[Event]:
         from stack_tui.ops.offsite import restore_copy
 
         return restore_copy(self.platform, env, name, allow_cross_env=allow_cross_env)
@@ -226,8 +225,9 @@ class LiveBackend:
         client = engine.client()
         container = engine.service_container(client, env.project, service)
         if container is None:
-            raise StackError(f"{service} has no container in {env.project}.",
-                             "Deploy the environment first (d).")
+            raise StackError(
+                f"{service} has no container in {env.project}.", "Deploy the environment first (d)."
+            )
         stream = engine.call(lambda: container.logs(stream=True, follow=True, tail=200))
         return DockerLogStream(stream, compose.secrets(env))
 

@@ -83,7 +83,7 @@ class DataWatcher:
         while offset + _HEADER.size <= len(buffer):
             wd, _mask, _cookie, length = _HEADER.unpack_from(buffer, offset)
             start = offset + _HEADER.size
-            name = buffer[start:start + length].rstrip(b"\0").decode(errors="replace")
+            name = buffer[start : start + length].rstrip(b"\0").decode(errors="replace")
             offset = start + length
             role = self._watches.get(wd)
             if role == "data" and name in ("locks", "backups"):

@@ -22,12 +22,18 @@ FOLLOW_POLL = 0.1
 
 
 def failed(run: Run, summary: str, details: list[str] | None = None) -> Result:
-    return Result(run.env, operation=run.operation, ok=False, summary=summary,
-                  details=details or [])
+    return Result(
+        run.env, operation=run.operation, ok=False, summary=summary, details=details or []
+    )
 
 
-def drive(run: Run, start: Callable[[], Iterator[Event]], post: Post,
-          ask: Callable[[ConfirmationNeeded], bool], cancelled: Callable[[], bool]) -> None:
+def drive(
+    run: Run,
+    start: Callable[[], Iterator[Event]],
+    post: Post,
+    ask: Callable[[ConfirmationNeeded], bool],
+    cancelled: Callable[[], bool],
+) -> None:
     """Iterate the operation; a question is answered before the generator resumes.
 
     Cancelled (the app quits): the generator is closed at its next event, which runs
@@ -44,8 +50,13 @@ def drive(run: Run, start: Callable[[], Iterator[Event]], post: Post,
             if cancelled():
                 break
     except Exception as err:  # a bug in an operation must not take the UI down
-        post(failed(run, f"{run.operation} stopped by an unexpected error: {err}",
-                    ["The operation's event log is in data/logs/."]))
+        post(
+            failed(
+                run,
+                f"{run.operation} stopped by an unexpected error: {err}",
+                ["The operation's event log is in data/logs/."],
+            )
+        )
         return
     finally:
         close = getattr(events, "close", None)
@@ -55,8 +66,14 @@ def drive(run: Run, start: Callable[[], Iterator[Event]], post: Post,
         post(failed(run, f"{run.operation} was interrupted before it finished."))
 
 
-def follow(run: Run, path: Path, post: Post, held: Callable[[], bool],
-           cancelled: Callable[[], bool], poll: float = FOLLOW_POLL) -> None:
+def follow(
+    run: Run,
+    path: Path,
+    post: Post,
+    held: Callable[[], bool],
+    cancelled: Callable[[], bool],
+    poll: float = FOLLOW_POLL,
+) -> None:
     """Tail `path` until its Result, or until the lock is free (read once more, then stop)."""
     try:
         handle = path.open(encoding="utf-8")
@@ -80,8 +97,7 @@ def follow(run: Run, path: Path, post: Post, held: Callable[[], bool],
                     if isinstance(event, Result):
                         return
             if ended:
-                post(failed(run, f"{run.operation} ended without a result "
-                                 "(its process died?)."))
+                post(failed(run, f"{run.operation} ended without a result (its process died?)."))
                 return
 
 

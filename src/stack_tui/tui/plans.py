@@ -44,15 +44,21 @@ def deploy(env: Environment, status: EnvStatus | None) -> Plan:
     missing = status.missing_volumes if status is not None else []
     services = ", ".join(row.service for row in status.services) if status else "its services"
     if _postgres_running(status):
-        backup = (f"1. Pre-deploy backup of database {env.db_name} into "
-                  f"data/backups/{env.name}_<time>.sql.gz; if it fails, the deploy stops there.")
+        backup = (
+            f"1. Pre-deploy backup of database {env.db_name} into "
+            f"data/backups/{env.name}_<time>.sql.gz; if it fails, the deploy stops there."
+        )
     else:
-        backup = (f"1. No pre-deploy backup: {env.name}'s Postgres is not running, "
-                  "so there is nothing to back up yet.")
+        backup = (
+            f"1. No pre-deploy backup: {env.name}'s Postgres is not running, "
+            "so there is nothing to back up yet."
+        )
     details = [backup]
     for volume in missing:
-        details += [missing_volume_warning(volume),
-                    f"   The deploy will ask you to type '{env.name}' again to accept it."]
+        details += [
+            missing_volume_warning(volume),
+            f"   The deploy will ask you to type '{env.name}' again to accept it.",
+        ]
     details += [
         f"2. docker compose -p {env.project} up -d --wait: recreate what changed among "
         f"{services}, then wait until every service is healthy.",
@@ -72,8 +78,9 @@ def deploy(env: Environment, status: EnvStatus | None) -> Plan:
 def backup(env: Environment, status: EnvStatus | None, keep: int) -> Plan:
     existing = list(status.backups) if status is not None else []
     newest = datetime.max.replace(microsecond=0)
-    new = backups.BackupInfo(env.backups_dir / backups.backup_name(env.name, newest), env.name,
-                             newest, 0, verified=True)
+    new = backups.BackupInfo(
+        env.backups_dir / backups.backup_name(env.name, newest), env.name, newest, 0, verified=True
+    )
     pruned = backups.plan_prune([new, *existing], keep)
     details = [
         f"pg_dump of database {env.db_name} in {env.project}'s postgres container, gzipped to "
@@ -81,11 +88,15 @@ def backup(env: Environment, status: EnvStatus | None, keep: int) -> Plan:
         "then renamed).",
     ]
     if not _postgres_running(status):
-        details.append(f"{env.name}'s Postgres is not running: the backup will fail and "
-                       "nothing will be pruned.")
+        details.append(
+            f"{env.name}'s Postgres is not running: the backup will fail and "
+            "nothing will be pruned."
+        )
     if pruned:
-        details.append(f"Then retention keeps the newest {keep} {env.name} backups and deletes "
-                       f"{len(pruned)}: " + ", ".join(info.name for info in pruned) + ".")
+        details.append(
+            f"Then retention keeps the newest {keep} {env.name} backups and deletes "
+            f"{len(pruned)}: " + ", ".join(info.name for info in pruned) + "."
+        )
     else:
         details.append(f"Retention keeps the newest {keep} {env.name} backups: none is deleted.")
     return Plan(

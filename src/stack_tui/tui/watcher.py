@@ -21,8 +21,19 @@ from stack_tui.core import engine
 from stack_tui.core.environments import Environment
 
 LIFECYCLE = (
-    "create", "start", "restart", "die", "kill", "stop", "pause", "unpause",
-    "destroy", "health_status", "oom", "rename", "update",
+    "create",
+    "start",
+    "restart",
+    "die",
+    "kill",
+    "stop",
+    "pause",
+    "unpause",
+    "destroy",
+    "health_status",
+    "oom",
+    "rename",
+    "update",
 )
 #: Seconds between reconnection attempts; capped low so a returning engine is
 #: noticed within a second (a failed attempt on a local socket costs nothing).

@@ -15,8 +15,14 @@ from stack_tui.tui.widgets.tables import SyncTable
 
 
 class CheckTable(SyncTable):
-    COLUMNS = (("section", "section"), ("check", "check"), ("result", "result"),
-               ("dev", "dev"), ("prod", "PROD"), ("detail", "detail"))
+    COLUMNS = (
+        ("section", "section"),
+        ("check", "check"),
+        ("result", "result"),
+        ("dev", "dev"),
+        ("prod", "PROD"),
+        ("detail", "detail"),
+    )
 
 
 class CheckScreen(Screen[None]):
@@ -25,8 +31,9 @@ class CheckScreen(Screen[None]):
         Binding("ctrl+r,R", "rerun", "Run the checks again", key_display="^r"),
     ]
 
-    def __init__(self, report: CheckReport | None, running: bool, error: str,
-                 rerun: Callable[[], None]) -> None:
+    def __init__(
+        self, report: CheckReport | None, running: bool, error: str, rerun: Callable[[], None]
+    ) -> None:
         super().__init__()
         self.report, self.running, self.error = report, running, error
         self._rerun = rerun
@@ -48,23 +55,35 @@ class CheckScreen(Screen[None]):
             title = Text("Running the checks…", style="dim")
         else:
             failing = sum(not row.ok for row in report.rows)
-            title = (Text(f" {failing} of {len(report.rows)} checks FAILING ",
-                          style="bold reverse red") if failing
-                     else Text(f" all {len(report.rows)} checks pass ", style="bold reverse green"))
+            title = (
+                Text(f" {failing} of {len(report.rows)} checks FAILING ", style="bold reverse red")
+                if failing
+                else Text(f" all {len(report.rows)} checks pass ", style="bold reverse green")
+            )
             if running:
                 title.append("  (running again…)", style="dim")
         self.query_one("#check-title", Static).update(title)
         order = {section: index for index, section in enumerate(SECTIONS)}
-        rows = sorted(report.rows if report else [],
-                      key=lambda row: (order.get(row.section, len(order)), row.ok))
-        self.query_one(CheckTable).sync([
-            (f"{row.section}/{row.name}", (
-                (row.section, "dim"), (row.name, "bold"),
-                ("pass", "green") if row.ok else ("FAIL", "bold reverse red"),
-                (row.dev, ""), (row.prod, ""), (row.detail, ""),
-            ))
-            for row in rows
-        ])
+        rows = sorted(
+            report.rows if report else [],
+            key=lambda row: (order.get(row.section, len(order)), row.ok),
+        )
+        self.query_one(CheckTable).sync(
+            [
+                (
+                    f"{row.section}/{row.name}",
+                    (
+                        (row.section, "dim"),
+                        (row.name, "bold"),
+                        ("pass", "green") if row.ok else ("FAIL", "bold reverse red"),
+                        (row.dev, ""),
+                        (row.prod, ""),
+                        (row.detail, ""),
+                    ),
+                )
+                for row in rows
+            ]
+        )
 
     def action_rerun(self) -> None:
         self._rerun()

@@ -39,15 +39,21 @@ class ConfirmScreen(ModalScreen[bool]):
                 for line in plan.details:
                     yield Static(detail_text(line), classes="detail")
             if plan.require_typing:
-                yield Static(Text.assemble("Type ", (plan.require_typing, "bold reverse"),
-                                           " to confirm:"), id="typing-label")
+                yield Static(
+                    Text.assemble("Type ", (plan.require_typing, "bold reverse"), " to confirm:"),
+                    id="typing-label",
+                )
                 typed = Input(id="typed")
                 typed.cursor_blink = False
                 yield typed
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(plan.confirm_label, id="confirm", variant="error",
-                             disabled=bool(plan.require_typing))
+                yield Button(
+                    plan.confirm_label,
+                    id="confirm",
+                    variant="error",
+                    disabled=bool(plan.require_typing),
+                )
 
     def on_mount(self) -> None:
         target = "#typed" if self.plan.require_typing else "#cancel"
@@ -60,8 +66,10 @@ class ConfirmScreen(ModalScreen[bool]):
         if event.value == self.plan.require_typing:
             self.dismiss(True)
         else:
-            self.notify(f"Type exactly {self.plan.require_typing!r} to confirm, or Esc to cancel.",
-                        severity="warning")
+            self.notify(
+                f"Type exactly {self.plan.require_typing!r} to confirm, or Esc to cancel.",
+                severity="warning",
+            )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -35,17 +35,23 @@ def key_rows(screen: Screen[object]) -> list[KeyRow]:
     for active in screen.active_bindings.values():
         binding, node = active.binding, active.node
         action = binding.action.rsplit(".", 1)[-1]
-        if (not binding.description or not active.enabled or action in IGNORED
-                or not isinstance(node, Screen | App)):
+        if (
+            not binding.description
+            or not active.enabled
+            or action in IGNORED
+            or not isinstance(node, Screen | App)
+        ):
             continue
         key = screen.app.get_key_display(binding)
         row = grouped.get(action)
         if row is None:
-            grouped[action] = KeyRow(key, binding.description, binding.tooltip,
-                                     binding.action, node)
+            grouped[action] = KeyRow(
+                key, binding.description, binding.tooltip, binding.action, node
+            )
         elif key not in row.keys.split(" / "):
-            grouped[action] = replace(row, keys=f"{row.keys} / {key}",
-                                      tooltip=row.tooltip or binding.tooltip)
+            grouped[action] = replace(
+                row, keys=f"{row.keys} / {key}", tooltip=row.tooltip or binding.tooltip
+            )
     return list(grouped.values())
 
 
@@ -61,16 +67,21 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="dialog"):
             yield Static("Keys", id="title")
             yield DataTable(id="keys", cursor_type="none", show_header=False)
-            note = ("READ-ONLY: deploy, backup and restore are not available." if self.read_only
-                    else "Every action works on the focused pane's environment (tab, 1, 2).")
+            note = (
+                "READ-ONLY: deploy, backup and restore are not available."
+                if self.read_only
+                else "Every action works on the focused pane's environment (tab, 1, 2)."
+            )
             yield Static(note + " Esc closes this help.", id="help-note")
 
     def on_mount(self) -> None:
         table: DataTable[str] = self.query_one(DataTable)
         table.add_columns("key", "action")
         table.add_rows((row.keys, row.tooltip or row.description) for row in self.rows)
-        table.add_rows([
-            ("^p", "Command palette: every action above, by name"),
-            ("↑ ↓ pgup pgdn home end", "Move in the focused table or log"),
-        ])
+        table.add_rows(
+            [
+                ("^p", "Command palette: every action above, by name"),
+                ("↑ ↓ pgup pgdn home end", "Move in the focused table or log"),
+            ]
+        )
         table.focus()

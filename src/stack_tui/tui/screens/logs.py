@@ -31,8 +31,9 @@ class LogsScreen(Screen[None]):
         self._leaving = False
 
     def compose(self) -> ComposeResult:
-        yield Static(f" {label(self.env)}  logs of {self.service} (following; Esc to leave)",
-                     id="logs-title")
+        yield Static(
+            f" {label(self.env)}  logs of {self.service} (following; Esc to leave)", id="logs-title"
+        )
         yield Log(id="logs", highlight=False, max_lines=10_000)
         yield Footer()
 

@@ -82,13 +82,22 @@ class MainScreen(Screen[None]):
         Binding("b", "backup", "Backup", tooltip="Back up the focused environment's database"),
         Binding("r", "restore", "Restore", tooltip="Pick a backup and restore it"),
         Binding("l", "logs", "Logs", tooltip="Follow the logs of the highlighted service"),
-        Binding("o", "operation", "Progress",
-                tooltip="Show the running or last operation (also another process's)"),
+        Binding(
+            "o",
+            "operation",
+            "Progress",
+            tooltip="Show the running or last operation (also another process's)",
+        ),
         Binding("c", "check", "Check", tooltip="Parity, drift and hygiene checks"),
         Binding("ctrl+r", "refresh", "Refresh", tooltip="Re-read both environments"),
         Binding("R", "refresh", "Refresh", show=False),
-        Binding("tab", "switch_pane", "Other pane", show=False,
-                tooltip="Switch between the dev and PROD panes (also 1 and 2)"),
+        Binding(
+            "tab",
+            "switch_pane",
+            "Other pane",
+            show=False,
+            tooltip="Switch between the dev and PROD panes (also 1 and 2)",
+        ),
         Binding("1", "focus_env('dev')", "dev pane", show=False, tooltip="Focus the dev pane"),
         Binding("2", "focus_env('prod')", "PROD pane", show=False, tooltip="Focus the PROD pane"),
         Binding("q", "app.quit", "Quit", tooltip="Quit (asks first while an operation runs)"),
@@ -148,8 +157,9 @@ class MainScreen(Screen[None]):
                 on_down=lambda error, hint: post(EngineDown(error, hint)),
                 on_up=lambda: post(EngineUp()),
             )
-            self._data_watcher = DataWatcher(self.backend.platform,
-                                             on_change=lambda env: post(EnvChanged(env)))
+            self._data_watcher = DataWatcher(
+                self.backend.platform, on_change=lambda env: post(EnvChanged(env))
+            )
             self._watch(self._data_watcher.run, "data-files")
         self._show_all()
 
@@ -176,7 +186,8 @@ class MainScreen(Screen[None]):
             self.query_one("#too-small", Static).update(
                 f"Terminal too small ({width}x{height}).\n"
                 f"stack-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}: enlarge the window.\n"
-                "q quits.")
+                "q quits."
+            )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Read-only mode removes the mutating actions: no key, no footer entry, no command."""
@@ -227,8 +238,13 @@ class MainScreen(Screen[None]):
         state = self._refresh[env]
         state.timer, state.busy = None, True
         reload, state.reload = state.reload, False
-        self.run_worker(partial(self._read_status, env, reload), thread=True,
-                        group=f"status-{env}", exit_on_error=False, name=f"status-{env}")
+        self.run_worker(
+            partial(self._read_status, env, reload),
+            thread=True,
+            group=f"status-{env}",
+            exit_on_error=False,
+            name=f"status-{env}",
+        )
 
     def _read_status(self, env: str, reload: bool) -> None:
         self.post_message(StatusFetched(self.backend.status(self.envs[env], reload=reload)))
@@ -270,11 +286,18 @@ class MainScreen(Screen[None]):
             self._verify_if_needed(status)
 
     def _verify_if_needed(self, status: EnvStatus) -> None:
-        if (self.backend.live and status.env not in self._verifying
-                and any(info.verified is None for info in status.backups[:VERIFY_NEWEST])):
+        if (
+            self.backend.live
+            and status.env not in self._verifying
+            and any(info.verified is None for info in status.backups[:VERIFY_NEWEST])
+        ):
             self._verifying.add(status.env)
-            self.run_worker(partial(self._verify, status.env), thread=True,
-                            group=f"verify-{status.env}", exit_on_error=False)
+            self.run_worker(
+                partial(self._verify, status.env),
+                thread=True,
+                group=f"verify-{status.env}",
+                exit_on_error=False,
+            )
 
     def _verify(self, env: str) -> None:
         try:
@@ -301,8 +324,9 @@ class MainScreen(Screen[None]):
         if worker.group.startswith("status-"):
             env = worker.group.removeprefix("status-")
             self._refresh[env].busy = False
-            self.notify(f"Reading {plans.label(env)}'s status failed: {worker.error}",
-                        severity="error")
+            self.notify(
+                f"Reading {plans.label(env)}'s status failed: {worker.error}", severity="error"
+            )
         elif worker.group == "checks":
             self.post_message(ChecksDone(None, str(worker.error)))
 
@@ -314,8 +338,12 @@ class MainScreen(Screen[None]):
 
     def _show_env(self, env: str) -> None:
         now = self.backend.now()
-        self.pane(env).show(self.statuses.get(env), now, self.engine_down,
-                            activity(self.runs.get(env), self.other_holder(env), now))
+        self.pane(env).show(
+            self.statuses.get(env),
+            now,
+            self.engine_down,
+            activity(self.runs.get(env), self.other_holder(env), now),
+        )
         self._show_bar()
         self._schedule_age_redraw(now)
 
@@ -323,12 +351,20 @@ class MainScreen(Screen[None]):
         """Redraw when a shown time would read differently (a backup's age turning "3h", an
         up-since time crossing midnight, a busy holder's minutes): one one-shot timer at that
         moment, not a ticker; nothing shown that can change, no timer at all."""
-        started = [row.started for status in self.statuses.values() for row in status.services
-                   if row.started is not None and row.state == "running"]
-        taken = [info.taken.timestamp() for status in self.statuses.values()
-                 for info in status.backups]
-        waits = [next_change(now - status.holder.started)
-                 for status in self.statuses.values() if status.holder]
+        started = [
+            row.started
+            for status in self.statuses.values()
+            for row in status.services
+            if row.started is not None and row.state == "running"
+        ]
+        taken = [
+            info.taken.timestamp() for status in self.statuses.values() for info in status.backups
+        ]
+        waits = [
+            next_change(now - status.holder.started)
+            for status in self.statuses.values()
+            if status.holder
+        ]
         coarse = next_redraw(started, taken, now)
         if coarse is not None:
             waits.append(coarse)
@@ -340,10 +376,13 @@ class MainScreen(Screen[None]):
 
     def _show_bar(self) -> None:
         down = self.engine_down is not None or any(
-            status.hint == engine.UNREACHABLE_HINT for status in self.statuses.values())
+            status.hint == engine.UNREACHABLE_HINT for status in self.statuses.values()
+        )
         failing = None if self.checks is None else sum(not row.ok for row in self.checks.rows)
-        parts = [env_summary(name, self.statuses.get(name), down, self._busy_with(name))
-                 for name in self.envs]
+        parts = [
+            env_summary(name, self.statuses.get(name), down, self._busy_with(name))
+            for name in self.envs
+        ]
         parts[["dev", "prod"].index(self.current)].stylize("underline")
         parts += [engine_part(down), checks_part(failing, self.checks_running, self.checks_error)]
         self.query_one(StatusBar).show(parts)
@@ -401,26 +440,43 @@ class MainScreen(Screen[None]):
             if pick is None or self._refuse_if_busy(env):
                 return
             if pick.offsite:  # fetched into data/backups/ first, then restored as a file
-                self._launch(env, "restore", partial(self.backend.restore_copy, env,
-                                                     pick.path.name,
-                                                     allow_cross_env=pick.cross_env))
+                self._launch(
+                    env,
+                    "restore",
+                    partial(
+                        self.backend.restore_copy,
+                        env,
+                        pick.path.name,
+                        allow_cross_env=pick.cross_env,
+                    ),
+                )
                 return
-            self._launch(env, "restore", partial(self.backend.restore, env, pick.path,
-                                                 allow_cross_env=pick.cross_env))
+            self._launch(
+                env,
+                "restore",
+                partial(self.backend.restore, env, pick.path, allow_cross_env=pick.cross_env),
+            )
 
         status, other_status = self.statuses.get(env.name), self.statuses.get(other)
-        self.app.push_screen(RestorePicker(
-            env, list(status.backups) if status else [],
-            list(other_status.backups) if other_status else [], self.backend.now(),
-            list_offsite=self.backend.offsite_copies), picked)
+        self.app.push_screen(
+            RestorePicker(
+                env,
+                list(status.backups) if status else [],
+                list(other_status.backups) if other_status else [],
+                self.backend.now(),
+                list_offsite=self.backend.offsite_copies,
+            ),
+            picked,
+        )
 
     def action_logs(self) -> None:
         from stack_tui.tui.screens.logs import LogsScreen
 
         service = self.pane(self.current).services.cursor_key
         if service is None:
-            self.notify(f"{plans.label(self.current)} has no service to show logs of.",
-                        severity="warning")
+            self.notify(
+                f"{plans.label(self.current)} has no service to show logs of.", severity="warning"
+            )
             return
         self.app.push_screen(LogsScreen(self.backend, self.env, service))
 
@@ -432,11 +488,19 @@ class MainScreen(Screen[None]):
         if holder is not None and holder.pid != os.getpid() and holder.log:
             follow = self.follows.get(env.name)
             if follow is None or follow.started != holder.started:
-                follow = Run(env.name, holder.operation, started=holder.started,
-                             owner=describe_holder(holder, self.backend.now()))
+                follow = Run(
+                    env.name,
+                    holder.operation,
+                    started=holder.started,
+                    owner=describe_holder(holder, self.backend.now()),
+                )
                 self.follows[env.name] = follow
-                self.run_worker(partial(self._follow_log, follow, Path(holder.log), env),
-                                thread=True, group=f"follow-{env.name}", exit_on_error=False)
+                self.run_worker(
+                    partial(self._follow_log, follow, Path(holder.log), env),
+                    thread=True,
+                    group=f"follow-{env.name}",
+                    exit_on_error=False,
+                )
             self.app.push_screen(OperationScreen(follow))
         elif env.name in self.runs:
             self.app.push_screen(OperationScreen(self.runs[env.name]))
@@ -446,14 +510,18 @@ class MainScreen(Screen[None]):
     def action_check(self) -> None:
         from stack_tui.tui.screens.check import CheckScreen
 
-        self.app.push_screen(CheckScreen(self.checks, self.checks_running, self.checks_error,
-                                         rerun=self.run_checks))
+        self.app.push_screen(
+            CheckScreen(self.checks, self.checks_running, self.checks_error, rerun=self.run_checks)
+        )
 
     # --- operations -------------------------------------------------------------------------
 
     def running_operations(self) -> list[str]:
-        return [f"{run.operation} on {plans.label(run.env)}"
-                for run in self.runs.values() if run.running]
+        return [
+            f"{run.operation} on {plans.label(run.env)}"
+            for run in self.runs.values()
+            if run.running
+        ]
 
     def _refuse_if_busy(self, env: Environment) -> bool:
         """Refuse at once, naming who holds the environment (us or another process)."""
@@ -465,12 +533,21 @@ class MainScreen(Screen[None]):
             if holder is None:
                 return False
             who = describe_holder(holder, self.backend.now())
-        self.notify(f"{plans.label(env)} is busy: {who}. Wait for it to finish (o shows it).",
-                    title="Refused", severity="warning", timeout=8)
+        self.notify(
+            f"{plans.label(env)} is busy: {who}. Wait for it to finish (o shows it).",
+            title="Refused",
+            severity="warning",
+            timeout=8,
+        )
         return True
 
-    def _confirm_then(self, env: Environment, operation: str, plan: plans.Plan,
-                      start: Callable[[], Iterator[Event]]) -> None:
+    def _confirm_then(
+        self,
+        env: Environment,
+        operation: str,
+        plan: plans.Plan,
+        start: Callable[[], Iterator[Event]],
+    ) -> None:
         from stack_tui.tui.screens.confirm import ConfirmScreen
 
         if self._refuse_if_busy(env):
@@ -484,23 +561,33 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(plan), decided)
 
-    def _launch(self, env: Environment, operation: str,
-                start: Callable[[], Iterator[Event]]) -> None:
+    def _launch(
+        self, env: Environment, operation: str, start: Callable[[], Iterator[Event]]
+    ) -> None:
         from stack_tui.tui.screens.operation import OperationScreen
 
         run = Run(env.name, operation, started=self.backend.now())
         self.runs[env.name] = run
         self.app.push_screen(OperationScreen(run))
-        self.run_worker(partial(self._operate, run, start), thread=True, group=f"op-{env.name}",
-                        exit_on_error=False, name=f"{operation} {env.name}")
+        self.run_worker(
+            partial(self._operate, run, start),
+            thread=True,
+            group=f"op-{env.name}",
+            exit_on_error=False,
+            name=f"{operation} {env.name}",
+        )
         self._show_env(env.name)
 
     def _operate(self, run: Run, start: Callable[[], Iterator[Event]]) -> None:
         """Drive the operation's generator in this thread; answers come from modals."""
         worker = get_current_worker()
-        driving.drive(run, start, post=lambda event: self.post_message(OperationEvent(run, event)),
-                      ask=partial(self._ask, run, worker=worker),
-                      cancelled=lambda: worker.is_cancelled)
+        driving.drive(
+            run,
+            start,
+            post=lambda event: self.post_message(OperationEvent(run, event)),
+            ask=partial(self._ask, run, worker=worker),
+            cancelled=lambda: worker.is_cancelled,
+        )
 
     def _ask(self, run: Run, event: ConfirmationNeeded, *, worker: Worker[None]) -> bool:
         """Show the operation's question; block this worker thread until it is answered."""
@@ -513,10 +600,14 @@ class MainScreen(Screen[None]):
             answer.append(bool(yes))
             answered.set()
 
-        plan = plans.Plan(title=f"{plans.label(event.env)} {run.operation}: confirm",
-                          question=event.question,
-                          details=list(event.details), require_typing=event.require_typing,
-                          confirm_label="Go on", env=event.env)
+        plan = plans.Plan(
+            title=f"{plans.label(event.env)} {run.operation}: confirm",
+            question=event.question,
+            details=list(event.details),
+            require_typing=event.require_typing,
+            confirm_label="Go on",
+            env=event.env,
+        )
         self.app.call_from_thread(self.app.push_screen, ConfirmScreen(plan), decided)
         while not answered.wait(0.25):
             if worker.is_cancelled:
@@ -526,9 +617,13 @@ class MainScreen(Screen[None]):
     def _follow_log(self, run: Run, path: Path, env: Environment) -> None:
         """Tail another process's operation log until its Result, or until its lock is free."""
         worker = get_current_worker()
-        driving.follow(run, path, post=lambda event: self.post_message(OperationEvent(run, event)),
-                       held=lambda: self.backend.holder(env) is not None,
-                       cancelled=lambda: worker.is_cancelled)
+        driving.follow(
+            run,
+            path,
+            post=lambda event: self.post_message(OperationEvent(run, event)),
+            held=lambda: self.backend.holder(env) is not None,
+            cancelled=lambda: worker.is_cancelled,
+        )
 
     def on_operation_event(self, message: OperationEvent) -> None:
         from stack_tui.tui.screens.operation import OperationScreen
@@ -545,8 +640,12 @@ class MainScreen(Screen[None]):
         if isinstance(event, Result) and run.ours:
             watching = isinstance(self.app.screen, OperationScreen) and self.app.screen.run is run
             if not watching:
-                self.notify(event.summary, title=f"{plans.label(run.env)} {run.operation}",
-                            severity="information" if event.ok else "error", timeout=8)
+                self.notify(
+                    event.summary,
+                    title=f"{plans.label(run.env)} {run.operation}",
+                    severity="information" if event.ok else "error",
+                    timeout=8,
+                )
             self.request_refresh(run.env, reload=True)
             self.run_checks()
 

@@ -108,7 +108,7 @@ class OperationScreen(Screen[None]):
         """Render the run's events not shown yet (called on mount and on each new event)."""
         if not self._ready:
             return
-        new = self.run.events[self._shown:]
+        new = self.run.events[self._shown :]
         self._shown = len(self.run.events)
         lines = [line for event in new for line in log_lines(event)]
         if lines:
@@ -119,16 +119,19 @@ class OperationScreen(Screen[None]):
             elif isinstance(event, StepFinished):
                 self._steps[event.step] = ("✓", "green") if event.ok else ("✗", "bold red")
         if any(isinstance(e, StepStarted | StepFinished) for e in new):
-            steps = Text("\n").join(Text.assemble(mark, f" {step}")
-                                    for step, mark in self._steps.items())
+            steps = Text("\n").join(
+                Text.assemble(mark, f" {step}") for step, mark in self._steps.items()
+            )
             self.query_one("#op-steps", Static).update(steps)
         for widget_id in ("#op-services-title", "#op-services"):
             self.query_one(widget_id).display = bool(self.run.services)
         if any(isinstance(e, ServiceProgress) for e in new):
-            self.query_one(ProgressTable).sync([
-                (service, ((service, "bold"), progress_cell(state)))
-                for service, state in self.run.services.items()
-            ])
+            self.query_one(ProgressTable).sync(
+                [
+                    (service, ((service, "bold"), progress_cell(state)))
+                    for service, state in self.run.services.items()
+                ]
+            )
         self._show_header()
 
     def _show_header(self) -> None:
@@ -142,9 +145,14 @@ class OperationScreen(Screen[None]):
             state = Text(" DONE ", style="bold reverse green")
         else:
             state = Text(" FAILED ", style="bold reverse red")
-        self.query_one("#op-title", Static).update(Text.assemble(
-            (f" {label(run.env)} ", "bold reverse"), f"  {run.operation}  ", state,
-            f"  started {clock(run.started)} by {who}"))
+        self.query_one("#op-title", Static).update(
+            Text.assemble(
+                (f" {label(run.env)} ", "bold reverse"),
+                f"  {run.operation}  ",
+                state,
+                f"  started {clock(run.started)} by {who}",
+            )
+        )
         result = self.query_one("#op-result")
         if run.result is not None and not result.display:
             # The result panel takes room from the log: keep the log's end in view.
@@ -152,6 +160,9 @@ class OperationScreen(Screen[None]):
         result.display = run.result is not None
         if run.result is not None:
             colour = "green" if run.result.ok else "red"
-            self.query_one("#op-summary", Static).update(Text.assemble(
-                (run.result.summary, f"bold {colour}"),
-                *(f"\n{line}" for line in run.result.details)))
+            self.query_one("#op-summary", Static).update(
+                Text.assemble(
+                    (run.result.summary, f"bold {colour}"),
+                    *(f"\n{line}" for line in run.result.details),
+                )
+            )

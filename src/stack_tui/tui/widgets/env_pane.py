@@ -30,8 +30,10 @@ def clock(at: float) -> str:
 def describe_holder(holder: Holder, now: float) -> str:
     """Like Holder.describe(), against the injected clock (snapshots stay deterministic)."""
     where = f" from {holder.ssh_client}" if holder.ssh_client else ""
-    return (f"{holder.operation} by {holder.user}{where} (pid {holder.pid}) since "
-            f"{clock(holder.started)} ({human_duration(now - holder.started)})")
+    return (
+        f"{holder.operation} by {holder.user}{where} (pid {holder.pid}) since "
+        f"{clock(holder.started)} ({human_duration(now - holder.started)})"
+    )
 
 
 def activity(run: Run | None, other: Holder | None, now: float) -> Text:
@@ -39,16 +41,25 @@ def activity(run: Run | None, other: Holder | None, now: float) -> Text:
     if run is not None and run.running:
         step = next((e.step for e in reversed(run.events) if isinstance(e, StepStarted)), "")
         where = f"; {step}" if step else ""
-        return Text.assemble(("⟳ ", "bold yellow"), (f"{run.operation} running", "bold yellow"),
-                             f" (you, since {clock(run.started)}{where})", ("  o: watch", "dim"))
+        return Text.assemble(
+            ("⟳ ", "bold yellow"),
+            (f"{run.operation} running", "bold yellow"),
+            f" (you, since {clock(run.started)}{where})",
+            ("  o: watch", "dim"),
+        )
     if other is not None:
-        return Text.assemble(("⟳ ", "bold yellow"), (describe_holder(other, now), "bold yellow"),
-                             ("  o: follow live", "dim"))
+        return Text.assemble(
+            ("⟳ ", "bold yellow"),
+            (describe_holder(other, now), "bold yellow"),
+            ("  o: follow live", "dim"),
+        )
     if run is not None and run.result is not None:
         ok = run.result.ok
-        return Text.assemble(("✓ " if ok else "✗ ", "green" if ok else "bold red"),
-                             f"{run.operation} at {clock(run.result.at)}: {run.result.summary}",
-                             ("  o: output", "dim"))
+        return Text.assemble(
+            ("✓ " if ok else "✗ ", "green" if ok else "bold red"),
+            f"{run.operation} at {clock(run.result.at)}: {run.result.summary}",
+            ("  o: output", "dim"),
+        )
     return Text("No operation running.", style="dim")
 
 
@@ -101,8 +112,9 @@ class EnvPane(VerticalScroll):
         if problem is None:
             self._set("problem", "")
         else:
-            self._set("problem", Text.assemble(("✗ ", "bold"), (problem[0], "bold"),
-                                               "\n", problem[1]))
+            self._set(
+                "problem", Text.assemble(("✗ ", "bold"), (problem[0], "bold"), "\n", problem[1])
+            )
         services = status.services if status else ()
         self.query_one("#services", ServicesTable).show(services, now)
         self.query_one("#services", ServicesTable).display = bool(services)
@@ -124,8 +136,12 @@ class EnvPane(VerticalScroll):
         table = self.query_one("#backups", BackupsTable)
         table.show(backups, now)
         table.display = bool(backups)
-        self._set("backups-title", f"Backups ({len(backups)}, newest first)" if backups
-                  else "Backups: none yet (b takes one)")
+        self._set(
+            "backups-title",
+            f"Backups ({len(backups)}, newest first)"
+            if backups
+            else "Backups: none yet (b takes one)",
+        )
         self._set("operation", activity)
 
     def _banner(self, status: EnvStatus | None) -> Text:
@@ -146,8 +162,10 @@ class EnvPane(VerticalScroll):
                 lines.append("\n  a deploy would create it EMPTY", style="bold red")
             elif volume.foreign:
                 lines.append("! ", style="bold yellow")
-                lines.append(f"{volume.name} is labelled as project {volume.project_label}",
-                             style="bold yellow")
+                lines.append(
+                    f"{volume.name} is labelled as project {volume.project_label}",
+                    style="bold yellow",
+                )
             else:
                 lines.append("✓ ", style="green")
                 lines.append(volume.name)

@@ -60,6 +60,8 @@ def checks_part(failing: int | None, running: bool, error: str) -> Text:
     if failing is None:
         return Text("")
     if failing:
-        return Text.assemble((f" ✗ {failing} CHECK{'S' if failing > 1 else ''} FAILING ",
-                              "bold reverse red"), (" c", "dim"))
+        return Text.assemble(
+            (f" ✗ {failing} CHECK{'S' if failing > 1 else ''} FAILING ", "bold reverse red"),
+            (" c", "dim"),
+        )
     return Text.assemble(("checks ", "dim"), ("✓", "green"))

@@ -128,20 +128,30 @@ def next_redraw(started: Sequence[float], taken: Sequence[float], now: float) ->
 
 
 class ServicesTable(SyncTable):
-    COLUMNS = (("service", "service"), ("state", "state"), ("health", "health"),
-               ("since", "up since"), ("image", "image"))
+    COLUMNS = (
+        ("service", "service"),
+        ("state", "state"),
+        ("health", "health"),
+        ("since", "up since"),
+        ("image", "image"),
+    )
 
     def show(self, services: Sequence[ServiceStatus], now: float) -> None:
-        self.sync([
-            (row.service, (
-                (row.service, "bold"),
-                state_cell(row),
-                health_cell(row),
-                (up_since(row.started if row.state == "running" else None, now), ""),
-                (short_image(row.image) or "-", ""),
-            ))
-            for row in services
-        ])
+        self.sync(
+            [
+                (
+                    row.service,
+                    (
+                        (row.service, "bold"),
+                        state_cell(row),
+                        health_cell(row),
+                        (up_since(row.started if row.state == "running" else None, now), ""),
+                        (short_image(row.image) or "-", ""),
+                    ),
+                )
+                for row in services
+            ]
+        )
 
 
 def verified_cell(info: BackupInfo) -> Cell:
@@ -161,22 +171,26 @@ class BackupsTable(SyncTable):
         return (info.taken.strftime("%Y-%m-%d %H:%M:%S"), "")
 
     def show(self, items: Sequence[BackupInfo], now: float) -> None:
-        self.sync([
-            (str(info.path), (
-                self.first_cell(info),
-                (human_size(info.size), ""),
-                (coarse_age(now - info.taken.timestamp()), ""),
-                verified_cell(info),
-            ))
-            for info in items
-        ])
+        self.sync(
+            [
+                (
+                    str(info.path),
+                    (
+                        self.first_cell(info),
+                        (human_size(info.size), ""),
+                        (coarse_age(now - info.taken.timestamp()), ""),
+                        verified_cell(info),
+                    ),
+                )
+                for info in items
+            ]
+        )
 
 
 class BackupFilesTable(BackupsTable):
     """The restore picker's list: the file name is what the operator confirms."""
 
-    COLUMNS = (("file", "backup file"), ("size", "size"), ("age", "age"),
-               ("verified", "verified"))
+    COLUMNS = (("file", "backup file"), ("size", "size"), ("age", "age"), ("verified", "verified"))
 
     def first_cell(self, info: BackupInfo) -> Cell:
         return (info.name, "bold")
