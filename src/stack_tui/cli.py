@@ -12,6 +12,7 @@
     ./stack backup --scheduled [--dev]        for cron / systemd timers
     ./stack schedule show | install
     ./stack notify test
+    ./stack offsite init|push [--dev]|check     encrypted off-host copies (restic)
 
 Textual is imported only when the TUI is opened.
 """
@@ -80,7 +81,17 @@ EXIT_CODES = f"""exit codes:
 
 ENVIRONMENTS = ("dev", "prod")
 HISTORY = "deploy-history"  # `./stack deploy history`, routed by main()
-COMMANDS = ("deploy", "rollback", "status", "backup", "check", "notify", "schedule", "tui")
+COMMANDS = (
+    "deploy",
+    "rollback",
+    "status",
+    "backup",
+    "check",
+    "offsite",
+    "notify",
+    "schedule",
+    "tui",
+)
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check each file's gzip integrity and dump trailer (reads them all)",
     )
+    listing.add_argument(
+        "--offsite",
+        action="store_true",
+        help="also list the off-host copies (asks the restic repository)",
+    )
     drill = backup_commands.add_parser(
         "drill",
         help="restore a backup into a throwaway PostgreSQL and check it",
@@ -352,7 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     restore.add_argument(
-        "file", type=Path, help="a backup file, e.g. data/backups/prod_20260223_172400.sql.gz"
+        "file",
+        type=Path,
+        help="a backup file, e.g. "
+        "data/backups/prod_20260223_172400.sql.gz; a backup only off-host "
+        "is first fetched into data/backups/",
     )
     env_flags(restore)
     yes_flags(restore)
@@ -427,6 +447,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"where to write the units (default {schedule.UNIT_DIR}; "
         "systemctl is run only for the default)",
+    )
+    offsite_parser = commands.add_parser(
+        "offsite",
+        help="encrypted off-host copies of the backups (restic)",
+        description="Every verified backup is also copied, encrypted, to a restic repository "
+        "(STACK_OFFSITE_REPOSITORY and STACK_OFFSITE_PASSWORD_FILE in .env) after the "
+        "operation that took it. 'init' creates the repository, 'push' uploads the local "
+        "backups it lacks and applies retention (STACK_OFFSITE_KEEP), 'check' runs "
+        "'restic check'.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    offsite_commands = offsite_parser.add_subparsers(
+        dest="offsite_command", metavar="SUBCOMMAND", required=True
+    )
+    offsite_commands.add_parser(
+        "init",
+        help="create the repository (compressed, format 2) "
+        "or check an existing one opens with the password",
+    )
+    push = offsite_commands.add_parser(
+        "push", help="upload the local backups the repository lacks, then keep the newest N copies"
+    )
+    env_flags(push)
+    offsite_check = offsite_commands.add_parser("check", help="restic check of the repository")
+    offsite_check.add_argument(
+        "--read-data-subset",
+        default="",
+        metavar="SUBSET",
+        help="also read back this part of the data (e.g. 10%% or 1/5)",
     )
 
     tui = commands.add_parser("tui", help="open the TUI (the default with no command)")
@@ -591,17 +641,30 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
         )
     if command == "backup":
         return backup_command(options, platform, env)
+    if command == "offsite":
+        return offsite_command(options, platform, env)
     raise AssertionError(command)
+
+
+def offsite_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:
+    from stack_tui.ops import offsite
+
+    if options.offsite_command == "init":
+        return drive(offsite.init(platform), options)
+    if options.offsite_command == "push":
+        return drive(offsite.push(platform, env), options)
+    return drive(offsite.check(platform, options.read_data_subset), options)
 
 
 def backup_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:
     if options.backup_command == "list":
-        return show_backups(platform, verify=options.verify)
+        return show_backups(platform, verify=options.verify, offsite=options.offsite)
     if options.backup_command == "drill":
         from stack_tui.ops.drill import drill
 
         return drive(drill(platform, env, options.file), options)
     if options.backup_command == "restore":
+        from stack_tui.ops.offsite import restore_copy
         from stack_tui.ops.restore import restore
 
         source = backups.parse_name(options.file.name)
@@ -611,6 +674,11 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
             cross_allowed = options.allow_cross_env
         else:
             cross_allowed = options.allow_dev_into_prod
+        if _only_offsite(platform, options.file):
+            return drive(
+                restore_copy(platform, env, options.file.name, allow_cross_env=cross_allowed),
+                options,
+            )
         return drive(
             restore(
                 platform,
@@ -674,6 +742,19 @@ def scheduled_backup(platform: Platform, env: Environment, keep: int) -> int:
     for alarm in stale:
         out.print(f"[bold red]STALE:[/] {escape(alarm.message())}")
     return EXIT_STALE if stale else EXIT_OK
+
+
+def _only_offsite(platform: Platform, file: Path) -> bool:
+    """A backup's name that is not in data/backups/ (given bare or with that directory),
+    with off-host copies configured: the restore fetches it from the repository first."""
+    from stack_tui.core import offsite
+
+    if os.path.lexists(file) or backups.parse_name(file.name) is None:
+        return False
+    if not offsite.settings(platform.dotenv).get(offsite.REPOSITORY_VAR):
+        return False  # off: the restore says there is no such file
+    in_backups = file.parent == Path() or file.parent.resolve() == platform.backups_dir.resolve()
+    return in_backups and not os.path.lexists(platform.backups_dir / file.name)
 
 
 def replay(events: list[Event]) -> int:
@@ -947,6 +1028,14 @@ def show_status(platform: Platform, env: Environment) -> int:
             f"{escape(str(failure.get('reason', '')))}); see data/audit.log, "
             "./stack notify test"
         )
+    from stack_tui.ops.offsite import status_line
+
+    fine, offsite_text = status_line(platform, env)
+    out.print(
+        f"off-host: {escape(offsite_text)}"
+        if fine
+        else f"[bold red]off-host: {escape(offsite_text)}[/]"
+    )
     database = database_state(platform, env)
     if database is not None:
         undo = "./stack backup undo-restore" + (" --dev" if env.name == "dev" else "")
@@ -996,37 +1085,71 @@ def show_history(platform: Platform, env: Environment, limit: int) -> int:
     return EXIT_OK
 
 
-def show_backups(platform: Platform, verify: bool) -> int:
-    """Both environments, newest first; file paths never cut (they are pasted into restore)."""
+def show_backups(platform: Platform, verify: bool, offsite: bool = False) -> int:
+    """Both environments, newest first; file paths never cut (they are pasted into restore).
+    With `offsite`, the off-host copies too: an `off-host` column, and rows for the copies
+    that are only off-host (restoring one fetches it first)."""
     from stack_tui.ops.backup import list_all
+    from stack_tui.ops.offsite import as_backup_info, copies
     from stack_tui.ops.status import human_duration
 
     listing = list_all(platform, verify=verify)
     rows = [(env_name, info) for env_name in ("prod", "dev") for info in listing[env_name]]
+    remote: set[str] = set()
+    failed: StackError | None = None
+    if offsite:
+        try:
+            found = copies(platform)
+        except StackError as error:
+            failed = error
+        else:
+            remote = {copy.name for copy in found}
+            local = {info.name for _, info in rows}
+            rows += [
+                (copy.env, as_backup_info(platform, copy))
+                for copy in found
+                if copy.name not in local
+            ]
+            rows.sort(key=lambda row: (row[0] != "prod", -row[1].taken.timestamp(), row[1].name))
     if not rows:
         out.print(
             f"No backups in {display_path(platform.backups_dir)} yet "
             "('./stack backup' or './stack backup --dev' takes one)."
         )
-        return EXIT_OK
-    paths = [display_path(info.path) for _, info in rows]
-    table = Table("env", "size", "age", "verified", "drill")
-    table.add_column("file", no_wrap=True, min_width=max(map(len, paths)))
-    for (env_name, info), path in zip(rows, paths, strict=True):
-        verified = "-"
-        if info.verified is True:
-            verified = "[green]ok[/]"
-        elif info.verified is False:  # the reason comes from the cache: no second read
-            verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
-        table.add_row(
-            env_name,
-            backups.human_size(info.size),
-            human_duration(info.age()),
-            verified,
-            drill_text(info),
-            escape(path),
-        )
-    out.print(table)
+    else:
+        paths = [display_path(info.path) for _, info in rows]
+        columns = ["env", "size", "age", "verified", "drill"] + (["off-host"] if offsite else [])
+        table = Table(*columns)
+        table.add_column("file", no_wrap=True, min_width=max(map(len, paths)))
+        for (env_name, info), path in zip(rows, paths, strict=True):
+            local_file = info.path.exists()
+            verified = "-"
+            if info.verified is True:
+                verified = "[green]ok[/]"
+            elif info.verified is False:  # the reason comes from the cache: no second read
+                verified = f"[red]{escape(backups.verify_cached(info.path).reason)}[/]"
+            cells = [
+                env_name,
+                backups.human_size(info.size),
+                human_duration(info.age()),
+                verified,
+                drill_text(info),
+            ]
+            if offsite:
+                if not local_file:
+                    cells.append("[cyan]only off-host[/]")
+                elif failed is None:
+                    cells.append("yes" if info.name in remote else "[yellow]no[/]")
+                else:
+                    cells.append("?")
+            table.add_row(*cells, escape(path))
+        out.print(table)
+    if failed is not None:
+        err.print(f"[bold red]Off-host copies could not be listed:[/] {escape(failed.message)}")
+        if failed.hint:
+            err.print(escape(failed.hint))
+        outcome, cause = classify(failed)
+        return exit_code(outcome, cause)
     return EXIT_OK
 
 

@@ -426,6 +426,15 @@ class FixedBackend:
         self.started.append(f"rollback {env.name} {to}" + (" with data" if with_data else ""))
         return rollback_confirmation(env, to)
 
+    def offsite_copies(self) -> list[BackupInfo] | None:
+        return None  # off-host copies off
+
+    def restore_copy(
+        self, env: Environment, name: str, *, allow_cross_env: bool
+    ) -> Iterator[Event]:
+        self.started.append(f"restore-copy {env.name} {name}")
+        return restore_confirmation(self.platform, env, self.platform.backups_dir / name)
+
     def checks(self) -> CheckReport:
         return self.report
 

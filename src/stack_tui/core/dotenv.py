@@ -79,6 +79,17 @@ def _describe(binding: Binding) -> str:
     return "a line without '='"
 
 
+#: `scheme://user:password@host`: the password part of a URL in any value.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z0-9+.-]+://[^/@:\s]*:)(?P<password>[^@/\s]+)(?=@)", re.IGNORECASE
+)
+
+
+def mask_url_passwords(text: str) -> str:
+    """`rest:https://user:secret@host/` -> `rest:https://user:***@host/`; the rest as is."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***", text)
+
+
 def looks_secret(key: str) -> bool:
     return bool(_SECRET_KEY.search(key))
 
@@ -87,7 +98,7 @@ def mask(key: str, value: str) -> str:
     """The value as it may be shown: secrets become '***' (empty stays visibly empty)."""
     if not value:
         return "(empty)"
-    return "***" if looks_secret(key) else value
+    return "***" if looks_secret(key) else mask_url_passwords(value)
 
 
 def example(root: Path) -> dict[str, str]:
@@ -132,6 +143,11 @@ def secret_values(values: Mapping[str, str]) -> list[str]:
     for key, value in values.items():
         if looks_secret(key) and redactable(value):
             found |= {f for f in encoded_forms(value) if len(f) >= MIN_REDACTED_LENGTH}
+        for url in _URL_PASSWORD.finditer(value):  # a password inside any URL is a secret
+            if redactable(url.group("password")):
+                found |= {
+                    f for f in encoded_forms(url.group("password")) if len(f) >= MIN_REDACTED_LENGTH
+                }
     return sorted(found, key=len, reverse=True)
 
 

@@ -70,9 +70,16 @@ class Backend(Protocol):
     ) -> Iterator[Event]: ...
 
     def undo_restore(self, env: Environment) -> Iterator[Event]: ...
+
     def history(self, env: Environment) -> list[Record]: ...
 
     def rollback(self, env: Environment, *, to: str, with_data: bool) -> Iterator[Event]: ...
+
+    def offsite_copies(self) -> list[backups.BackupInfo] | None: ...
+
+    def restore_copy(
+        self, env: Environment, name: str, *, allow_cross_env: bool
+    ) -> Iterator[Event]: ...
 
     def checks(self) -> CheckReport: ...
 
@@ -224,6 +231,23 @@ class LiveBackend:
         from stack_tui.ops.rollback import rollback
 
         return rollback(self.platform, env, to=to, with_data=with_data)
+
+    def offsite_copies(self) -> list[backups.BackupInfo] | None:
+        """Both environments' off-host copies as backup rows (asks the repository: slow);
+        None when off-host copies are off."""
+        from stack_tui.core import offsite as configuration
+        from stack_tui.ops import offsite
+
+        if configuration.load(self.platform.dotenv) is None:
+            return None
+        return [offsite.as_backup_info(self.platform, c) for c in offsite.copies(self.platform)]
+
+    def restore_copy(
+        self, env: Environment, name: str, *, allow_cross_env: bool
+    ) -> Iterator[Event]:
+        from stack_tui.ops.offsite import restore_copy
+
+        return restore_copy(self.platform, env, name, allow_cross_env=allow_cross_env)
 
     def checks(self) -> CheckReport:
         from stack_tui.ops.check import run_checks

@@ -42,7 +42,7 @@ from stack_tui.core import audit, backups, drills, engine, pg
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.core.prepared import Prepared
-from stack_tui.ops import blocking
+from stack_tui.ops import blocking, offsite
 from stack_tui.ops.events import (
     BackupTaken,
     Caution,
@@ -425,7 +425,12 @@ def backup(
             payload=BackupTaken(str(path), size, round(seconds, 3)),
         )
 
-    return locked(platform, env, "backup", {"keep": keep, "reason": reason}, body, wait=lock_wait)
+    return offsite.copy_after(
+        platform,
+        env,
+        locked(platform, env, "backup", {"keep": keep, "reason": reason}, body, wait=lock_wait),
+        reason=reason,
+    )
 
 
 def prune_steps(

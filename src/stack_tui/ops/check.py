@@ -41,7 +41,7 @@ from stack_tui.core.parity import (
     traefik_attachment_row,
 )
 from stack_tui.core.prepared import Prepared, prepare
-from stack_tui.ops import alerts
+from stack_tui.ops import alerts, offsite
 from stack_tui.ops.status import database_state
 
 __all__ = ["SECTIONS", "CheckReport", "CheckRow", "run_checks"]
@@ -62,6 +62,8 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         # .env is unreadable: the process environment is all that can still be checked.
         hygiene.append(forbidden_row(guard.forbidden_found(Path(os.devnull))))
         hygiene.append(error_row(HYGIENE, ".env", err.message, err.hint))
+
+    hygiene.append(offsite.check_row(platform))
 
     structural: list[CheckRow] = []
     configs: dict[str, Config] = {}

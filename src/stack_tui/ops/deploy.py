@@ -23,7 +23,7 @@ from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused
 from stack_tui.core.prepared import Prepared
 from stack_tui.core.records import ServiceState
-from stack_tui.ops import runner
+from stack_tui.ops import offsite, runner
 from stack_tui.ops.backup import backup_steps
 from stack_tui.ops.compose_up import failure_reasons, fate, up_steps
 from stack_tui.ops.events import (
@@ -65,12 +65,17 @@ def deploy(
     `wait_timeout`, the changed services go back to their previous images and config."""
     gate = env.is_prod if roll_back is None else roll_back
     arguments = {"accept_new_volumes": accept_new_volumes, "roll_back": gate}
-    return runner.locked(
+    return offsite.copy_after(
         platform,
         env,
-        "deploy",
-        arguments,
-        lambda prepared: _deploy(platform, prepared, accept_new_volumes, wait_timeout, gate),
+        runner.locked(
+            platform,
+            env,
+            "deploy",
+            arguments,
+            lambda prepared: _deploy(platform, prepared, accept_new_volumes, wait_timeout, gate),
+        ),
+        reason="pre-deploy",
     )
 
 

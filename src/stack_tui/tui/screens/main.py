@@ -304,6 +304,18 @@ class MainScreen(Screen[None]):
         def picked(pick: Pick | None) -> None:
             if pick is None or self._refuse_if_busy(env):
                 return
+            if pick.offsite:  # fetched into data/backups/ first, then restored as a file
+                self._launch(
+                    env,
+                    "restore",
+                    partial(
+                        self.backend.restore_copy,
+                        env,
+                        pick.path.name,
+                        allow_cross_env=pick.cross_env,
+                    ),
+                )
+                return
             self._launch(
                 env,
                 "restore",
@@ -317,6 +329,7 @@ class MainScreen(Screen[None]):
                 list(status.backups) if status else [],
                 list(other_status.backups) if other_status else [],
                 self.backend.now(),
+                list_offsite=self.backend.offsite_copies,
             ),
             picked,
         )

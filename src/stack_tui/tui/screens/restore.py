@@ -3,14 +3,21 @@
 Only that environment's backups by default; `a` adds the other environment's
 (a cross-environment restore, which the restore operation refuses unless the
 TUI passes the explicit allowance and the operator then types the name).
+
+When off-host copies are configured, the repository is asked in a worker once
+the picker is shown (it may take seconds over the network); copies that are
+not on this host are added, marked "off-host": restoring one fetches it into
+data/backups/ first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,14 +26,29 @@ from textual.widgets import DataTable, Footer, Static
 
 from stack_tui.core.backups import BackupInfo
 from stack_tui.core.environments import Environment
+from stack_tui.core.errors import StackError
 from stack_tui.tui.plans import label
-from stack_tui.tui.widgets.tables import BackupFilesTable
+from stack_tui.tui.widgets.tables import BackupFilesTable, Cell
+
+OffsiteLister = Callable[[], list[BackupInfo] | None]
 
 
 @dataclass(frozen=True)
 class Pick:
     path: Path
     cross_env: bool
+    offsite: bool = False  # only off-host: fetch it first
+
+
+class PickerTable(BackupFilesTable):
+    """The backup files, with the ones only off-host marked."""
+
+    offsite_only: frozenset[str] = frozenset()
+
+    def first_cell(self, info: BackupInfo) -> Cell:
+        if str(info.path) in self.offsite_only:
+            return (f"{info.name} off-host", "bold cyan")
+        return super().first_cell(info)
 
 
 class RestorePicker(ModalScreen[Pick | None]):
@@ -36,7 +58,12 @@ class RestorePicker(ModalScreen[Pick | None]):
     ]
 
     def __init__(
-        self, env: Environment, own: list[BackupInfo], other: list[BackupInfo], now: float
+        self,
+        env: Environment,
+        own: list[BackupInfo],
+        other: list[BackupInfo],
+        now: float,
+        list_offsite: OffsiteLister | None = None,
     ) -> None:
         super().__init__(classes="-prod" if env.is_prod else "")
         self.env = env
@@ -44,6 +71,8 @@ class RestorePicker(ModalScreen[Pick | None]):
         self.now = now
         self.with_other = False
         self.warned: Path | None = None  # a failed-drill backup the operator was warned about
+        self.list_offsite = list_offsite
+        self.remote: list[BackupInfo] = []  # off-host copies not on this host
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -51,21 +80,51 @@ class RestorePicker(ModalScreen[Pick | None]):
                 f"Restore {label(self.env)} ({self.env.db_name}): pick a backup", id="title"
             )
             yield Static(id="hint")
-            yield BackupFilesTable(id="choices")
+            yield PickerTable(id="choices")
             yield Static(id="drill")
         yield Footer()
 
     def on_mount(self) -> None:
         self._show()
-        self.query_one(BackupFilesTable).focus()
+        self.query_one(PickerTable).focus()
+        if self.list_offsite is not None:
+            self._ask_offsite(self.list_offsite)
+
+    @work(thread=True, group="offsite-list", exit_on_error=False)
+    def _ask_offsite(self, list_offsite: OffsiteLister) -> None:
+        try:
+            found, problem = list_offsite(), ""
+        except StackError as err:
+            found, problem = [], f"{err.message} {err.hint}".strip()
+        if found is None:
+            return  # off-host copies are off: nothing to say
+        self.app.call_from_thread(self._offsite_listed, found, problem)
+
+    def _offsite_listed(self, found: list[BackupInfo], problem: str) -> None:
+        if not self.is_attached:  # picked or cancelled before the repository answered
+            return
+        local = {info.name for info in (*self.own, *self.other)}
+        self.remote = [info for info in found if info.name not in local]
+        self.query_one(PickerTable).offsite_only = frozenset(str(i.path) for i in self.remote)
+        if problem:
+            note = f"Off-host copies could not be listed: {problem}"
+        else:
+            copies = "1 off-host copy" if len(found) == 1 else f"{len(found)} off-host copies"
+            note = (
+                f"{copies}; those marked off-host are only there: restoring one fetches it first."
+            )
+        self.query_one("#dialog").mount(Static(note, id="offsite-note"), after="#hint")
+        self._show()
 
     def _show(self) -> None:
+        remote_own = [info for info in self.remote if info.env == self.env.name]
+        remote_other = [info for info in self.remote if info.env != self.env.name]
         shown = sorted(
-            [*self.own, *(self.other if self.with_other else [])],
+            [*self.own, *remote_own, *((*self.other, *remote_other) if self.with_other else ())],
             key=lambda b: (b.taken, b.name),
             reverse=True,
         )
-        self.query_one(BackupFilesTable).show(shown, self.now)
+        self.query_one(PickerTable).show(shown, self.now)
         other = "dev" if self.env.is_prod else "PROD"
         if not shown:
             hint = f"No {self.env.name} backups yet. Esc, then b takes one."
@@ -128,7 +187,9 @@ class RestorePicker(ModalScreen[Pick | None]):
             )
             return
         own = {str(info.path) for info in self.own}
-        self.dismiss(Pick(path, cross_env=str(path) not in own))
+        own |= {str(info.path) for info in self.remote if info.env == self.env.name}
+        remote = {str(info.path) for info in self.remote}
+        self.dismiss(Pick(path, cross_env=str(path) not in own, offsite=str(path) in remote))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
