@@ -28,7 +28,7 @@ from stack_tui.ops.events import Event, Result, StepStarted
 from stack_tui.ops.status import next_change
 from stack_tui.tui import plans
 from stack_tui.tui.messages import session_changes
-from stack_tui.tui.widgets.env_pane import EnvPane, activity
+from stack_tui.tui.widgets.env_pane import EnvPane, activity, restores_text
 from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part, env_summary
 from stack_tui.tui.widgets.tables import next_redraw
 
@@ -173,7 +173,7 @@ class MainScreen(Screen[None]):
         if change.aspect is Aspect.PROBLEM:
             self.notify(change.message, severity="error")
         elif change.aspect is Aspect.CHECKS:
-            self._show_bar()
+            self._show_all()  # the panes show the checks' word on restores
         elif change.aspect is Aspect.STATUS:
             if change.env is None:
                 self._show_all()
@@ -213,6 +213,7 @@ class MainScreen(Screen[None]):
             now,
             session.engine_down,
             activity(session.last_run(env), session.other_holder(env), now, session.died(env)),
+            restores_text(session.checks, self.envs[env]),
         )
         self._show_bar()
         self._schedule_age_redraw(now)

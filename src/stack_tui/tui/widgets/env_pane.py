@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
+from stack_tui.core.parity import CheckReport
 from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.events import StepStarted
 from stack_tui.ops.status import EnvStatus
@@ -85,6 +86,7 @@ class EnvPane(VerticalScroll):
         yield ServicesTable(id="services")
         yield Static("Volumes", classes="section")
         yield Static(id="volumes")
+        yield Static(id="restores")
         yield Static("Backups", id="backups-title", classes="section")
         yield Static(id="stale")
         backups = BackupsTable(id="backups")
@@ -110,6 +112,7 @@ class EnvPane(VerticalScroll):
         now: float,
         engine_down: tuple[str, str] | None,
         activity: Text,
+        restores: Text | None = None,
     ) -> None:
         self._set("banner", self._banner(status))
         problem = engine_down or ((status.error, status.hint) if status and status.error else None)
@@ -137,6 +140,8 @@ class EnvPane(VerticalScroll):
         self._set("services-title", title)
         self.set_class(bool(problem and services), "-stale")
         self._set("volumes", self._volumes(status, problem is not None))
+        self._set("restores", restores or "")
+        self.query_one("#restores", Static).display = bool(restores)
         backups = status.backups if status else ()
         table = self.query_one("#backups", BackupsTable)
         table.show(backups, now)
@@ -182,3 +187,22 @@ class EnvPane(VerticalScroll):
                 lines.append("✓ ", style="green")
                 lines.append(volume.name)
         return lines
+
+
+def restores_text(report: CheckReport | None, env: Environment) -> Text | None:
+    """What restores left in `env`'s cluster, from the checks' "Restores" row: the kept copy
+    (and that `u` swaps it back), or what an interrupted restore left and the fix."""
+    row = next((r for r in report.rows if r.name == "Restores"), None) if report else None
+    if row is None:
+        return None
+    kept = row.dev if env.name == "dev" else row.prod
+    text = Text()
+    if kept.startswith(env.db_name):
+        text.append(f"kept by a restore: {kept}", style="cyan")
+        text.append("  u: swap it back", style="dim")
+    for problem in row.detail.split("; ") if row.detail else ():
+        if problem.startswith(f"{env.name}: "):
+            text.append("\n" if text else "")
+            text.append(" INTERRUPTED RESTORE ", style="bold reverse red")
+            text.append(f" {problem.removeprefix(env.name + ': ')}", style="bold red")
+    return text or None
