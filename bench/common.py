@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import docker  # noqa: E402
 
 from stack_tui.core.environments import Platform  # noqa: E402
-from stack_tui.ops.events import Event, Result  # noqa: E402
+from stack_tui.ops.events import BackupTaken, Event, Result  # noqa: E402
 from support import drive  # noqa: E402
 
 DOC = REPO / "docs" / "benchmarks.md"
@@ -40,6 +40,12 @@ def result(events: list[Event]) -> Result:
     if not isinstance(last, Result) or not last.ok:
         raise SystemExit(f"operation failed: {last}")
     return last
+
+
+def taken_path(done: Result) -> Path:
+    """The file a backup operation wrote."""
+    assert isinstance(done.payload, BackupTaken), done
+    return Path(done.payload.path)
 
 
 def run_ok(events: Iterable[Event]) -> Result:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import common
 from backup_restore import Series, container_of, fill, machine, vm_hwm_kb
-from common import run_ok
+from common import run_ok, taken_path
 
 from stack_tui.core import backups, compose
 from stack_tui.core.environments import Platform
@@ -154,7 +154,7 @@ def main() -> None:
     try:
         compose.run(platform.dev, "up", "-d", "--wait", "postgres")
         table_bytes = fill(platform, "dev", options.mb)
-        source = Path(run_ok(backup(platform, platform.dev, keep=1000)).data["path"])
+        source = taken_path(run_ok(backup(platform, platform.dev, keep=1000)))
         sql_bytes = backups.verify(source).sql_bytes
         raw, whole, load, peaks, imports = Series(), Series(), Series(), [], []
         phases: dict[str, Series] = {"server_start": Series(), "load": Series(), "check": Series()}

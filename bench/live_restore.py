@@ -40,12 +40,12 @@ from pathlib import Path
 
 import common
 from backup_restore import KEEP_ALL, container_of, fill, machine, settle
-from common import DOC, result, run_ok
+from common import DOC, result, run_ok, taken_path
 
 from stack_tui.core import compose
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.ops.backup import backup
-from stack_tui.ops.events import Event, StepFinished, StepStarted
+from stack_tui.ops.events import Event, Restored, StepFinished, StepStarted
 from stack_tui.ops.restore import restore
 from support import destroy, drive, engine_or_skip, make_platform, psql
 
@@ -167,7 +167,7 @@ def measure(platform: Platform, source: Path, rounds: int) -> dict[str, list[flo
                 got["ours_switch"].append(step(events, "switch"))
                 got["ours_start"].append(step(events, "start"))
                 got["ours_whole"].append(ended - began)
-                assert done.data["downtime"] > 0
+                assert isinstance(done.payload, Restored) and done.payload.downtime > 0
         print(
             f"  round {number + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in got.items()),
             flush=True,
@@ -227,7 +227,7 @@ def main() -> None:
         try:
             compose.run(platform.dev, "up", "-d", "--wait")
             size = fill(platform, "dev", mb)
-            source = Path(run_ok(backup(platform, platform.dev, keep=KEEP_ALL)).data["path"])
+            source = taken_path(run_ok(backup(platform, platform.dev, keep=KEEP_ALL)))
             print(
                 f"{size / 1e6:.0f} MB of table data, {source.stat().st_size / 1e6:.0f} MB file:",
                 flush=True,

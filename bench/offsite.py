@@ -37,7 +37,7 @@ from typing import Any
 
 import common
 from backup_restore import FILL, fill, vm_hwm_kb
-from common import DOC, cpu_model, docker_version, run_ok
+from common import DOC, cpu_model, docker_version, run_ok, taken_path
 
 from faults.common import start_postgres
 from stack_tui.core import backups
@@ -326,7 +326,7 @@ def days(
     for day in range(1, options.days + 1):
         changed = change_rows(platform, day, options.change, pattern) if day > 1 else 0
         psql(platform, "dev", "CHECKPOINT")  # neither side pays for the day's writes
-        path = Path(run_ok(backup(platform, platform.dev, keep=KEEP_ALL)).data["path"])
+        path = taken_path(run_ok(backup(platform, platform.dev, keep=KEEP_ALL)))
         sql = base / "dev.sql"
         with gzip.open(path) as source, sql.open("wb") as target:
             shutil.copyfileobj(source, target, 1 << 20)
