@@ -176,17 +176,20 @@ def _dump_with(
                         f"Docker could not start pg_dump: {err.explanation}.",
                         "Check the Postgres container (docker logs).",
                     ) from None
+            watched = blocking.watched(stream, db, env.name, "pg_dump")
             try:
-                watched = blocking.watched(stream, db, env.name, "pg_dump")
                 stderr = yield from _compress(env, watched, fd, directory, waits)
             except BaseException:
-                _end_ours(db)  # a pg_dump queued behind a lock would outlive us otherwise
+                # Unread output first: dockerd starts no other exec in the container while an
+                # exec's output is neither drained nor closed. Then our backend: a pg_dump
+                # queued behind a lock would outlive us otherwise.
+                watched.close()  # its reader thread lets go of the stream
+                _close_stream(stream)
+                _end_ours(db)
                 raise
             finally:
-                # If we stopped early, dockerd kills pg_dump once its stream is gone. A
-                # connection that already broke cannot be shut down again: nothing to do.
-                with contextlib.suppress(OSError, docker.errors.DockerException):
-                    stream.close()
+                # If we stopped early, dockerd kills pg_dump once its stream is gone.
+                _close_stream(stream)
             try:
                 os.fsync(fd)
             except OSError as err:
@@ -268,6 +271,14 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _close_stream(stream: Any) -> None:
+    """Close an exec's output stream. A connection that already broke cannot be shut down
+    again, and one the reader thread still reads (pg_dump silent behind a lock) ends when
+    our backend is terminated: nothing to do in either case."""
+    with contextlib.suppress(OSError, ValueError, docker.errors.DockerException):
+        stream.close()
 
 
 def _end_ours(db: pg.Session) -> None:

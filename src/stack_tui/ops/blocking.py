@@ -17,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TypeVar
 
 from stack_tui.core import pg
@@ -39,7 +39,9 @@ class _Failure:
         self.error = error
 
 
-def watched(items: Iterable[T], db: pg.Session, env: str, what: str) -> Iterator[T | Event]:
+def watched(
+    items: Iterable[T], db: pg.Session, env: str, what: str
+) -> Generator[T | Event, None, None]:
     """`items`, read in a thread; interleaved with Waiting events while ours are blocked."""
     buffer: queue.Queue[object] = queue.Queue(BUFFERED)
     stop = threading.Event()
@@ -77,9 +79,12 @@ def watched(items: Iterable[T], db: pg.Session, env: str, what: str) -> Iterator
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+        reader.join(QUIET)  # it lets go of `items` at its next item (at once when one waits)
 
 
-def call(fn: Callable[[], T], db: pg.Session, env: str, what: str) -> Iterator[Event | T]:
+def call(
+    fn: Callable[[], T], db: pg.Session, env: str, what: str
+) -> Generator[Event | T, None, None]:
     """Run one blocking call the same way; its return value is the last item."""
     return watched(_once(fn), db, env, what)
 
