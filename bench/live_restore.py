@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import shutil
 import statistics
 import subprocess
@@ -39,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 
 import common
-from backup_restore import KEEP_ALL, container_of, fill, machine, settle
+from backup_restore import KEEP_ALL, container_of, fill, machine
 from common import DOC, result, run_ok, taken_path
 
 from stack_tui.core import compose
@@ -115,6 +116,12 @@ def raw_load(env: Environment, source: Path, database: str, *extra: str) -> floa
     if load.wait() != 0 or gunzip.wait() != 0:
         raise SystemExit("raw load failed")
     return time.perf_counter() - started
+
+
+def settle(platform: Platform) -> None:
+    """Each measurement starts with no dirty buffers: neither side pays for the other's writes."""
+    psql(platform, "dev", "CHECKPOINT")
+    os.sync()
 
 
 def step(events: list[Event], name: str) -> float:
