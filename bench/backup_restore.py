@@ -172,35 +172,22 @@ def raw_backup(env: Environment, target: Path) -> float:
     return time.perf_counter() - started
 
 
-def raw_restore(env: Environment, source: Path) -> float:
-    """`gunzip -c source | docker exec -i C psql ... --single-transaction`."""
+def raw_load(env: Environment, source: Path, database: str, *extra: str) -> float:
+    """`gunzip -c source | docker exec -i C psql -X -q -v ON_ERROR_STOP=1 [extra] -d database`:
+    the raw pipeline every load and restore benchmark measures against."""
     container, user = container_of(env)
     started = time.perf_counter()
     gunzip = subprocess.Popen(["gunzip", "-c", str(source)], stdout=subprocess.PIPE)
     assert gunzip.stdout is not None
+    psql_args = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *extra, "-U", user, "-d", database]
     load = subprocess.Popen(
-        [
-            "docker",
-            "exec",
-            "-i",
-            container,
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-U",
-            user,
-            "-d",
-            env.db_name,
-        ],
+        ["docker", "exec", "-i", container, *psql_args],
         stdin=gunzip.stdout,
         stdout=subprocess.DEVNULL,
     )
     gunzip.stdout.close()
     if load.wait() != 0 or gunzip.wait() != 0:
-        raise SystemExit("raw restore failed")
+        raise SystemExit("raw load failed")
     return time.perf_counter() - started
 
 
@@ -316,7 +303,7 @@ def measure(platform: Platform, env: Environment, rounds: int, scratch: Path) ->
                 ours_r.times.append(load)
                 ours_r_whole.times.append(whole)
             else:
-                raw_r.times.append(raw_restore(env, source))
+                raw_r.times.append(raw_load(env, source, env.db_name, "--single-transaction"))
         print(
             f"  round {number + 1}: backup ours {ours_b.times[-1]:.2f} s raw "
             f"{raw_b.times[-1]:.2f} s; restore ours {ours_r.times[-1]:.2f} s "

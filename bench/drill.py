@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 import common
-from backup_restore import Series, container_of, fill, machine, vm_hwm_kb
+from backup_restore import Series, fill, machine, raw_load, vm_hwm_kb
 from common import run_ok, taken_path
 
 from stack_tui.core import backups, compose
@@ -43,37 +43,11 @@ from support import destroy, drive, engine_or_skip, make_platform, psql
 SECTION = "## Restore drill"
 
 
-def raw_load(platform: Platform, source: Path, database: str) -> float:
-    env = platform.dev
-    container, user = container_of(env)
+def raw_load_fresh(platform: Platform, source: Path, database: str) -> float:
+    """The raw pipeline into a fresh database, dropped afterwards."""
     psql(platform, "dev", f"CREATE DATABASE {database}")
     try:
-        started = time.perf_counter()
-        gunzip = subprocess.Popen(["gunzip", "-c", str(source)], stdout=subprocess.PIPE)
-        assert gunzip.stdout is not None
-        load = subprocess.Popen(
-            [
-                "docker",
-                "exec",
-                "-i",
-                container,
-                "psql",
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-U",
-                user,
-                "-d",
-                database,
-            ],
-            stdin=gunzip.stdout,
-            stdout=subprocess.DEVNULL,
-        )
-        gunzip.stdout.close()
-        if load.wait() != 0 or gunzip.wait() != 0:
-            raise SystemExit("raw load failed")
-        return time.perf_counter() - started
+        return raw_load(platform.dev, source, database)
     finally:
         psql(platform, "dev", f"DROP DATABASE {database}")
 
@@ -164,7 +138,7 @@ def main() -> None:
                 psql(platform, "dev", "CHECKPOINT")
                 os.sync()
                 if side == "raw":
-                    raw.times.append(raw_load(platform, source, f"bench_raw_{round_}"))
+                    raw.times.append(raw_load_fresh(platform, source, f"bench_raw_{round_}"))
                 else:
                     measured = our_drill(platform, source)
                     whole.times.append(measured["whole"])

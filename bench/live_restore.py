@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 
 import common
-from backup_restore import KEEP_ALL, container_of, fill, machine
+from backup_restore import KEEP_ALL, container_of, fill, machine, raw_load
 from common import DOC, result, run_ok, taken_path
 
 from stack_tui.core import compose
@@ -85,37 +85,6 @@ class Probe:
         inside = [t for t in oks if start <= t <= end]
         edges = [start, *inside, end]
         return max(b - a for a, b in itertools.pairwise(edges))
-
-
-def raw_load(env: Environment, source: Path, database: str, *extra: str) -> float:
-    container, user = container_of(env)
-    started = time.perf_counter()
-    gunzip = subprocess.Popen(["gunzip", "-c", str(source)], stdout=subprocess.PIPE)
-    assert gunzip.stdout is not None
-    load = subprocess.Popen(
-        [
-            "docker",
-            "exec",
-            "-i",
-            container,
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            *extra,
-            "-U",
-            user,
-            "-d",
-            database,
-        ],
-        stdin=gunzip.stdout,
-        stdout=subprocess.DEVNULL,
-    )
-    gunzip.stdout.close()
-    if load.wait() != 0 or gunzip.wait() != 0:
-        raise SystemExit("raw load failed")
-    return time.perf_counter() - started
 
 
 def settle(platform: Platform) -> None:
