@@ -366,7 +366,7 @@ def test_sigkill_during_the_load_is_repaired_by_the_next_run(live: Platform) -> 
     saved = take_backup(live)
     live_before = counts(live, "agent_db_dev")
     proc = cli(live, "backup", "restore", str(saved), "--dev", "--yes")
-    read_until(proc, "of SQL loaded")
+    read_until(proc, "loaded (")
     proc.kill()
     proc.wait()
     assert switchover.loading_name("agent_db_dev") in databases(live)

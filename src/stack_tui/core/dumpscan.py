@@ -219,6 +219,17 @@ DROP_SCHEMA = re.compile(rb"DROP SCHEMA (?!IF EXISTS )")
 PREAMBLE_LIMIT = 1 << 20
 
 
+def loads_as_is(pieces: Iterable[bytes]) -> bool:
+    """Whether the dump loads into an empty database unchanged (no bare --clean DROPs):
+    then it can go to psql straight from gzip. Reads only the preamble."""
+    head = b""
+    for piece in pieces:
+        head += piece
+        if b"\n--\n-- Name: " in head or b"\nCOPY " in head or len(head) >= PREAMBLE_LIMIT:
+            break
+    return _skip_drops(head) == head
+
+
 def for_empty_database(pieces: Iterable[bytes]) -> Iterator[bytes]:
     """The dump as psql should load it into a new, empty database.
 

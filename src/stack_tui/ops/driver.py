@@ -22,7 +22,7 @@ def never() -> bool:
     return False
 
 
-def _resume(iterator: Iterator[Event], interrupt: KeyboardInterrupt | None) -> Event:
+def resume(iterator: Iterator[Event], interrupt: KeyboardInterrupt | None) -> Event:
     """The next event; after a Ctrl-C in the front end, the operation's answer to it.
 
     A Ctrl-C (or SIGTERM, see cli.main) that lands while the front end prints or asks is
@@ -59,7 +59,7 @@ def drive(
     try:
         while True:
             try:
-                event = _resume(iterator, interrupt)
+                event = resume(iterator, interrupt)
             except StopIteration:
                 break
             interrupt = None

@@ -36,6 +36,7 @@ from stack_tui.core import audit, backups, offsite
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.core.parity import HYGIENE, CheckRow
+from stack_tui.ops.driver import resume
 from stack_tui.ops.events import (
     Caution,
     Event,
@@ -80,12 +81,21 @@ def copy_after(
     backup it took off-host, then give its Result, with a line about the copy."""
     started = time.time()
     result: Result | None = None
+    interrupt: KeyboardInterrupt | None = None
     try:
-        for event in events:
+        while True:  # a Ctrl-C thrown in here goes on to the operation (ops.driver.resume)
+            try:
+                event = resume(events, interrupt)
+            except StopIteration:
+                break
+            interrupt = None
             if isinstance(event, Result):
                 result = event
-            else:
+                continue
+            try:
                 yield event
+            except KeyboardInterrupt as thrown:
+                interrupt = thrown
     finally:
         close = getattr(events, "close", None)
         if close:
