@@ -16,8 +16,9 @@
    kept as `{db}__before_{stamp}`: taken after the writers stopped, so every
    committed write is in it; `./stack backup undo-restore` swaps it back.
 
-The load pipes the decompressed dump into `docker exec -i CONTAINER psql`
-(docker-py has no supported way to feed an exec's stdin).
+The load pipes the dump into `docker exec -i CONTAINER psql` (docker-py has no
+supported way to feed an exec's stdin): from `gzip -dc` reading the validated
+file when it loads as it is, through us when a --clean preamble needs rewriting.
 """
 
 from __future__ import annotations
