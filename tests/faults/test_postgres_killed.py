@@ -85,12 +85,7 @@ def test_postgres_killed_during_a_restore_leaves_the_database_as_it_was(big: Pla
             event.answer(True)
         elif isinstance(event, StepStarted) and event.step == "load":
             loading = True
-        elif (
-            loading
-            and not killed
-            and isinstance(event, OutputLine)
-            and "loaded (" in event.line
-        ):
+        elif loading and not killed and isinstance(event, OutputLine) and "loaded (" in event.line:
             container.kill()  # the load into agent_db_dev__restoring is half-way
             killed = True
     assert killed, "the restore ended before it could be interrupted: make the table bigger"
