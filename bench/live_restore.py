@@ -8,7 +8,8 @@ openwebui), fills its database with `--mb` MB of table data, takes a backup
 with our backup operation, then per round, in alternating order:
 
 - raw load: `gunzip -c FILE | docker exec -i C psql -X -q -v ON_ERROR_STOP=1`
-  into a fresh database: the load phase's baseline;
+  into a fresh database, with the same client querying meanwhile (below) as
+  during ours: the load phase's baseline;
 - raw restore over the live database: the same pipeline with
   `--single-transaction` into the environment's database (the dump is
   `--clean --if-exists`), the way it is done by hand: its downtime baseline;
@@ -122,7 +123,11 @@ def measure(platform: Platform, source: Path, rounds: int) -> dict[str, list[flo
             if who == "raw":
                 psql(platform, "dev", "DROP DATABASE IF EXISTS bench_raw_target")
                 psql(platform, "dev", "CREATE DATABASE bench_raw_target")
+                # The same client querying meanwhile as during ours: both loads share the CPU.
+                probe = Probe(env)
+                began = time.time()
                 got["raw_load"].append(raw_load(env, source, "bench_raw_target"))
+                probe.stop(began, time.time())
                 psql(platform, "dev", "DROP DATABASE bench_raw_target")
                 settle(platform)
                 probe = Probe(env)
