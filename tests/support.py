@@ -139,8 +139,9 @@ def postgres_container(platform: Platform, env: str = "dev") -> docker.models.co
     return container
 
 
-def psql(platform: Platform, env_name: str, sql: str) -> str:
-    """Run SQL in the environment's Postgres (as the test user) and return psql's output."""
+def psql(platform: Platform, env_name: str, sql: str, database: str = "") -> str:
+    """Run SQL in the environment's Postgres (as the test user) and return psql's output;
+    in its own database unless another one of that cluster is named."""
     result = postgres_container(platform, env_name).exec_run(
         [
             "psql",
@@ -153,7 +154,7 @@ def psql(platform: Platform, env_name: str, sql: str) -> str:
             "-U",
             "agent",
             "-d",
-            platform.env(env_name).db_name,
+            database or platform.env(env_name).db_name,
             "-c",
             sql,
         ]

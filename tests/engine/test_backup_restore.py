@@ -52,14 +52,6 @@ def take_backup(platform: Platform, name: str) -> Path:
     return Path(done.payload.path)
 
 
-def psql_in(platform: Platform, database: str, sql: str) -> str:
-    run = postgres_container(platform, "dev").exec_run(
-        ["psql", "-X", "-q", "-t", "-A", "-U", "agent", "-d", database, "-c", sql]
-    )
-    assert run.exit_code == 0, run.output
-    return str(run.output.decode().strip())
-
-
 def files(directory: Path) -> set[str]:
     """The files in `directory`; a backup's sidecars (its rows manifest and drill record)
     count with it, and must not outlive it."""
@@ -113,7 +105,9 @@ def test_round_trip_dev_and_prod_side_by_side(platform: Platform) -> None:
     assert done.payload.file == str(saved["dev"])
     kept = done.payload.kept_as
     assert kept.startswith("agent_db_dev__before_")
-    assert "later" in psql_in(platform, kept, "SELECT body FROM notes")  # the state before
+    assert "later" in psql(
+        platform, "dev", "SELECT body FROM notes", database=kept
+    )  # the state before
 
     # A dev backup into prod: refused unless allowed, and then the name must be typed.
     refused = result_of(drive(restore(platform, platform.prod, saved["dev"])))

@@ -82,25 +82,7 @@ def take_backup(platform: Platform) -> Path:
 
 
 def query_in(platform: Platform, database: str, sql: str) -> str:
-    run = postgres_container(platform).exec_run(
-        [
-            "psql",
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-U",
-            "agent",
-            "-d",
-            database,
-            "-c",
-            sql,
-        ]
-    )
-    assert run.exit_code == 0, run.output
-    return str(run.output.decode().strip())
+    return psql(platform, "dev", sql, database=database)
 
 
 def schema(platform: Platform, database: str) -> str:
