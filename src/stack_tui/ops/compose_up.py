@@ -19,6 +19,7 @@ from stack_tui.core import compose, engine
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 from stack_tui.core.failures import ComposeErrors, container_service, explain, plain
+from stack_tui.core.prepared import Prepared
 from stack_tui.core.records import ServiceState, image_present
 from stack_tui.ops.events import Event, OutputLine, ServiceProgress, StepFinished, StepStarted
 
@@ -40,15 +41,17 @@ class UpOutcome:
 
 
 def up_steps(
-    env: Environment, detail: str, wait_timeout: int, *args: str
+    target: compose.Target, detail: str, wait_timeout: int, *args: str
 ) -> Generator[Event, None, UpOutcome]:
-    """Run `compose up -d --wait ARGS` in `env` (whose compose files may include an override)."""
+    """Run `compose up -d --wait ARGS` in the environment (whose compose files may include an
+    override); given the operation's Prepared, `.env` is not read again."""
+    env = target.env if isinstance(target, Prepared) else target
     yield StepStarted(env.name, "up", detail)
     errors = ComposeErrors()
     error: StackError | None = None
     try:
         for line in compose.stream(
-            env,
+            target,
             "--progress",
             "json",
             "up",

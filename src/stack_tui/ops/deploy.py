@@ -120,7 +120,10 @@ def _deploy(
         for mount in env.bind_mount_paths():
             mount.mkdir(parents=True, exist_ok=True)
         outcome = yield from up_steps(
-            env, f"docker compose up -d --wait ({env.project})", wait_timeout, "--remove-orphans"
+            prepared,
+            f"docker compose up -d --wait ({env.project})",
+            wait_timeout,
+            "--remove-orphans",
         )
         if outcome.ok:
             yield from _attach_traefik(platform, client)

@@ -102,7 +102,7 @@ def copy_after(
             close()
     if result is None:
         return
-    if _wanted(platform) and _new_backup_since(platform, env, started):
+    if _new_backup_since(platform, env, started) and _wanted(platform):
         copied = yield from _copy_reporting(platform, env, reason, since=started)
         result = replace(result, details=[*result.details, copied.detail])
     yield result
