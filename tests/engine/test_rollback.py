@@ -153,7 +153,7 @@ def test_prod_deploy_of_an_unhealthy_image_rolls_back_by_itself(
     assert f"{newest.id} " in listed and "deploy rolled back by" in listed
     assert f"backup before: {newest.backup}" in listed
     assert "agent: config changed" not in listed  # pinned back on the same image
-    assert "failed: " in listed and "rolled back to its previous image" in shown
+    assert "failed: " in listed and "rolled back to its previous image" in listed
     assert f"agent: image none -> {V1}" in listed
 
 
