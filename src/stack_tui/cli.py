@@ -584,8 +584,10 @@ def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> s
     given = [e for e in (leading_env, parent_env, getattr(options, "env", None)) if e]
     if len(set(given)) > 1:
         return "Conflicting environments: " + " and ".join(sorted(set(given))) + "."
-    takes_env = command in ("deploy", HISTORY, "rollback", "status") or (
-        command == "backup" and sub != "list"
+    takes_env = (
+        command in ("deploy", HISTORY, "rollback", "status")
+        or (command == "backup" and sub != "list")
+        or (command == "offsite" and getattr(options, "offsite_command", None) == "push")
     )
     if given and not takes_env:
         what = f"backup {sub}" if command == "backup" else command or "the TUI"
