@@ -163,7 +163,7 @@ def dump_sessions(platform: Platform, env: str = "dev") -> int:
         psql(
             platform,
             env,
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stack-tui/%/dump'",
         )
     )
 
