@@ -39,7 +39,7 @@ from pathlib import Path
 
 import common
 import docker
-from common import DOC, cpu_model, docker_version, result, run_ok
+from common import DOC, cpu_model, docker_version, platform_from, platform_spec, result, run_ok
 
 from stack_tui.core import backups, compose, engine
 from stack_tui.core.environments import Environment, Platform
@@ -212,12 +212,7 @@ def our_restore(platform: Platform, env: Environment, source: Path) -> tuple[flo
 def child_peak(platform: Platform, env: Environment) -> dict[str, float]:
     """Run only our backup in a fresh interpreter; its peak RSS and CPU time."""
     spec = {
-        "root": str(platform.root),
-        "dev": platform.dev_project,
-        "prod": platform.prod_project,
-        "data": str(platform.data),
-        "env_file": str(platform.dotenv),
-        "compose": str(platform.compose),
+        **platform_spec(platform),
         "env": env.name,
     }
     done = subprocess.run(
@@ -233,14 +228,7 @@ def child_peak(platform: Platform, env: Environment) -> dict[str, float]:
 
 def child(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    platform = Platform(
-        root=Path(spec["root"]),
-        dev_project=spec["dev"],
-        prod_project=spec["prod"],
-        data_dir=Path(spec["data"]),
-        env_file=Path(spec["env_file"]),
-        compose_dir=Path(spec["compose"]),
-    )
+    platform = platform_from(spec)
     before = vm_hwm_kb()
     _, path = our_backup(platform, platform.env(spec["env"]))
     print(

@@ -53,6 +53,30 @@ def run_ok(events: Iterable[Event]) -> Result:
     return result(drive(events))
 
 
+def platform_spec(platform: Platform) -> dict[str, str]:
+    """A platform as JSON-able fields, for a benchmark's child process (`platform_from`)."""
+    return {
+        "root": str(platform.root),
+        "dev": platform.dev_project,
+        "prod": platform.prod_project,
+        "data": str(platform.data),
+        "env_file": str(platform.dotenv),
+        "compose": str(platform.compose),
+    }
+
+
+def platform_from(spec: dict[str, str]) -> Platform:
+    """The platform `platform_spec` described."""
+    return Platform(
+        root=Path(spec["root"]),
+        dev_project=spec["dev"],
+        prod_project=spec["prod"],
+        data_dir=Path(spec["data"]),
+        env_file=Path(spec["env_file"]),
+        compose_dir=Path(spec["compose"]),
+    )
+
+
 def describe(platform: Platform) -> Path:
     """A JSON file describing `platform`, for bench/tui_launch.py."""
     spec = platform.data / "bench-platform.json"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import common
 from backup_restore import Series, fill, machine, raw_load, vm_hwm_kb
-from common import run_ok, taken_path
+from common import platform_from, platform_spec, run_ok, taken_path
 
 from stack_tui.core import backups, compose
 from stack_tui.core.environments import Platform
@@ -54,12 +54,7 @@ def raw_load_fresh(platform: Platform, source: Path, database: str) -> float:
 
 def our_drill(platform: Platform, source: Path) -> dict[str, float]:
     spec = {
-        "root": str(platform.root),
-        "dev": platform.dev_project,
-        "prod": platform.prod_project,
-        "data": str(platform.data),
-        "env_file": str(platform.dotenv),
-        "compose": str(platform.compose),
+        **platform_spec(platform),
         "file": str(source),
     }
     started = time.perf_counter()
@@ -76,14 +71,7 @@ def our_drill(platform: Platform, source: Path) -> dict[str, float]:
 
 def child(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    platform = Platform(
-        root=Path(spec["root"]),
-        dev_project=spec["dev"],
-        prod_project=spec["prod"],
-        data_dir=Path(spec["data"]),
-        env_file=Path(spec["env_file"]),
-        compose_dir=Path(spec["compose"]),
-    )
+    platform = platform_from(spec)
     before = vm_hwm_kb()
     started = time.perf_counter()
     events = drive(drill(platform, platform.dev, Path(spec["file"])))

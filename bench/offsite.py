@@ -37,7 +37,7 @@ from typing import Any
 
 import common
 from backup_restore import FILL, fill, vm_hwm_kb
-from common import DOC, cpu_model, docker_version, run_ok, taken_path
+from common import DOC, cpu_model, docker_version, platform_from, platform_spec, run_ok, taken_path
 
 from faults.common import start_postgres
 from stack_tui.core import backups
@@ -88,12 +88,7 @@ def change_rows(platform: Platform, day: int, percent: float, pattern: str) -> i
 def spec_of(platform: Platform) -> str:
     return json.dumps(
         {
-            "root": str(platform.root),
-            "dev": platform.dev_project,
-            "prod": platform.prod_project,
-            "data": str(platform.data),
-            "env_file": str(platform.dotenv),
-            "compose": str(platform.compose),
+            **platform_spec(platform),
         }
     )
 
@@ -119,14 +114,7 @@ def our_push(platform: Platform, repo: Path, password: Path) -> dict[str, float]
 
 def child(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    platform = Platform(
-        root=Path(spec["root"]),
-        dev_project=spec["dev"],
-        prod_project=spec["prod"],
-        data_dir=Path(spec["data"]),
-        env_file=Path(spec["env_file"]),
-        compose_dir=Path(spec["compose"]),
-    )
+    platform = platform_from(spec)
     started = time.perf_counter()
     events = drive(push(platform, platform.dev))
     whole = time.perf_counter() - started
