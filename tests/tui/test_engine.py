@@ -60,7 +60,7 @@ async def confirm_typing(pilot: Pilot[int], text: str, question: str) -> None:
     # Keys sent before the dialog has mounted and focused its input would be lost.
     await until(
         pilot,
-        lambda: pilot.app.focused is screen.query_one("#typed"),
+        lambda: any(pilot.app.focused is typed for typed in screen.query("#typed")),
         what="the dialog's input focused",
     )
     await pilot.press(*text, "enter")

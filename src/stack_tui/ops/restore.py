@@ -517,13 +517,8 @@ def _pipe_through_gzip(
     _widen(inflater.stdout)
     inflater.stdout.close()
     try:
-        next_report = time.monotonic() + PROGRESS_SECONDS
+        next_report = time.monotonic()  # the first report says the load has begun
         while True:
-            try:
-                code = proc.wait(timeout=PROGRESS_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                pass
             if time.monotonic() >= next_report:
                 next_report += PROGRESS_SECONDS
                 read = os.lseek(source.fileno(), 0, os.SEEK_CUR)
@@ -533,6 +528,11 @@ def _pipe_through_gzip(
                     f"({100 * read // max(size, 1)} %)",
                     source="restore",
                 )
+            try:
+                code = proc.wait(timeout=PROGRESS_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                pass
         inflated = inflater.wait()
     except BaseException:
         for child in (proc, inflater):
@@ -570,17 +570,17 @@ def _feed(
     """Write the dump to psql; return False if psql stopped reading early (an SQL error)."""
     assert proc.stdin is not None
     fed = 0
-    next_progress = PROGRESS_BYTES
+    next_progress = 0  # the first report says the load has begun
     try:
         for piece in dumpscan.for_empty_database(backups.inflate(source)):
-            proc.stdin.write(piece)
-            fed += len(piece)
             if fed >= next_progress:
                 next_progress += PROGRESS_BYTES
                 percent = f" ({min(100, 100 * fed // total)} %)" if total else ""
                 yield OutputLine(
                     env.name, f"{backups.human_size(fed)} of SQL loaded{percent}", source="restore"
                 )
+            proc.stdin.write(piece)
+            fed += len(piece)
         proc.stdin.close()
     except BrokenPipeError:  # psql stopped at an error; what it said explains why
         with contextlib.suppress(BrokenPipeError):
