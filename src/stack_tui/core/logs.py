@@ -23,10 +23,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from stack_tui.core import dotenv, engine
+from stack_tui.core import compose, dotenv, engine
+from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 
 #: A normalised engine timestamp: RFC 3339, UTC, always 9 fractional digits, so that
@@ -228,11 +230,15 @@ class LineSource(Protocol):
 
     def follow(self, since: str) -> ClosableLines: ...
 
+    def tail(self, lines: int, until: str) -> ClosableLines: ...
+
 
 class ClosableLines(Protocol):
     def batches(self) -> Iterator[list[LogLine]]:
         """Lines as they come: what the container wrote at once comes as one list."""
         ...
+
+    def __iter__(self) -> Iterator[LogLine]: ...
 
     def close(self) -> None: ...
 
@@ -296,16 +302,21 @@ class ContainerSource:
         return EngineLines(stream, self.service, self.secrets)
 
     def history(self, until: str) -> EngineLines:
-        return self.read(until=_engine_time(until), follow=False)  # docker-py follows a stream
+        return self.read(until=engine_time(until), follow=False)  # docker-py follows a stream
 
     def follow(self, since: str) -> EngineLines:
-        return self.read(since=_engine_time(since), follow=True)
+        return self.read(since=engine_time(since), follow=True)
 
-    def tail(self, lines: int) -> EngineLines:
-        return self.read(tail=lines, follow=False)
+    @property
+    def state(self) -> str:
+        """The container's state as the engine last reported it (running, exited, ...)."""
+        return str(self.container.status)
+
+    def tail(self, lines: int, until: str) -> EngineLines:
+        return self.read(tail=lines, until=engine_time(until), follow=False)
 
 
-def _engine_time(stamp: str) -> float:
+def engine_time(stamp: str) -> float:
     """A normalised stamp as the seconds (with fraction) the engine's since/until take."""
     whole = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     return whole.timestamp() + int(stamp[20:29]) / 1e9
@@ -325,6 +336,26 @@ def service_sources(
             )
         sources.append(ContainerSource(service, container, secrets))
     return sources
+
+
+def secrets_of(env: Environment) -> list[str]:
+    """The values redacted from the env's logs (none when .env cannot be read: then they
+    cannot be known to be in the logs either)."""
+    from stack_tui.core.prepared import prepare
+
+    try:
+        return list(prepare(env).secrets)
+    except StackError:
+        return []
+
+
+def sources_for(env: Environment, services: list[str]) -> list[ContainerSource]:
+    """The services' containers in the env's own project, each name checked against the
+    compose files first (a typo says which services there are)."""
+    known = compose.service_names(env)
+    for service in services:
+        check_service(service, known, env.project)
+    return service_sources(engine.client(), env.project, services, secrets_of(env))
 
 
 def check_service(service: str, known: list[str], project: str) -> None:
@@ -532,12 +563,19 @@ class LogSession:
             for n, source in enumerate(self.sources)
         ]
 
-    def start(self) -> None:
+    def start(self) -> list[LogLine]:
+        """Start reading; returns the newest lines up to now (the engine's tail: quick, while
+        the whole history is read into the spill in the background)."""
+        tails = []
+        for source in self.sources:
+            stream = self._open(partial(source.tail, VIEW_LINES, self.started))
+            tails.append(list(stream) if stream is not None else [])
         for log in self._logs:
             for target in (self._read_history, self._follow):
                 threading.Thread(
                     target=target, args=(log,), daemon=True, name="stack-tui-logs"
                 ).start()
+        return list(merged(tails))[-VIEW_LINES:]
 
     def _open(self, opener: Callable[[], ClosableLines]) -> ClosableLines | None:
         stream = opener()
