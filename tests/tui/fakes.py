@@ -368,11 +368,11 @@ class FixedLines:
 #: What a service's fixed log says: levels, a secret-free URL, a multi-word message.
 SERVICE_LOG = (
     "INFO starting worker 1",
-    "level=warn msg=\"slow query\" took=2.1s",
+    'level=warn msg="slow query" took=2.1s',
     "ERROR: connection refused to qdrant:6333",
     "GET /api/items 200",
     "INFO worker 1 ready",
-    "level=error msg=\"request failed\" path=/api/items",
+    'level=error msg="request failed" path=/api/items',
 )
 
 

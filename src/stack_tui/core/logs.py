@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from stack_tui.core import compose, dotenv, engine
 from stack_tui.core.environments import Environment
-from stack_tui.core.errors import StackError
+from stack_tui.core.errors import Refused, StackError
 
 #: A normalised engine timestamp: RFC 3339, UTC, always 9 fractional digits, so that
 #: timestamps sort as text (the engine trims trailing zeros: `.5Z` and `.123Z`).
@@ -48,11 +48,11 @@ LEVEL_HEAD = 100
 SINCE_CHOICES = ("10m", "1h", "today")
 
 
-class BadPattern(StackError):
+class BadPattern(Refused):
     """A search or filter that is not a regular expression."""
 
 
-class NoSuchService(StackError):
+class NoSuchService(Refused):
     """A service name the environment's compose files do not define, or one without a container."""
 
 
@@ -147,7 +147,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise StackError(
+        raise Refused(
             f"{text!r} is not a time to show logs since.",
             "Use 10m, 1h, 2d, today, or a local date and time such as 2026-12-01T10:00.",
         ) from None
