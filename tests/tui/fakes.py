@@ -382,7 +382,7 @@ class FixedSource:
     def __init__(self, service: str, offset: int = 0) -> None:
         self.service = service
         self.lines = [
-            LogLine(service, f"2026-02-23T17:{10 + offset:02d}:{n:02d}.000000000Z", text)
+            LogLine(service, f"2026-02-23T17:10:{n * 4 + offset:02d}.000000000Z", text)
             for n, text in enumerate(SERVICE_LOG)
         ]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import re
 import shutil
 import tempfile
@@ -30,6 +31,8 @@ from typing import Any, Protocol
 from stack_tui.core import compose, dotenv, engine
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import Refused, StackError
+
+diagnostics_log = logging.getLogger(__name__)
 
 #: A normalised engine timestamp: RFC 3339, UTC, always 9 fractional digits, so that
 #: timestamps sort as text (the engine trims trailing zeros: `.5Z` and `.123Z`).
@@ -251,6 +254,7 @@ class EngineLines:
         self._stream = stream
         self._service = service
         self._secrets = secrets
+        self._closing = False
 
     def batches(self) -> Iterator[list[LogLine]]:
         pending = b""
@@ -260,8 +264,8 @@ class EngineLines:
                 *complete, pending = pending.split(b"\n")
                 if complete:
                     yield [self._line(raw) for raw in complete]
-        except Exception:  # closed under us, or the engine went away: the stream ends
-            if not _closed(self._stream):
+        except Exception:  # closed by us: the stream ends; the engine went away: raised
+            if not self._closing:
                 raise
             return
         if pending:
@@ -279,14 +283,9 @@ class EngineLines:
         return LogLine(self._service, normalised, dotenv.redact(rest, self._secrets))
 
     def close(self) -> None:
+        self._closing = True
         with contextlib.suppress(Exception):
             self._stream.close()
-
-
-def _closed(stream: Any) -> bool:
-    """Whether a docker-py stream was closed by us (its response is gone)."""
-    response = getattr(stream, "_response", None)
-    return response is None or bool(getattr(response, "closed", True))
 
 
 @dataclass
@@ -349,13 +348,20 @@ def secrets_of(env: Environment) -> list[str]:
         return []
 
 
-def sources_for(env: Environment, services: list[str]) -> list[ContainerSource]:
+def sources_for(
+    env: Environment, services: list[str], *, skip_missing: bool = False
+) -> list[ContainerSource]:
     """The services' containers in the env's own project, each name checked against the
-    compose files first (a typo says which services there are)."""
+    compose files first (a typo says which services there are). `skip_missing`: leave out
+    services without a container (all of an env's logs), unless none has one."""
     known = compose.service_names(env)
     for service in services:
         check_service(service, known, env.project)
-    return service_sources(engine.client(), env.project, services, secrets_of(env))
+    client = engine.client()
+    if skip_missing:
+        present = [s for s in services if engine.service_container(client, env.project, s)]
+        services = present or services[:1]  # none: the first one's error says so
+    return service_sources(client, env.project, services, secrets_of(env))
 
 
 def check_service(service: str, known: list[str], project: str) -> None:
@@ -591,10 +597,13 @@ class LogSession:
             stream = self._open(lambda: log.source.history(self.started))
             if stream is not None:
                 for batch in _gathered(stream.batches()):
+                    if self._closed.is_set():
+                        return
                     log.history.append([line for line in batch if line.stamp < self.started])
         except StackError as err:
             log.error = err.message
-        except Exception as err:  # the engine answered with an error
+        except Exception as err:  # the engine answered with an error, or a bug
+            diagnostics_log.info("history of %s not read", log.source.service, exc_info=True)
             log.error = f"{log.source.service}: {err}"
         log.history_done = True
         self.on_change()
@@ -605,11 +614,15 @@ class LogSession:
             if stream is None:
                 return
             for batch in stream.batches():
+                if self._closed.is_set():
+                    return
                 log.live.append(batch)
                 self.on_lines(batch)
-        except Exception as err:
-            log.error = getattr(err, "message", str(err))
-            self.on_change()
+        except Exception as err:  # the engine went away (the screen says so), or a bug
+            diagnostics_log.info("log follow of %s ended", log.source.service, exc_info=True)
+            if not self._closed.is_set():
+                log.error = getattr(err, "message", str(err))
+                self.on_change()
 
     @property
     def reading(self) -> bool:

@@ -76,7 +76,8 @@ class Backend(Protocol):
     def checks(self) -> CheckReport: ...
 
     def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
-        """Each service's log (its container in the env's project); raises StackError."""
+        """Each service's log (its container in the env's project); raises StackError. Of
+        several services, those without a container are left out."""
         ...
 
 
@@ -224,7 +225,7 @@ class LiveBackend:
         return run_checks(self.platform)
 
     def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
-        return list(logs.sources_for(env, services))
+        return list(logs.sources_for(env, services, skip_missing=len(services) > 1))
 
 
 def _identity(info: backups.BackupInfo) -> tuple[str, int, int]:

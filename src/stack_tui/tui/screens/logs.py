@@ -57,7 +57,7 @@ class LogsScreen(Screen[None]):
         Binding("e", "cycle_level", "Level"),
         Binding("s", "cycle_since", "Since"),
         Binding("t", "toggle_timestamps", "Times"),
-        Binding("end,G", "follow", "Follow"),
+        Binding("end,G", "follow", "Follow", priority=True),
     ]
 
     def __init__(self, backend: Backend, env: Environment, services: list[str]) -> None:
@@ -76,7 +76,8 @@ class LogsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="logs-title")
-        yield LogView(mark_services=len(self.services) > 1, id="logs")
+        marks = max(len(s) for s in self.services) if len(self.services) > 1 else 0
+        yield LogView(service_width=marks, id="logs")
         yield Input(placeholder="regular expression (Enter: keep, Esc: close)", id="logs-search")
         yield Static(id="logs-search-error")
         yield Footer()
@@ -167,8 +168,9 @@ class LogsScreen(Screen[None]):
         if message.keep.everything:
             self.summary = ""
         else:
+            lines = "line" if result.matched == 1 else "lines"
             self.summary = (
-                f"{result.matched:,} matching lines in {result.scanned_bytes / 1e6:.1f} MB "
+                f"{result.matched:,} matching {lines} in {result.scanned_bytes / 1e6:.1f} MB "
                 f"({message.seconds:.2f} s)"
             )
             if not result.complete:

@@ -31,10 +31,11 @@ class LogView(ScrollView, can_focus=True):
             super().__init__()
             self.following = following
 
-    def __init__(self, mark_services: bool, *, id: str | None = None) -> None:
+    def __init__(self, service_width: int = 0, *, id: str | None = None) -> None:
+        """`service_width`: each line starts with its service, padded to this (0: not shown)."""
         super().__init__(id=id)
         self.lines: deque[LogLine] = deque(maxlen=VIEW_LINES)
-        self.mark_services = mark_services
+        self.service_width = service_width
         self.timestamps = False
         self.highlight: re.Pattern[str] | None = None
         self.current: int | None = None  # index in `lines` of the match n/N is on
@@ -79,9 +80,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _prefix_width(self) -> int:
         width = 21 if self.timestamps else 0
-        if self.mark_services and self.lines:
-            width += max(len(line.service) for line in (self.lines[0], self.lines[-1])) + 1
-        return width
+        return width + (self.service_width + 1 if self.service_width else 0)
 
     # --- following -----------------------------------------------------------------------
 
@@ -143,8 +142,10 @@ class LogView(ScrollView, can_focus=True):
         text = Text(no_wrap=True, end="")
         if self.timestamps:
             text.append(f"{local_time(line.stamp)}  ", style="dim")
-        if self.mark_services:
-            text.append(f"{line.service} ", style=self._service_style(line.service))
+        if self.service_width:
+            text.append(
+                f"{line.service:<{self.service_width}} ", style=self._service_style(line.service)
+            )
         start = len(text)
         text.append(line.text[:WIDEST])
         if self.highlight is not None:
