@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -547,7 +547,7 @@ class LogSession:
     `on_lines` gets each batch of new (live) lines from the follow threads, `on_change` is
     called when a history read finishes or fails; both from reader threads."""
 
-    sources: list[LineSource]
+    sources: Sequence[LineSource]
     on_lines: Callable[[list[LogLine]], None]
     on_change: Callable[[], None] = lambda: None
     started: str = field(default_factory=lambda: stamp_of(datetime.now(UTC)))
