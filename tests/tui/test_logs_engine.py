@@ -87,7 +87,7 @@ def test_cli_greps_masks_and_refuses_unknown_services(
     assert "postgres has no container" in capsys.readouterr().err
 
     assert cli.main(["logs", "--dev", "agent", "--grep", "("], platform=platform) == 3
-    assert "not a regular expression" in capsys.readouterr().err
+    assert "Not a regular expression" in capsys.readouterr().err
 
 
 async def test_logs_screen_on_the_engine_searches_filters_and_masks(platform: Platform) -> None:

@@ -61,7 +61,7 @@ async def test_a_bad_regex_is_an_error_in_the_search_box_not_a_crash() -> None:
         box = app.screen.query_one("#logs-search", Input)
         error = app.screen.query_one("#logs-search-error", Static)
         assert box.display and box.has_class("-bad-regex")
-        assert "not a regular expression" in str(error.render())
+        assert "Not a regular expression" in str(error.render())
         await pilot.press("backspace", "enter")
         assert not box.display and view.matches() == [3, 5]
 

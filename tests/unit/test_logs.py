@@ -39,7 +39,7 @@ def test_levels_where_lines_carry_one(text: str, level: int | None) -> None:
 
 
 def test_bad_pattern_is_a_refusal_saying_where() -> None:
-    with pytest.raises(logs.BadPattern, match=r"not a regular expression: .* at position 5"):
+    with pytest.raises(logs.BadPattern, match=r"^Not a regular expression: .* at position 5"):
         logs.compile_pattern("items(")
     assert logs.compile_pattern("") is None
     pattern = logs.compile_pattern("items")

@@ -128,7 +128,7 @@ def compile_pattern(text: str) -> re.Pattern[str] | None:
     except re.error as err:
         where = f" at position {err.pos}" if err.pos is not None else ""
         raise BadPattern(
-            f"{text!r} is not a regular expression: {err.msg}{where}.",
+            f"Not a regular expression: {err.msg}{where}.",  # the box or --grep shows it
             r"Fix it, or escape special characters with \ (e.g. \( or \.).",
         ) from None
 
