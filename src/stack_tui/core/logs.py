@@ -618,6 +618,9 @@ class LogSession:
                     return
                 log.live.append(batch)
                 self.on_lines(batch)
+            if not self._closed.is_set():  # the container stopped: its log ends here
+                log.error = f"{log.source.service} stopped: no more lines will come"
+                self.on_change()
         except Exception as err:  # the engine went away (the screen says so), or a bug
             diagnostics_log.info("log follow of %s ended", log.source.service, exc_info=True)
             if not self._closed.is_set():
