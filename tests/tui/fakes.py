@@ -352,17 +352,24 @@ def _hold(release: threading.Event) -> Iterator[Event]:
 
 
 class FixedLines:
-    def __init__(self, lines: list[LogLine]) -> None:
+    """Fixed lines; `following`: then no more until closed (a running service's follow)."""
+
+    def __init__(self, lines: list[LogLine], following: bool = False) -> None:
         self.lines = lines
+        self.following = following
+        self.closed = threading.Event()
 
     def batches(self) -> Iterator[list[LogLine]]:
-        return iter([self.lines] if self.lines else [])
+        if self.lines:
+            yield self.lines
+        if self.following:
+            self.closed.wait()
 
     def __iter__(self) -> Iterator[LogLine]:
         return iter(self.lines)
 
     def close(self) -> None:
-        pass
+        self.closed.set()
 
 
 #: What a service's fixed log says: levels, a secret-free URL, a multi-word message.
@@ -390,7 +397,7 @@ class FixedSource:
         return FixedLines(self.lines)
 
     def follow(self, since: str) -> FixedLines:
-        return FixedLines([])
+        return FixedLines([], following=True)
 
     def tail(self, lines: int, until: str) -> FixedLines:
         return FixedLines(self.lines[-lines:])
