@@ -155,7 +155,7 @@ def test_100_mb_of_log_searched_in_bounded_memory(platform: Platform) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=True
     )
     measured = json.loads(done.stdout)
-    assert measured["errors"] == []
+    assert measured["errors"] == ["qdrant stopped: no more lines will come"]  # it exited
     assert measured["tail"] == [NEEDLE] and measured["found"] == [NEEDLE]
     assert measured["spilled"] >= BIG_LINES * 100
     assert measured["growth_kb"] < 60_000, measured  # the log is 100 MB: it is not in memory
