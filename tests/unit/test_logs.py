@@ -110,3 +110,22 @@ def test_the_spill_drops_its_oldest_segment_past_its_limit(
     assert [int(line.text[5:9]) for line in kept] == list(range(50 - len(kept), 50))
     assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o600"}
     part.close()
+
+
+def test_the_spill_tail_reads_the_newest_lines_from_the_ends_of_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "SEGMENT_BYTES", 2_000)
+    monkeypatch.setattr(logs, "SCAN_CHUNK", 64)  # several reads backwards per segment
+    part = SpillPart(tmp_path, "agent-history", limit=1 << 30)
+    lines = [
+        LogLine("agent", f"2026-12-01T10:{n // 60:02d}:{n % 60:02d}.000000000Z", f"line {n}")
+        for n in range(500)
+    ]
+    for start in range(0, 500, 7):
+        part.append(lines[start : start + 7])
+    everything = list(part.scan("agent", LogFilter()))
+    assert everything == lines
+    for limit in (1, 5, 100, 499, 500, 800):
+        assert part.tail("agent", limit) == lines[-limit:]
+    part.close()

@@ -461,6 +461,39 @@ class SpillPart:
             with text, stamps:
                 yield from _scan_segment(service, text, stamps, lines, keep, candidates)
 
+    def tail(self, service: str, limit: int) -> list[LogLine]:
+        """The newest `limit` lines, read from the end of the files (no filter: no scan)."""
+        with self._lock:
+            segments = [(s.text, s.stamps, s.lines, s.bytes) for s in self._segments]
+        found: list[LogLine] = []
+        for text, stamps, lines, size in reversed(segments):
+            take = min(limit - len(found), lines)
+            if take <= 0:
+                break
+            with (
+                contextlib.suppress(FileNotFoundError),
+                text.open("rb") as t,
+                stamps.open("rb") as st,
+            ):
+                st.seek((lines - take) * STAMP_RECORD)
+                stamp_text = st.read(take * STAMP_RECORD).decode("ascii", "replace")
+                data, start = b"", size
+                while data.count(b"\n") <= take and start > 0:
+                    end, start = start, max(0, start - SCAN_CHUNK)
+                    t.seek(start)
+                    data = t.read(end - start) + data
+                texts = data.split(b"\n")[:-1][-take:]
+                found[:0] = [
+                    LogLine(service, _stamp(stamp_text, n), raw.decode("utf-8", "replace"))
+                    for n, raw in enumerate(texts)
+                ]
+        return found
+
+    @property
+    def lines(self) -> int:
+        with self._lock:
+            return sum(segment.lines for segment in self._segments)
+
     def close(self) -> None:
         with self._lock:
             self._close_files()
@@ -526,6 +559,11 @@ class ServiceLog:
     live: SpillPart
     history_done: bool = False
     error: str = ""
+
+    def tail(self, limit: int) -> list[LogLine]:
+        newest = self.live.tail(self.source.service, limit)
+        older = self.history.tail(self.source.service, limit - len(newest))
+        return older + newest
 
     def scan(self, keep: LogFilter) -> Iterator[LogLine]:
         service = self.source.service
@@ -650,12 +688,17 @@ class LogSession:
         """The newest `limit` lines `keep` keeps, over everything read so far (streamed from
         the spill: memory is `limit` lines whatever the log's size)."""
         scanned = self.spilled_bytes
+        dropped = any(log.history.dropped or log.live.dropped for log in self._logs)
+        if keep.everything:  # no filter: the newest lines, read from the files' ends
+            newest = [log.tail(limit) for log in self._logs]
+            total = sum(log.history.lines + log.live.lines for log in self._logs)
+            lines = list(merged(newest))[-limit:]
+            return SearchResult(lines, total, scanned, not self.reading and not dropped)
         found: deque[LogLine] = deque(maxlen=limit)
         matched = 0
         for line in self.scan(keep):
             found.append(line)
             matched += 1
-        dropped = any(log.history.dropped or log.live.dropped for log in self._logs)
         return SearchResult(list(found), matched, scanned, not self.reading and not dropped)
 
     def close(self) -> None:
