@@ -3,6 +3,7 @@ candidate scan keeps exactly the lines a line-by-line check keeps."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,3 +130,14 @@ def test_the_spill_tail_reads_the_newest_lines_from_the_ends_of_segments(
     for limit in (1, 5, 100, 499, 500, 800):
         assert part.tail("agent", limit) == lines[-limit:]
     part.close()
+
+
+def test_spills_of_killed_sessions_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    gone_pid = 2**22 + 17  # above pid_max's default: no such process
+    orphan = tmp_path / f"{logs.SPILL_PREFIX}{gone_pid}-abc"
+    alive = tmp_path / f"{logs.SPILL_PREFIX}{os.getpid()}-def"
+    unrelated = tmp_path / "stack-tui-other"
+    for directory in (orphan, alive, unrelated):
+        directory.mkdir()
+    assert logs.remove_orphaned_spills(tmp_path) == [orphan]
+    assert not orphan.exists() and alive.exists() and unrelated.exists()

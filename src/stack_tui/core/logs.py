@@ -16,6 +16,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -597,7 +598,8 @@ class LogSession:
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._directory = Path(tempfile.mkdtemp(prefix="stack-tui-logs-"))  # 0700
+        remove_orphaned_spills()
+        self._directory = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-"))  # 0700
         self._logs = [
             ServiceLog(
                 source,
@@ -711,6 +713,21 @@ class LogSession:
             log.history.close()
             log.live.close()
         shutil.rmtree(self._directory, ignore_errors=True)
+
+
+SPILL_PREFIX = "stack-tui-logs-"
+
+
+def remove_orphaned_spills(directory: Path | None = None) -> list[Path]:
+    """Remove the spills of sessions whose process is gone (killed: it could not clean up)."""
+    removed = []
+    for spill in Path(directory or tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*-*"):
+        pid = spill.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        mine = spill.stat().st_uid == os.getuid()
+        if pid.isdigit() and mine and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(spill, ignore_errors=True)
+            removed.append(spill)
+    return removed
 
 
 def _gathered(batches: Iterable[list[LogLine]], size: int = 5_000) -> Iterator[list[LogLine]]:
