@@ -85,6 +85,7 @@ COMMANDS = (
     "deploy",
     "rollback",
     "status",
+    "logs",
     "backup",
     "check",
     "offsite",
@@ -292,6 +293,37 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     env_flags(status)
+
+    logs_parser = commands.add_parser(
+        "logs",
+        help="a service's log: since a time, lines matching a pattern, followed",
+        description="Print one service's log (its container in the environment's own project), "
+        "secrets masked. Reads the engine's log stream in chunks: any size of log, constant "
+        "memory. In the TUI: l on a service (search, filters), L for all services interleaved.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env_flags(logs_parser)
+    logs_parser.add_argument("service", metavar="SERVICE", help="e.g. postgres, agent")
+    logs_parser.add_argument(
+        "--since",
+        metavar="WHEN",
+        default="",
+        help="only lines since then: 10m, 1h, 2d, today, or a local time (2026-12-01T10:00)",
+    )
+    logs_parser.add_argument(
+        "--grep",
+        metavar="REGEX",
+        default="",
+        help="only lines matching this regular expression (case-insensitive unless it has "
+        "a capital letter)",
+    )
+    logs_parser.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C"
+    )
+    logs_parser.add_argument(
+        "-t", "--timestamps", action="store_true", help="each line with its local time"
+    )
 
     backup = commands.add_parser(
         "backup",
@@ -585,7 +617,7 @@ def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> s
     if len(set(given)) > 1:
         return "Conflicting environments: " + " and ".join(sorted(set(given))) + "."
     takes_env = (
-        command in ("deploy", HISTORY, "rollback", "status")
+        command in ("deploy", HISTORY, "rollback", "status", "logs")
         or (command == "backup" and sub != "list")
         or (command == "offsite" and getattr(options, "offsite_command", None) == "push")
     )
@@ -617,6 +649,8 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
         return show_status(platform, env)
     if command == HISTORY:
         return show_history(platform, env, options.limit)
+    if command == "logs":
+        return show_logs(env, options)
     if command == "deploy":
         from stack_tui.ops.deploy import deploy
 
@@ -646,6 +680,38 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
     if command == "offsite":
         return offsite_command(options, platform, env)
     raise AssertionError(command)
+
+
+def show_logs(env: Environment, options: argparse.Namespace) -> int:
+    """`./stack logs`: the engine's stream filtered line by line as it comes (core/logs.py)."""
+    from stack_tui.core import logs
+
+    keep = logs.LogFilter(
+        pattern=logs.compile_pattern(options.grep),
+        since=logs.stamp_of(logs.parse_since(options.since)) if options.since else "",
+    )
+    (source,) = logs.sources_for(env, [options.service])
+    follow = options.follow
+    if source.state != "running":
+        more = " Nothing more will come: not following." if follow else ""
+        err.print(
+            f"[yellow]{escape(options.service)} is {escape(source.state)} in {env.project}: "
+            f"this is its log up to then.{more}[/]"
+        )
+        follow = False
+    engine_since = {"since": logs.engine_time(keep.since)} if keep.since else {}
+    stream = source.read(follow=follow, **engine_since)
+    try:
+        for batch in stream.batches():
+            shown = [line.shown(options.timestamps) for line in batch if keep.keeps(line)]
+            if shown:
+                out.file.write("\n".join(shown) + "\n")
+                out.file.flush()
+    except KeyboardInterrupt:  # the way out of --follow: not an interruption of anything
+        pass
+    finally:
+        stream.close()
+    return EXIT_OK
 
 
 def offsite_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:

@@ -219,6 +219,8 @@ def widget_texts(app: Any) -> str:
     """Everything the app's screens hold as text (also what is scrolled out of view)."""
     from textual.widgets import DataTable, Input, Log, Static
 
+    from stack_tui.tui.widgets.log_view import LogView
+
     out = []
     for screen in app.screen_stack:
         for widget in screen.query("*"):
@@ -226,6 +228,8 @@ def widget_texts(app: Any) -> str:
                 out.append(str(widget.content))
             elif isinstance(widget, Log):
                 out.extend(widget.lines)
+            elif isinstance(widget, LogView):
+                out.extend(line.text for line in widget.lines)
             elif isinstance(widget, DataTable):
                 for row in range(widget.row_count):
                     out.extend(str(cell) for cell in widget.get_row_at(row))

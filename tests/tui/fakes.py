@@ -15,6 +15,7 @@ from stack_tui.core import engine
 from stack_tui.core.backups import BackupInfo
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.locks import Holder
+from stack_tui.core.logs import LineSource, LogLine
 from stack_tui.core.parity import DIFFERENT, DRIFT, HYGIENE, SAME, CheckReport, CheckRow
 from stack_tui.core.records import Record, ServiceChange, ServiceState
 from stack_tui.ops.events import (
@@ -350,15 +351,56 @@ def _hold(release: threading.Event) -> Iterator[Event]:
     yield Result("prod", operation="deploy", outcome=Outcome.OK, summary="deployed")
 
 
-class FixedLogs:
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
+class FixedLines:
+    """Fixed lines; `following`: then no more until closed (a running service's follow)."""
 
-    def __iter__(self) -> Iterator[str]:
+    def __init__(self, lines: list[LogLine], following: bool = False) -> None:
+        self.lines = lines
+        self.following = following
+        self.closed = threading.Event()
+
+    def batches(self) -> Iterator[list[LogLine]]:
+        if self.lines:
+            yield self.lines
+        if self.following:
+            self.closed.wait()
+
+    def __iter__(self) -> Iterator[LogLine]:
         return iter(self.lines)
 
     def close(self) -> None:
-        pass
+        self.closed.set()
+
+
+#: What a service's fixed log says: levels, a secret-free URL, a multi-word message.
+SERVICE_LOG = (
+    "INFO starting worker 1",
+    'level=warn msg="slow query" took=2.1s',
+    "ERROR: connection refused to qdrant:6333",
+    "GET /api/items 200",
+    "INFO worker 1 ready",
+    'level=error msg="request failed" path=/api/items',
+)
+
+
+class FixedSource:
+    """A service's log with fixed lines, one second apart, all of them history."""
+
+    def __init__(self, service: str, offset: int = 0) -> None:
+        self.service = service
+        self.lines = [
+            LogLine(service, f"2026-02-23T17:10:{n * 4 + offset:02d}.000000000Z", text)
+            for n, text in enumerate(SERVICE_LOG)
+        ]
+
+    def history(self, until: str) -> FixedLines:
+        return FixedLines(self.lines)
+
+    def follow(self, since: str) -> FixedLines:
+        return FixedLines([], following=True)
+
+    def tail(self, lines: int, until: str) -> FixedLines:
+        return FixedLines(self.lines[-lines:])
 
 
 class FixedBackend:
@@ -438,8 +480,8 @@ class FixedBackend:
     def checks(self) -> CheckReport:
         return self.report
 
-    def logs(self, env: Environment, service: str) -> FixedLogs:
-        return FixedLogs([f"{service} line {n}" for n in range(3)])
+    def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
+        return [FixedSource(service, offset) for offset, service in enumerate(services)]
 
 
 @dataclass(frozen=True)

@@ -191,3 +191,22 @@ def test_restore_picker_shows_the_highlighted_drill(snap_compare: Compare) -> No
 
 def test_deploy_history(snap_compare: Compare) -> None:
     assert snap_compare(app(), terminal_size=WIDE, run_before=keys("2", "h"))
+
+
+def test_logs_of_all_services_with_a_search(snap_compare: Compare) -> None:
+    async def searched(pilot: Pilot[int]) -> None:
+        from stack_tui.tui.widgets.log_view import LogView
+
+        view = pilot.app.screen.query_one(LogView)
+        await until(pilot, lambda: view.current is not None, what="the newest match current")
+
+    async def opened(pilot: Pilot[int]) -> None:
+        from stack_tui.tui.widgets.log_view import LogView
+
+        await until(pilot, lambda: len(pilot.app.screen.query(LogView)) == 1)
+        view = pilot.app.screen.query_one(LogView)
+        await until(pilot, lambda: len(view.lines) == 4 * len(fakes.SERVICE_LOG))
+        await pilot.press("t", "slash", *"items|error", "enter")
+        await searched(pilot)
+
+    assert snap_compare(app(), terminal_size=WIDE, run_before=keys("L", then=opened))

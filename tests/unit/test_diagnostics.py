@@ -13,7 +13,7 @@ import pytest
 from stack_tui import cli
 from stack_tui.core import diagnostics
 from stack_tui.core.environments import Platform
-from stack_tui.live.backend import DockerLogStream
+from stack_tui.core.logs import EngineLines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,13 +47,12 @@ def test_a_bug_is_one_line_on_the_terminal_and_a_traceback_in_the_log(
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 
-def test_a_blind_except_logs_what_it_caught(platform: Platform) -> None:
-    diagnostics.log_to(platform.logs_dir)
-
+def test_a_log_stream_the_engine_broke_raises_and_one_we_closed_ends_quietly() -> None:
     def stream() -> Iterator[bytes]:
-        yield b"first line\n"
+        yield b"2026-12-01T10:00:00.5Z first line\n"
         raise ConnectionResetError("engine went away")
 
-    assert list(DockerLogStream(stream(), [])) == ["first line"]
-    text = (platform.logs_dir / diagnostics.FILE_NAME).read_text()
-    assert "log follow ended" in text and "ConnectionResetError: engine went away" in text
+    lines = EngineLines(stream(), "agent", [])
+    with pytest.raises(ConnectionResetError):
+        list(lines)
+    assert [line.text for line in EngineLines(iter([b"x\n"]), "agent", [])] == ["x"]

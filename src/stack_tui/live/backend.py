@@ -19,10 +19,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stack_tui.core import backups, compose, dotenv, engine, locks, records
+from stack_tui.core import backups, compose, engine, locks, logs, records
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
-from stack_tui.core.prepared import prepare
+from stack_tui.core.logs import LineSource
 from stack_tui.core.records import Record
 from stack_tui.ops.events import Event
 from stack_tui.ops.status import EnvStatus, status
@@ -36,14 +36,6 @@ if TYPE_CHECKING:
 #: Backups re-read and verified in the background, per environment: the newest ones, which a
 #: pane shows and a restore most likely uses (older ones show "-", not checked).
 VERIFY_NEWEST = 5
-
-
-class LogStream(Protocol):
-    """A followed log: iterate for lines; `close()` from any thread ends the iteration."""
-
-    def __iter__(self) -> Iterator[str]: ...
-
-    def close(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -83,32 +75,10 @@ class Backend(Protocol):
 
     def checks(self) -> CheckReport: ...
 
-    def logs(self, env: Environment, service: str) -> LogStream: ...
-
-
-class DockerLogStream:
-    """docker-py's `logs(stream=True, follow=True)` as text lines, secrets redacted."""
-
-    def __init__(self, stream: Any, hidden: list[str]) -> None:
-        self._stream = stream
-        self._hidden = hidden
-
-    def __iter__(self) -> Iterator[str]:
-        pending = ""
-        try:
-            for chunk in self._stream:
-                pending += chunk.decode("utf-8", "replace")
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    yield dotenv.redact(line, self._hidden)
-        except Exception:  # closed under us, or the engine went away: the follow ends
-            log.info("log follow ended", exc_info=True)
-            return
-        if pending:
-            yield dotenv.redact(pending, self._hidden)
-
-    def close(self) -> None:
-        self._stream.close()
+    def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
+        """Each service's log (its container in the env's project); raises StackError. Of
+        several services, those without a container are left out."""
+        ...
 
 
 class LiveBackend:
@@ -254,19 +224,8 @@ class LiveBackend:
 
         return run_checks(self.platform)
 
-    def logs(self, env: Environment, service: str) -> LogStream:
-        client = engine.client()
-        container = engine.service_container(client, env.project, service)
-        if container is None:
-            raise StackError(
-                f"{service} has no container in {env.project}.", "Deploy the environment first (d)."
-            )
-        stream = engine.call(lambda: container.logs(stream=True, follow=True, tail=200))
-        try:
-            hidden = list(prepare(env).secrets)
-        except StackError:
-            hidden = []  # .env unreadable: its values cannot be in the logs either
-        return DockerLogStream(stream, hidden)
+    def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
+        return list(logs.sources_for(env, services, skip_missing=len(services) > 1))
 
 
 def _identity(info: backups.BackupInfo) -> tuple[str, int, int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import cast
 
 from textual.dom import DOMNode
-from textual.message import Message
 from textual.signal import Signal
 
 from stack_tui.live.session import Change
@@ -15,9 +14,3 @@ from stack_tui.live.session import Change
 def session_changes(node: DOMNode) -> Signal[Change]:
     """The app's `session_changed` signal (StackApp publishes every Change of its session)."""
     return cast("Signal[Change]", node.app.session_changed)  # type: ignore[attr-defined]
-
-
-class LogLines(Message):
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__()
-        self.lines = lines

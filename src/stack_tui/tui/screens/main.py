@@ -54,6 +54,13 @@ class MainScreen(Screen[None]):
         ),
         Binding("l", "logs", "Logs", tooltip="Follow the logs of the highlighted service"),
         Binding(
+            "L",
+            "all_logs",
+            "All logs",
+            show=False,
+            tooltip="All of the focused environment's services' logs, interleaved by time",
+        ),
+        Binding(
             "o",
             "operation",
             "Progress",
@@ -350,7 +357,18 @@ class MainScreen(Screen[None]):
                 f"{plans.label(self.current)} has no service to show logs of.", severity="warning"
             )
             return
-        self.app.push_screen(LogsScreen(self.backend, self.env, service))
+        self.app.push_screen(LogsScreen(self.backend, self.env, [service]))
+
+    def action_all_logs(self) -> None:
+        from stack_tui.tui.screens.logs import LogsScreen
+
+        services = [str(key) for key in self.pane(self.current).services.keys]
+        if not services:
+            self.notify(
+                f"{plans.label(self.current)} has no service to show logs of.", severity="warning"
+            )
+            return
+        self.app.push_screen(LogsScreen(self.backend, self.env, services))
 
     def action_operation(self) -> None:
         from stack_tui.tui.screens.operation import OperationScreen
