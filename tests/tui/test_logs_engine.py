@@ -1,6 +1,7 @@
 """Logs on the real engine: a container labelled as a test platform's dev `agent` wrote
 known lines (one with the platform's database password); `./stack logs` and the logs screen
-read them through core/logs.py. Also 100 MB of log, with the reader's memory measured."""
+read them through core/logs.py. Also a 10 MB log, with the reader's memory measured
+(bench/logs_search.py: 100 MB)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ KNOWN = [
     "GET /api/items 200",
     "INFO agent ready",
 ]
-#: 100 MB of log lines of 100 bytes, then one needle.
-BIG_LINES = 1_000_000
+#: 10 MB of log lines of 100 bytes, then one needle (bench/logs_search.py measures 100 MB).
+BIG_LINES = 100_000
 NEEDLE = "ERROR needle-5f2c found"
 
 
@@ -115,7 +116,7 @@ async def test_logs_screen_on_the_engine_searches_filters_and_masks(platform: Pl
         await until(pilot, lambda: "since 10m" in str(title.render()))
 
 
-def test_100_mb_of_log_searched_in_bounded_memory(platform: Platform) -> None:
+def test_a_big_log_searched_in_bounded_memory(platform: Platform) -> None:
     """In a fresh process (its peak RSS is the reader's): the whole log spilled, then searched.
     The container has exited: a stopped service's log is read as well."""
     docker.from_env().containers.get(f"{platform.dev.project}-qdrant-1").wait(timeout=300)
@@ -158,6 +159,8 @@ def test_100_mb_of_log_searched_in_bounded_memory(platform: Platform) -> None:
     assert measured["errors"] == ["qdrant stopped: no more lines will come"]  # it exited
     assert measured["tail"] == [NEEDLE] and measured["found"] == [NEEDLE]
     assert measured["spilled"] >= BIG_LINES * 100
-    assert measured["growth_kb"] < 60_000, measured  # the log is 100 MB: it is not in memory
+    # The reader's peak grows by less than the log's size: it is not held in memory.
+    assert measured["growth_kb"] < BIG_LINES * 100 // 1024 * 3 // 4, measured
     assert measured["peak_kb"] < 120_000, measured
-    print(f"100 MB: search {measured['seconds']:.2f} s, peak RSS {measured['peak_kb']} KB")
+    seconds, growth = measured["seconds"], measured["growth_kb"]
+    print(f"{BIG_LINES // 10_000} MB: search {seconds:.2f} s, growth {growth} KB")
