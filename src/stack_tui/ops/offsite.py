@@ -191,13 +191,6 @@ def push_steps(
     try:
         with _repository_lock(platform):
             offsite.remove_stale_locks(config)
-            unfinished = offsite.forget_unfinished(config, env.name)
-            if unfinished:
-                yield OutputLine(
-                    env.name,
-                    f"forgot {unfinished} unfinished upload(s) of an interrupted copy",
-                    source="offsite",
-                )
             present = {s.stamp for s in offsite.snapshots(config, env.name)}
             local = backups.list_backups(platform.backups_dir, env.name)
             missing = [b for b in reversed(local) if _stamp(b) not in present]
@@ -248,7 +241,7 @@ def _upload(
             for piece in backups.inflate(source):  # checks gzip and trailer on the way
                 upload.write(piece)
         except backups.InvalidBackup as err:
-            upload.abort()  # restic saves nothing before its input ends
+            upload.abort()  # restic is stopped before its input ends: nothing saved
             yield Caution(env.name, f"{info.name} is damaged ({err.message}): not copied.")
             return False
         except BaseException:
