@@ -341,3 +341,31 @@ def test_a_copy_that_is_not_there_and_a_read_only_repository(
         assert [tags(s)["stamp"] for s in snapshots_no_lock(repo)] == [first.name[4:19]]
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
+
+
+def test_drill_of_an_off_host_only_copy_fetches_it_first(
+    pg: Platform, local_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    init(pg)
+    path = take_backup(pg)
+    prod = take_backup(pg, "prod")
+    path.unlink()  # only off-host now
+    prod.unlink()
+
+    capsys.readouterr()
+    code = cli.main(["backup", "drill", "--dev", path.name], platform=pg)
+    said = capsys.readouterr().out
+    assert code == cli.EXIT_OK, said
+    assert "fetch" in said
+    [fetched] = backups.list_backups(pg.backups_dir, "dev")
+    assert fetched.path == path and backups.verify(path).ok
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert fetched.drill is not None and fetched.drill.ok, "the drill is recorded beside it"
+    operations = [(e["operation"], e["result"]) for e in audit.read(pg.audit_log)]
+    assert ("offsite-fetch", "ok") in operations and ("drill", "ok") in operations
+
+    # A copy of prod is not drilled as dev's, and not even fetched.
+    code = cli.main(["backup", "drill", "--dev", prod.name], platform=pg)
+    said = capsys.readouterr().out
+    assert code == cli.EXIT_REFUSED and "backup drill --prod" in said, said
+    assert not prod.exists() and not list(pg.backups_dir.glob(".*"))

@@ -517,17 +517,60 @@ def restore_copy(
     """Fetch the off-host copy `name` (unless already local), then restore it as a file."""
     from stack_tui.ops.restore import restore
 
+    def refusal(source: str) -> Refused | None:
+        if allow_cross_env:
+            return None
+        flag = "--allow-dev-into-prod" if env.is_prod else "--allow-cross-env"
+        return Refused(
+            f"{name} is a backup of {source}: refusing to restore it into "
+            f"{env.name}. Nothing was fetched.",
+            f"To load {source}'s data into {env.name} on purpose, add {flag}.",
+        )
+
+    return _fetched_then(
+        platform,
+        env,
+        name,
+        "restore",
+        refusal,
+        lambda path: restore(platform, env, path, allow_cross_env=allow_cross_env),
+    )
+
+
+def drill_copy(platform: Platform, env: Environment, name: str) -> Iterator[Event]:
+    """Fetch the off-host copy `name` (unless already local), then drill it as a file: the
+    drill's outcome is stored beside the fetched file, as for any local backup."""
+    from stack_tui.ops.drill import drill
+
+    def refusal(source: str) -> Refused:
+        other = "--dev" if source == "dev" else "--prod"
+        return Refused(
+            f"{name} is a backup of {source}, not of {env.name}. Nothing was fetched.",
+            f"Drill it as {source}'s: ./stack backup drill {other} {name}",
+        )
+
+    return _fetched_then(
+        platform, env, name, "drill", refusal, lambda path: drill(platform, env, path)
+    )
+
+
+def _fetched_then(
+    platform: Platform,
+    env: Environment,
+    name: str,
+    operation: str,
+    refusal: Callable[[str], Refused | None],
+    then: Callable[[Path], Iterator[Event]],
+) -> Iterator[Event]:
+    """Fetch `name` into data/backups/ (audited as offsite-fetch), then run `then` on the
+    file; a copy of the other environment is refused first unless `refusal` allows it."""
     started = time.time()
     arguments = {"file": name}
     try:
         source = backups.parse_name(name)
-        if source is not None and source[0] != env.name and not allow_cross_env:
-            flag = "--allow-dev-into-prod" if env.is_prod else "--allow-cross-env"
-            raise Refused(
-                f"{name} is a backup of {source[0]}: refusing to restore it into "
-                f"{env.name}. Nothing was fetched.",
-                f"To load {source[0]}'s data into {env.name} on purpose, add {flag}.",
-            )
+        refused = refusal(source[0]) if source is not None and source[0] != env.name else None
+        if refused is not None:
+            raise refused
         path = yield from fetch_steps(platform, name)
     except StackError as err:
         audit.record(
@@ -539,7 +582,7 @@ def restore_copy(
             started=started,
             detail=err.message,
         )
-        yield failure(env, "restore", err)
+        yield failure(env, operation, err)
         return
     audit.record(
         platform.audit_log,
@@ -550,7 +593,7 @@ def restore_copy(
         started=started,
         detail=str(path),
     )
-    yield from restore(platform, env, path, allow_cross_env=allow_cross_env)
+    yield from then(path)
 
 
 def _audited(
