@@ -317,6 +317,35 @@ def status_line(platform: Platform, env: Environment) -> tuple[bool, str]:
     return True, f"{config.shown}: last copy {state.describe()}"
 
 
+@dataclass(frozen=True)
+class PaneState:
+    """An environment's off-host copies as the TUI's pane shows them."""
+
+    ok: bool
+    text: str
+    at: float | None  # when the last copy attempt ended; None: none recorded
+
+
+def pane_state(platform: Platform, env: Environment) -> PaneState | None:
+    """The last copy's state and what it said (no repository access); None when off."""
+    try:
+        config = offsite.load(platform.dotenv)
+    except StackError as err:
+        return PaneState(False, f"misconfigured: {err.message} {err.hint}", None)
+    if config is None:
+        return None
+    state = last_state(platform, env)
+    if state is None:
+        if not backups.list_backups(platform.backups_dir, env.name):
+            return PaneState(True, f"no backup to copy yet ({config.shown})", None)
+        return PaneState(False, f"nothing copied yet to {config.shown}", None)
+    if not state.ok:
+        return PaneState(False, state.detail, state.at)
+    where = f"to {config.shown}"
+    _, _, not_copied = state.detail.partition("; ")  # damaged or vanished local backups
+    return PaneState(True, f"{where}; {not_copied}" if not_copied else where, state.at)
+
+
 def check_row(platform: Platform) -> CheckRow:
     """`./stack check`'s line: configured or not, and whether each env's last copy worked."""
     lines = {name: status_line(platform, platform.env(name)) for name in ENV_NAMES}
