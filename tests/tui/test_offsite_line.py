@@ -1,19 +1,16 @@
-"""The pane's line on off-host copies: the last copy's age and state, a failure loud, kept
-current by the data watcher (a file renamed into data/offsite/), never by a ticking timer."""
+"""The pane's line on off-host copies: the last copy's age and state, a failure loud, never
+kept current by a ticking timer (the data watcher's part: tests/tui/test_watchers.py)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 import fakes
 from helpers import settled
-from test_watchers import WAIT, Recorder
 from textual.widgets import Static
 
 from stack_tui.core.environments import Platform
-from stack_tui.live.datawatch import OFFSITE_DIR, DataWatcher
 from stack_tui.ops import offsite
 from stack_tui.ops.offsite import PaneState
 from stack_tui.tui.app import StackApp
@@ -69,31 +66,6 @@ def test_the_recorded_state_is_what_the_pane_reads(tmp_path: Path) -> None:
     password.chmod(0o644)
     state = offsite.pane_state(platform, platform.dev)
     assert state is not None and not state.ok and "readable by others" in state.text
-
-
-def test_another_process_recording_a_copy_is_noticed(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    platform = Platform(root=fakes.REPO, data_dir=data, env_file=tmp_path / ".env")
-    (data / "locks").mkdir(parents=True)
-    lock = data / "locks" / f"{platform.dev.project}.lock"
-    seen = Recorder()
-    watcher = DataWatcher(platform, on_change=seen)
-    thread = threading.Thread(target=watcher.run)
-    thread.start()
-    try:
-        while "dev" not in seen.log:  # until the watches are in place (the thread started)
-            lock.write_text("{}")
-            with seen.changed:
-                seen.changed.wait(0.1)
-        offsite._record(platform, platform.prod, ok=True, detail="1 uploaded")
-        seen.until({"prod"})  # data/offsite/ created after the start: watched from then on
-        offsite._record(platform, platform.dev, ok=False, detail="unreachable")
-        assert seen.next() == {"dev"}
-        assert (data / OFFSITE_DIR / "dev.json").is_file()
-    finally:
-        watcher.stop()
-        thread.join(WAIT)
-    assert not thread.is_alive()
 
 
 async def test_the_pane_shows_a_failed_copy_and_no_timer_ticks_for_it() -> None:
