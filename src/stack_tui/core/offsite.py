@@ -381,21 +381,24 @@ class Upload:
             with contextlib.suppress(BrokenPipeError):
                 os.write(self._control, restic_guard.COMMIT)
             self._control = _closed(self._control)
-            if self.guard.wait() != 0:
-                raise self._failure()
+            code = self.guard.wait()
             summary = self._summary()
+            if code != 0:
+                failure = self._failure()
         finally:
             self._close_files()
         snapshot = str(summary.get("snapshot_id", ""))
         stored = summary.get("total_bytes_processed")
-        if not snapshot or stored != self.sent:  # never seen: the guard makes it impossible
-            if snapshot:
-                run(self.config, ["forget", snapshot])
-            raise OffsiteError(
-                f"restic stored {stored} of the {self.sent} bytes sent; the copy is not counted.",
-                "Run ./stack offsite push to send it again.",
-            )
-        return snapshot
+        if code == 0 and snapshot and stored == self.sent:
+            return snapshot
+        if snapshot:  # restic's status 3 ("some source data could not be read") saves one
+            run(self.config, ["forget", snapshot])
+        if code != 0:
+            raise failure
+        raise OffsiteError(  # never seen: restic read what the guard let through
+            f"restic stored {stored} of the {self.sent} bytes sent; the copy is not counted.",
+            "Run ./stack offsite push to send it again.",
+        )
 
     def abort(self) -> None:
         """Stop restic before its input ended: no snapshot is saved. Safe to repeat."""
