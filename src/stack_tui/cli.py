@@ -456,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(STACK_OFFSITE_REPOSITORY and STACK_OFFSITE_PASSWORD_FILE in .env) after the "
         "operation that took it. 'init' creates the repository, 'push' uploads the local "
         "backups it lacks and applies retention (STACK_OFFSITE_KEEP), 'check' runs "
-        "'restic check'.",
+        "'restic check'. A backup only off-host is restored or drilled by its name "
+        "('backup restore NAME', 'backup drill NAME'): it is fetched into data/backups/ first.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
