@@ -196,26 +196,13 @@ def test_wrong_password_is_loud_and_the_backup_stands(
 def test_repository_locked_by_another_restic(pg: Platform, local_repo: Repo) -> None:
     init(pg)
     take_backup(pg)
-    holder = subprocess.Popen(
-        [
-            "restic",
-            "--repo",
-            str(local_repo.path),
-            "--password-file",
-            str(local_repo.password_file),
-            "check",
-            "--read-data",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    holder = stopped_holding_its_lock(local_repo)
     try:
-        wait_for(lambda: any((local_repo.path / "locks").iterdir()), timeout=30)
-        os.kill(holder.pid, signal.SIGSTOP)  # it holds its exclusive lock while stopped
         events = drive(backup(pg, pg.dev))
         result = result_of(events)
         assert result.ok and backups.verify(backup_path(result)).ok
-        warning = next(e.message for e in events if isinstance(e, Caution))
+        warning = next((e.message for e in events if isinstance(e, Caution)), None)
+        assert warning is not None, [str(e) for e in events]
         assert "locked by another restic process" in warning and "restic unlock" in warning
         assert len(snapshots_no_lock(local_repo)) == 1, "nothing changed while locked"
     finally:
@@ -223,6 +210,29 @@ def test_repository_locked_by_another_restic(pg: Platform, local_repo: Repo) -> 
         holder.wait()
     assert result_of(drive(offsite_ops.push(pg, pg.dev))).ok
     assert len(snapshots(local_repo)) == 2
+
+
+def stopped_holding_its_lock(repo: Repo) -> subprocess.Popen[bytes]:
+    """A `restic check` SIGSTOPped while it holds its exclusive lock (on a small repository
+    it may finish between the lock appearing and the signal: then another one)."""
+    locks = repo.path / "locks"
+    for _ in range(10):
+        holder = subprocess.Popen(
+            [*restic_command(repo), "check", "--read-data"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda h=holder: h.poll() is not None or any(locks.iterdir()), 30, interval=0.01)
+        os.kill(holder.pid, signal.SIGSTOP)
+        if holder.poll() is None and any(locks.iterdir()):
+            return holder
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.wait()
+    raise AssertionError("restic check never held its lock long enough to be stopped")
+
+
+def restic_command(repo: Repo) -> list[str]:
+    return ["restic", "--repo", str(repo.path), "--password-file", str(repo.password_file)]
 
 
 def snapshots_no_lock(repo: Repo) -> list[dict]:  # type: ignore[type-arg]
