@@ -224,11 +224,22 @@ def stopped_holding_its_lock(repo: Repo) -> subprocess.Popen[bytes]:
         )
         wait_for(lambda h=holder: h.poll() is not None or any(locks.iterdir()), 30, interval=0.01)
         os.kill(holder.pid, signal.SIGSTOP)
-        if holder.poll() is None and any(locks.iterdir()):
+        # Stopped for sure (state T; a restic already exiting never stops), and only then
+        # is its lock known to stay.
+        wait_for(lambda h=holder: process_state(h.pid) in "TZX", 30, interval=0.01)
+        if process_state(holder.pid) == "T" and any(locks.iterdir()):
             return holder
         os.kill(holder.pid, signal.SIGCONT)
         holder.wait()
     raise AssertionError("restic check never held its lock long enough to be stopped")
+
+
+def process_state(pid: int) -> str:
+    """R, S, T (stopped), Z...; X once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
 
 
 def restic_command(repo: Repo) -> list[str]:
