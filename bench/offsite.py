@@ -357,6 +357,7 @@ def main() -> None:
         report(runs, table, options, load_start)
     finally:
         destroy(platform)
+        shutil.rmtree(base, ignore_errors=True)  # the repositories: hundreds of MB
 
 
 def days(
