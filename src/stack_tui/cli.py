@@ -381,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
         "file",
         type=Path,
         nargs="?",
-        help="a backup file (default: the environment's newest backup)",
+        help="a backup file (default: the environment's newest backup); a backup only "
+        "off-host is first fetched into data/backups/ (restic dump, verified)",
     )
     drill_target.add_argument(
         "--latest", action="store_true", help="the environment's newest backup (the default)"
@@ -487,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(STACK_OFFSITE_REPOSITORY and STACK_OFFSITE_PASSWORD_FILE in .env) after the "
         "operation that took it. 'init' creates the repository, 'push' uploads the local "
         "backups it lacks and applies retention (STACK_OFFSITE_KEEP), 'check' runs "
-        "'restic check'.",
+        "'restic check'. A backup only off-host is restored or drilled by its name "
+        "('backup restore NAME', 'backup drill NAME'): it is fetched into data/backups/ first.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -730,6 +732,10 @@ def backup_command(options: argparse.Namespace, platform: Platform, env: Environ
     if options.backup_command == "drill":
         from stack_tui.ops.drill import drill
 
+        if options.file is not None and _only_offsite(platform, options.file):
+            from stack_tui.ops.offsite import drill_copy
+
+            return drive(drill_copy(platform, env, options.file.name), options)
         return drive(drill(platform, env, options.file), options)
     if options.backup_command == "restore":
         from stack_tui.ops.offsite import restore_copy

@@ -196,26 +196,13 @@ def test_wrong_password_is_loud_and_the_backup_stands(
 def test_repository_locked_by_another_restic(pg: Platform, local_repo: Repo) -> None:
     init(pg)
     take_backup(pg)
-    holder = subprocess.Popen(
-        [
-            "restic",
-            "--repo",
-            str(local_repo.path),
-            "--password-file",
-            str(local_repo.password_file),
-            "check",
-            "--read-data",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    holder = stopped_holding_its_lock(local_repo)
     try:
-        wait_for(lambda: any((local_repo.path / "locks").iterdir()), timeout=30)
-        os.kill(holder.pid, signal.SIGSTOP)  # it holds its exclusive lock while stopped
         events = drive(backup(pg, pg.dev))
         result = result_of(events)
         assert result.ok and backups.verify(backup_path(result)).ok
-        warning = next(e.message for e in events if isinstance(e, Caution))
+        warning = next((e.message for e in events if isinstance(e, Caution)), None)
+        assert warning is not None, [str(e) for e in events]
         assert "locked by another restic process" in warning and "restic unlock" in warning
         assert len(snapshots_no_lock(local_repo)) == 1, "nothing changed while locked"
     finally:
@@ -223,6 +210,40 @@ def test_repository_locked_by_another_restic(pg: Platform, local_repo: Repo) -> 
         holder.wait()
     assert result_of(drive(offsite_ops.push(pg, pg.dev))).ok
     assert len(snapshots(local_repo)) == 2
+
+
+def stopped_holding_its_lock(repo: Repo) -> subprocess.Popen[bytes]:
+    """A `restic check` SIGSTOPped while it holds its exclusive lock (on a small repository
+    it may finish between the lock appearing and the signal: then another one)."""
+    locks = repo.path / "locks"
+    for _ in range(10):
+        holder = subprocess.Popen(
+            [*restic_command(repo), "check", "--read-data"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda h=holder: h.poll() is not None or any(locks.iterdir()), 30, interval=0.01)
+        os.kill(holder.pid, signal.SIGSTOP)
+        # Stopped for sure (state T; a restic already exiting never stops), and only then
+        # is its lock known to stay.
+        wait_for(lambda h=holder: process_state(h.pid) in "TZX", 30, interval=0.01)
+        if process_state(holder.pid) == "T" and any(locks.iterdir()):
+            return holder
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.wait()
+    raise AssertionError("restic check never held its lock long enough to be stopped")
+
+
+def process_state(pid: int) -> str:
+    """R, S, T (stopped), Z...; X once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"
+
+
+def restic_command(repo: Repo) -> list[str]:
+    return ["restic", "--repo", str(repo.path), "--password-file", str(repo.password_file)]
 
 
 def snapshots_no_lock(repo: Repo) -> list[dict]:  # type: ignore[type-arg]
@@ -341,3 +362,31 @@ def test_a_copy_that_is_not_there_and_a_read_only_repository(
         assert [tags(s)["stamp"] for s in snapshots_no_lock(repo)] == [first.name[4:19]]
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
+
+
+def test_drill_of_an_off_host_only_copy_fetches_it_first(
+    pg: Platform, local_repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    init(pg)
+    path = take_backup(pg)
+    prod = take_backup(pg, "prod")
+    path.unlink()  # only off-host now
+    prod.unlink()
+
+    capsys.readouterr()
+    code = cli.main(["backup", "drill", "--dev", path.name], platform=pg)
+    said = capsys.readouterr().out
+    assert code == cli.EXIT_OK, said
+    assert "fetch" in said
+    [fetched] = backups.list_backups(pg.backups_dir, "dev")
+    assert fetched.path == path and backups.verify(path).ok
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert fetched.drill is not None and fetched.drill.ok, "the drill is recorded beside it"
+    operations = [(e["operation"], e["result"]) for e in audit.read(pg.audit_log)]
+    assert ("offsite-fetch", "ok") in operations and ("drill", "ok") in operations
+
+    # A copy of prod is not drilled as dev's, and not even fetched.
+    code = cli.main(["backup", "drill", "--dev", prod.name], platform=pg)
+    said = capsys.readouterr().out
+    assert code == cli.EXIT_REFUSED and "backup drill --prod" in said, said
+    assert not prod.exists() and not list(pg.backups_dir.glob(".*"))

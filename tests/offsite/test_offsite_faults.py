@@ -15,7 +15,8 @@ import pytest
 
 from faults.common import all_checksums, platform_code, start_postgres, table_checksum
 from offsite.conftest import Repo, Sshd, set_offsite
-from offsite.test_offsite import init, snapshots, tags, take_backup
+from offsite.test_offsite import init, snapshots, snapshots_no_lock, tags, take_backup
+from offsite.test_upload_guard import await_exit, restic_under
 from stack_tui.core import backups
 from stack_tui.core.environments import Platform
 from stack_tui.ops import offsite as offsite_ops
@@ -140,24 +141,36 @@ def test_push_killed_mid_upload_leaves_no_copy_that_counts(
     set_offsite(pg)  # off while the backup is taken: the copy is the push's
     path = take_backup(pg)
     set_offsite(pg, repository=local_repo.url, password_file=str(local_repo.password_file))
+    # The real push, held once 8 MB of the SQL went to restic: the test kills it there.
     code = platform_code(pg) + textwrap.dedent("""
+        import sys
+        from stack_tui.core import offsite
         from stack_tui.ops.offsite import push
+        write = offsite.Upload.write
+        def held_midway(upload, data):
+            write(upload, data)
+            if upload.sent >= 8 << 20:
+                print(upload.guard.pid, flush=True)
+                sys.stdin.read()
+        offsite.Upload.write = held_midway
         for event in push(p, p.dev):
             pass
     """)
     pusher = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
-    before = packs(local_repo)
+    assert pusher.stdout is not None and pusher.stdin is not None
     try:
-        wait_for(lambda: packs(local_repo) - before, timeout=120, interval=0.05)
+        guard = int(pusher.stdout.readline())
+        restic = restic_under(guard)
     finally:
-        pusher.kill()  # restic lives on, sees its input end and saves what it got
+        pusher.kill()  # SIGKILL mid-stream: its guard stops restic before the input ends
         pusher.wait()
-    wait_for(lambda: not restic_running(local_repo), timeout=120)
-    raw = snapshots(local_repo)
-    assert raw and all("verified=ok" not in s["tags"] for s in raw), "only an unfinished one"
-    assert offsite_ops.copies(pg) == [], "an unfinished upload is no copy"
+        pusher.stdin.close()
+        pusher.stdout.close()
+    await_exit(guard, restic)
+    assert snapshots_no_lock(local_repo) == [], "no snapshot of a cut stream"
+    assert offsite_ops.copies(pg) == []
 
     assert result_of(drive(offsite_ops.push(pg, pg.dev))).ok, "sent again"
     raw = snapshots(local_repo)
@@ -178,14 +191,3 @@ def test_push_killed_mid_upload_leaves_no_copy_that_counts(
         check=True,
     )
     assert dumped.stdout == gzip.decompress(path.read_bytes())
-
-
-def restic_running(repo: Repo) -> bool:
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"restic" in command and str(repo.path).encode() in command:
-            return True
-    return False

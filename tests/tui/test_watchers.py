@@ -12,8 +12,9 @@ import fakes
 import requests
 
 from stack_tui.core.environments import Platform
-from stack_tui.live.datawatch import DataWatcher
+from stack_tui.live.datawatch import OFFSITE_DIR, DataWatcher
 from stack_tui.live.watcher import EngineWatcher
+from stack_tui.ops import offsite
 
 WAIT = 5.0
 
@@ -192,6 +193,31 @@ def test_lock_and_backup_files_of_any_process_are_noticed(tmp_path: Path) -> Non
         (data / "backups" / "notes.txt").write_text("unrelated")
         (data / "backups" / "dev_20260223_030000.sql.gz").write_bytes(b"y")
         assert seen.next() == {"dev"}  # the unrelated file said nothing
+    finally:
+        watcher.stop()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+
+
+def test_another_process_recording_a_copy_is_noticed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    platform = Platform(root=fakes.REPO, data_dir=data, env_file=tmp_path / ".env")
+    (data / "locks").mkdir(parents=True)
+    lock = data / "locks" / f"{platform.dev.project}.lock"
+    seen = Recorder()
+    watcher = DataWatcher(platform, on_change=seen)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        while "dev" not in seen.log:  # until the watches are in place (the thread started)
+            lock.write_text("{}")
+            with seen.changed:
+                seen.changed.wait(0.1)
+        offsite._record(platform, platform.prod, ok=True, detail="1 uploaded")
+        seen.until({"prod"})  # data/offsite/ created after the start: watched from then on
+        offsite._record(platform, platform.dev, ok=False, detail="unreachable")
+        assert seen.next() == {"dev"}
+        assert (data / OFFSITE_DIR / "dev.json").is_file()
     finally:
         watcher.stop()
         thread.join(WAIT)

@@ -110,7 +110,7 @@ def test_restic_messages_become_errors_that_say_what_to_do(tmp_path: Path) -> No
 
 def test_only_our_tagged_snapshots_count() -> None:
     tags = ["env=dev", "stamp=20260101_030000", "reason=manual", "size=10"]
-    assert offsite.parse_snapshot({"id": "abc", "tags": tags}) is None, "an unfinished upload"
+    assert offsite.parse_snapshot({"id": "abc", "tags": tags}) is None, "not a complete copy"
     ours = offsite.parse_snapshot({"id": "abc", "tags": [*tags, offsite.COMPLETE_TAG]})
     assert ours is not None and ours.name == "dev_20260101_030000.sql.gz" and ours.size == 10
     assert offsite.parse_snapshot({"id": "x", "tags": ["env=qa", "stamp=20260101_030000"]}) is None

@@ -25,6 +25,7 @@ import re
 import shlex
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from stack_tui.core import dotenv
+from stack_tui.core import dotenv, restic_guard
 from stack_tui.core.errors import Refused, StackError
 
 REPOSITORY_VAR = "STACK_OFFSITE_REPOSITORY"
@@ -43,8 +44,12 @@ VARIABLES = (REPOSITORY_VAR, PASSWORD_FILE_VAR, KEEP_VAR, SSH_CONFIG_VAR)
 
 #: Every snapshot carries this host name, so a rebuilt host sees the same copies.
 HOST = "stack-tui"
-#: The tag commit() adds once every byte is stored: only snapshots carrying it are copies.
+#: The tag of a complete copy of a verified backup. Given with the upload: restic saves a
+#: snapshot only of a whole stream (see Upload); snapshots without it are not ours.
+COMPLETE = {"verified": "ok"}
 COMPLETE_TAG = "verified=ok"
+#: Run as a script beside restic by Upload.
+GUARD = Path(restic_guard.__file__)
 #: Repository format 2: restic compresses.
 REPOSITORY_VERSION = "2"
 #: restic's variables that would give it another password or repository than ours.
@@ -297,11 +302,14 @@ def run(config: Config, args: Sequence[str]) -> Run:
 class Upload:
     """`restic backup --stdin` fed by the caller: write(), then commit() or abort().
 
-    restic saves a snapshot whenever its input ends, also when our process was
-    killed half-way (the pipe closes: a truncated SQL stream). So a copy counts only
-    once commit() checked restic stored every byte sent and then tagged the snapshot
-    `verified=ok`; a snapshot without that tag is an unfinished upload, never listed,
-    fetched or counted, and removed by the next push (`forget_unfinished`).
+    restic saves a snapshot as soon as its input ends, and a pipe ends when its
+    last writer is gone, also when our process is killed half-way. So restic runs
+    under a guard (core/restic_guard.py) that holds a second copy of the pipe's
+    write end and lets it go only on commit(); if commit() never comes (abort(),
+    or our process died, even by SIGKILL), the guard kills restic before the
+    input can end. A snapshot therefore exists only of a whole stream, and
+    carries every tag, `verified=ok` included, from the start: one restic run
+    per copy.
     """
 
     def __init__(self, config: Config, env: str, taken: datetime, tags: dict[str, str]) -> None:
@@ -310,7 +318,7 @@ class Upload:
         # closed by commit() or abort(), which every caller reaches
         self._out = tempfile.TemporaryFile()  # noqa: SIM115
         self._err = tempfile.TemporaryFile()  # noqa: SIM115
-        tag_list = ",".join(f"{k}={v}" for k, v in tags.items())
+        tag_list = ",".join(f"{k}={v}" for k, v in {**tags, **COMPLETE}.items())
         command = [
             *_base_command(config),
             "backup",
@@ -325,68 +333,104 @@ class Upload:
             tag_list,
             "--json",
         ]
+        read_end, self._input = os.pipe()  # restic's stdin; both ends close-on-exec
+        control_read, self._control = os.pipe()
         try:
-            self.proc = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
+            self.guard = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    str(GUARD),
+                    str(control_read),
+                    str(self._input),
+                    *command,
+                ],
+                stdin=read_end,
                 stdout=self._out,
                 stderr=self._err,
+                pass_fds=(control_read, self._input),
                 env=_environment(),
-                start_new_session=True,
+                start_new_session=True,  # a Ctrl-C reaches us, and we stop restic
             )
-        except FileNotFoundError:
+        except BaseException:
+            for fd in (self._input, self._control):
+                os.close(fd)
             self._close_files()
-            raise _not_installed() from None
-        assert self.proc.stdin is not None
-        self._stdin = self.proc.stdin
+            raise
+        finally:
+            os.close(read_end)
+            os.close(control_read)
 
     def write(self, data: bytes) -> None:
+        view = memoryview(data)
         try:
-            self._stdin.write(data)
-            self.sent += len(data)
+            while view:
+                view = view[os.write(self._input, view) :]
         except BrokenPipeError:  # restic stopped: what it said explains why
-            self.abort()
-            raise translate(self.config, self._stderr()) from None
+            self._stop()
+            failure = self._failure()
+            self._close_files()
+            raise failure from None
+        self.sent += len(data)
 
     def commit(self) -> str:
-        """End the input; once restic saved every byte, mark the snapshot complete."""
+        """End the input (every byte is in the pipe); restic saves the snapshot."""
         try:
+            self._input = _closed(self._input)
             with contextlib.suppress(BrokenPipeError):
-                self._stdin.close()
-            code = self.proc.wait()
+                os.write(self._control, restic_guard.COMMIT)
+            self._control = _closed(self._control)
+            code = self.guard.wait()
+            summary = self._summary()
             if code != 0:
-                raise translate(self.config, self._stderr())
-            self._out.seek(0)
-            summary: dict[str, Any] = {}
-            for line in self._out.read().decode(errors="replace").splitlines():
-                with contextlib.suppress(ValueError):
-                    message = json.loads(line)
-                    if isinstance(message, dict) and message.get("message_type") == "summary":
-                        summary = message
+                failure = self._failure()
         finally:
             self._close_files()
         snapshot = str(summary.get("snapshot_id", ""))
         stored = summary.get("total_bytes_processed")
-        if not snapshot or stored != self.sent:
-            raise OffsiteError(
-                f"restic stored {stored} of the {self.sent} bytes sent; the copy is not counted.",
-                "Run ./stack offsite push to send it again.",
-            )
-        run(self.config, ["tag", "--add", f"{COMPLETE_TAG}", snapshot])
-        return snapshot
+        if code == 0 and snapshot and stored == self.sent:
+            return snapshot
+        if snapshot:  # restic's status 3 ("some source data could not be read") saves one
+            run(self.config, ["forget", snapshot])
+        if code != 0:
+            raise failure
+        raise OffsiteError(  # never seen: restic read what the guard let through
+            f"restic stored {stored} of the {self.sent} bytes sent; the copy is not counted.",
+            "Run ./stack offsite push to send it again.",
+        )
 
     def abort(self) -> None:
-        """Stop restic before its input ended: no snapshot is saved."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self._stdin.close()
-        self.proc.wait()
+        """Stop restic before its input ended: no snapshot is saved. Safe to repeat."""
+        self._stop()
         self._close_files()
 
-    def _stderr(self) -> str:
-        self.proc.wait()
-        return _read(self._err, self.config)
+    def _stop(self) -> None:
+        self._control = _closed(self._control)  # ends without `commit`: the guard kills restic
+        self.guard.wait()
+        self._input = _closed(self._input)  # only now: restic is gone
+
+    def _summary(self) -> dict[str, Any]:
+        self._out.seek(0)
+        summary: dict[str, Any] = {}
+        for line in self._out.read().decode(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if isinstance(message, dict) and message.get("message_type") == "summary":
+                    summary = message
+        return summary
+
+    def _failure(self) -> StackError:
+        code = self.guard.wait()
+        if code == restic_guard.NOT_INSTALLED:
+            return _not_installed()
+        if code < 0:
+            return OffsiteError(
+                f"The upload to {self.config.shown} was killed (signal {-code}) before "
+                "it was complete; restic saved nothing.",
+                "Run ./stack offsite push to send it again.",
+            )
+        return translate(self.config, _read(self._err, self.config))
 
     def _close_files(self) -> None:
         for file in (self._out, self._err):
@@ -420,6 +464,13 @@ def dump(config: Config, snapshot_id: str, env: str) -> Iterator[IO[bytes]]:
             proc.stdout.close()
         if proc.wait() != 0:
             raise translate(config, _read(err, config))
+
+
+def _closed(fd: int) -> int:
+    """Close `fd` once (-1: already closed); a second close could hit another thread's file."""
+    if fd >= 0:
+        os.close(fd)
+    return -1
 
 
 def _read(file: IO[bytes], config: Config) -> str:
@@ -563,19 +614,6 @@ def parse_snapshot(raw: dict[str, Any]) -> Snapshot | None:
         tags.get("reason", ""),
         int(size) if size.isdigit() else 0,
     )
-
-
-def forget_unfinished(config: Config, env: str) -> int:
-    """Forget `env`'s snapshots of uploads that never completed (a process killed mid-way).
-    Call only holding the repository lock: then no upload of ours is running."""
-    unfinished = [
-        str(raw.get("id"))
-        for raw in _listed(config, env)
-        if COMPLETE_TAG not in (raw.get("tags") or [])
-    ]
-    if unfinished:
-        run(config, ["forget", *unfinished])
-    return len(unfinished)
 
 
 def remove_stale_locks(config: Config) -> None:

@@ -147,6 +147,9 @@ class LiveBackend:
         snapshot = status(self.platform, env, client, names)
         if snapshot.error:
             self._client = None  # the engine may have restarted: connect afresh next time
+        from stack_tui.ops.offsite import pane_state  # not on the first snapshot's path
+
+        snapshot = dataclasses.replace(snapshot, offsite=pane_state(self.platform, env))
         return self._with_verification(snapshot)
 
     def _with_verification(self, snapshot: EnvStatus) -> EnvStatus:

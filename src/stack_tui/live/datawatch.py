@@ -1,4 +1,4 @@
-"""Notice lock and backup changes made by any process, without polling.
+"""Notice lock, backup and off-host copy changes made by any process, without polling.
 
 Textual-free. Another operator's CLI backup produces no engine event we listen
 to, and a lock taken by another process none at all; both are files under
@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Where ops/offsite.py records each environment's last off-host copy ({env}.json, by
+#: rename): its STATE_DIR, named here so that the watcher does not import the operations.
+OFFSITE_DIR = "offsite"
+
 
 class DataWatcher:
-    """Report "env X changed" for lock and backup file changes, until `stop()`."""
+    """Report "env X changed" for lock, backup and off-host state changes, until `stop()`."""
 
     def __init__(self, platform: Platform, on_change: Callable[[str], object]) -> None:
         self._platform = platform
@@ -50,6 +54,8 @@ class DataWatcher:
             # Backups appear by rename and go by unlink; partial dumps (MODIFY floods) are
             # ignored.
             "backups": flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.CLOSE_WRITE,
+            # The last copy's state is written under a temporary name, then renamed.
+            OFFSITE_DIR: flags.MOVED_TO,
             "data": flags.CREATE | flags.MOVED_TO,
         }
         try:
@@ -63,6 +69,7 @@ class DataWatcher:
                 self._watch(inotify, self._platform.data, "data")
                 self._watch(inotify, self._platform.locks_dir, "locks")
                 self._watch(inotify, self._platform.backups_dir, "backups")
+                self._watch(inotify, self._platform.data / OFFSITE_DIR, OFFSITE_DIR)
                 while True:
                     ready, _, _ = select.select([inotify, self._wake_r], [], [])
                     if self._wake_r in ready:
@@ -79,11 +86,13 @@ class DataWatcher:
         changed: set[str] = set()
         for event in inotify.read(timeout=0):
             role, name = self._watches.get(event.wd), event.name
-            if role == "data" and name in ("locks", "backups"):
+            if role == "data" and name in ("locks", "backups", OFFSITE_DIR):
                 self._watch(inotify, self._platform.data / name, name)
                 changed |= self._env_names
             elif role == "locks" and name in self._lock_files:
                 changed.add(self._lock_files[name])
+            elif role == OFFSITE_DIR and name.removesuffix(".json") in self._env_names:
+                changed.add(name.removesuffix(".json"))
             elif role == "backups":
                 parsed = backups.parse_name(name)
                 if parsed is not None and parsed[0] in self._env_names:

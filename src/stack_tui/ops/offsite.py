@@ -191,13 +191,6 @@ def push_steps(
     try:
         with _repository_lock(platform):
             offsite.remove_stale_locks(config)
-            unfinished = offsite.forget_unfinished(config, env.name)
-            if unfinished:
-                yield OutputLine(
-                    env.name,
-                    f"forgot {unfinished} unfinished upload(s) of an interrupted copy",
-                    source="offsite",
-                )
             present = {s.stamp for s in offsite.snapshots(config, env.name)}
             local = backups.list_backups(platform.backups_dir, env.name)
             missing = [b for b in reversed(local) if _stamp(b) not in present]
@@ -248,7 +241,7 @@ def _upload(
             for piece in backups.inflate(source):  # checks gzip and trailer on the way
                 upload.write(piece)
         except backups.InvalidBackup as err:
-            upload.abort()  # restic saves nothing before its input ends
+            upload.abort()  # restic is stopped before its input ends: nothing saved
             yield Caution(env.name, f"{info.name} is damaged ({err.message}): not copied.")
             return False
         except BaseException:
@@ -322,6 +315,35 @@ def status_line(platform: Platform, env: Environment) -> tuple[bool, str]:
     if not state.ok:
         return False, f"{config.shown}: last copy {state.describe()} (retry: {push_command(env)})"
     return True, f"{config.shown}: last copy {state.describe()}"
+
+
+@dataclass(frozen=True)
+class PaneState:
+    """An environment's off-host copies as the TUI's pane shows them."""
+
+    ok: bool
+    text: str
+    at: float | None  # when the last copy attempt ended; None: none recorded
+
+
+def pane_state(platform: Platform, env: Environment) -> PaneState | None:
+    """The last copy's state and what it said (no repository access); None when off."""
+    try:
+        config = offsite.load(platform.dotenv)
+    except StackError as err:
+        return PaneState(False, f"misconfigured: {err.message} {err.hint}", None)
+    if config is None:
+        return None
+    state = last_state(platform, env)
+    if state is None:
+        if not backups.list_backups(platform.backups_dir, env.name):
+            return PaneState(True, f"no backup to copy yet ({config.shown})", None)
+        return PaneState(False, f"nothing copied yet to {config.shown}", None)
+    if not state.ok:
+        return PaneState(False, state.detail, state.at)
+    where = f"to {config.shown}"
+    _, _, not_copied = state.detail.partition("; ")  # damaged or vanished local backups
+    return PaneState(True, f"{where}; {not_copied}" if not_copied else where, state.at)
 
 
 def check_row(platform: Platform) -> CheckRow:
@@ -524,17 +546,60 @@ def restore_copy(
     """Fetch the off-host copy `name` (unless already local), then restore it as a file."""
     from stack_tui.ops.restore import restore
 
+    def refusal(source: str) -> Refused | None:
+        if allow_cross_env:
+            return None
+        flag = "--allow-dev-into-prod" if env.is_prod else "--allow-cross-env"
+        return Refused(
+            f"{name} is a backup of {source}: refusing to restore it into "
+            f"{env.name}. Nothing was fetched.",
+            f"To load {source}'s data into {env.name} on purpose, add {flag}.",
+        )
+
+    return _fetched_then(
+        platform,
+        env,
+        name,
+        "restore",
+        refusal,
+        lambda path: restore(platform, env, path, allow_cross_env=allow_cross_env),
+    )
+
+
+def drill_copy(platform: Platform, env: Environment, name: str) -> Iterator[Event]:
+    """Fetch the off-host copy `name` (unless already local), then drill it as a file: the
+    drill's outcome is stored beside the fetched file, as for any local backup."""
+    from stack_tui.ops.drill import drill
+
+    def refusal(source: str) -> Refused:
+        other = "--dev" if source == "dev" else "--prod"
+        return Refused(
+            f"{name} is a backup of {source}, not of {env.name}. Nothing was fetched.",
+            f"Drill it as {source}'s: ./stack backup drill {other} {name}",
+        )
+
+    return _fetched_then(
+        platform, env, name, "drill", refusal, lambda path: drill(platform, env, path)
+    )
+
+
+def _fetched_then(
+    platform: Platform,
+    env: Environment,
+    name: str,
+    operation: str,
+    refusal: Callable[[str], Refused | None],
+    then: Callable[[Path], Iterator[Event]],
+) -> Iterator[Event]:
+    """Fetch `name` into data/backups/ (audited as offsite-fetch), then run `then` on the
+    file; a copy of the other environment is refused first unless `refusal` allows it."""
     started = time.time()
     arguments = {"file": name}
     try:
         source = backups.parse_name(name)
-        if source is not None and source[0] != env.name and not allow_cross_env:
-            flag = "--allow-dev-into-prod" if env.is_prod else "--allow-cross-env"
-            raise Refused(
-                f"{name} is a backup of {source[0]}: refusing to restore it into "
-                f"{env.name}. Nothing was fetched.",
-                f"To load {source[0]}'s data into {env.name} on purpose, add {flag}.",
-            )
+        refused = refusal(source[0]) if source is not None and source[0] != env.name else None
+        if refused is not None:
+            raise refused
         path = yield from fetch_steps(platform, name)
     except StackError as err:
         audit.record(
@@ -546,7 +611,7 @@ def restore_copy(
             started=started,
             detail=err.message,
         )
-        yield failure(env, "restore", err)
+        yield failure(env, operation, err)
         return
     audit.record(
         platform.audit_log,
@@ -557,7 +622,7 @@ def restore_copy(
         started=started,
         detail=str(path),
     )
-    yield from restore(platform, env, path, allow_cross_env=allow_cross_env)
+    yield from then(path)
 
 
 def _audited(

@@ -24,6 +24,8 @@ from stack_tui.ops.died import Died, reap
 if TYPE_CHECKING:
     import docker
 
+    from stack_tui.ops.offsite import PaneState
+
 
 @dataclass(frozen=True)
 class ServiceStatus:
@@ -75,6 +77,8 @@ class EnvStatus:
     hint: str = ""
     #: The error is that the engine does not answer (the CLI's exit code 4, the TUI's badge).
     engine_unreachable: bool = False
+    #: The off-host copies' last state, for the TUI (None: off, or not read).
+    offsite: PaneState | None = None
     taken: float = field(default_factory=time.time)
 
     @property

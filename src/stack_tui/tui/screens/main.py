@@ -237,6 +237,7 @@ class MainScreen(Screen[None]):
             if row.started is not None and row.state == "running"
         ]
         taken = [info.taken.timestamp() for status in statuses.values() for info in status.backups]
+        taken += [s.offsite.at for s in statuses.values() if s.offsite and s.offsite.at]
         waits = [
             next_change(now - status.holder.started)
             for status in statuses.values()

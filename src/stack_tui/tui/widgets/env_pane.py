@@ -1,4 +1,5 @@
-"""One environment at a glance: services, volumes, backups, and what is running on it.
+"""One environment at a glance: services, volumes, backups (and their off-host copies), and
+what is running on it.
 
 Prod is unmistakable without colour too: a heavy border, a reversed PROD banner,
 and its label in capitals everywhere. Problems are words, not only colours
@@ -6,6 +7,8 @@ and its label in capitals everywhere. Problems are words, not only colours
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,7 +22,10 @@ from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.events import StepStarted
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
-from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
+from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable, coarse_age
+
+if TYPE_CHECKING:
+    from stack_tui.ops.offsite import PaneState
 
 
 def activity(
@@ -89,6 +95,7 @@ class EnvPane(VerticalScroll):
         yield Static(id="restores")
         yield Static("Backups", id="backups-title", classes="section")
         yield Static(id="stale")
+        yield Static(id="offsite")
         backups = BackupsTable(id="backups")
         backups.can_focus = False
         backups.show_cursor = False
@@ -159,6 +166,9 @@ class EnvPane(VerticalScroll):
             stale.append(f" {alarm.message()}", style="bold red")
         self._set("stale", stale)
         self.query_one("#stale", Static).display = bool(stale)
+        copies = offsite_text(status.offsite if status else None, self.env, now)
+        self._set("offsite", copies or "")
+        self.query_one("#offsite", Static).display = bool(copies)
         self._set("operation", activity)
 
     def _banner(self, status: EnvStatus | None) -> Text:
@@ -206,3 +216,21 @@ def restores_text(report: CheckReport | None, env: Environment) -> Text | None:
             text.append(" INTERRUPTED RESTORE ", style="bold reverse red")
             text.append(f" {problem.removeprefix(env.name + ': ')}", style="bold red")
     return text or None
+
+
+def offsite_text(state: PaneState | None, env: Environment, now: float) -> Text | None:
+    """The last off-host copy: its age and what it did, or loudly that it failed (and the
+    command that retries it). None when off-host copies are off."""
+    if state is None:
+        return None
+    age = f" {coarse_age(now - state.at)} ago" if state.at is not None else ""
+    if state.ok:
+        copied = f"copied{age} " if age else ""
+        return Text.assemble(("✓ ", "green"), f"off-host: {copied}{state.text}")
+    retry = "./stack offsite push" + ("" if env.is_prod else " --dev")
+    badge = " OFF-HOST COPY FAILED " if state.at is not None else " NO OFF-HOST COPY "
+    return Text.assemble(
+        (badge, "bold reverse red"),
+        (f"{age + ':' if age else ''} {state.text}", "bold red"),
+        (f"\n  the local backups stand; retry: {retry}", "red"),
+    )
