@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,6 +31,7 @@ from stack_tui.ops.status import EnvStatus, status
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from stack_tui.core import console, stats
     from stack_tui.core.parity import CheckReport
 
 
@@ -44,6 +46,20 @@ class LogStream(Protocol):
     def __iter__(self) -> Iterator[str]: ...
 
     def close(self) -> None: ...
+
+
+class Sampler(Protocol):
+    """One environment's resource use (core.stats.EnvSampler): `sync()` blocks (call it from a
+    thread) and follows the running containers; `stop()` closes every stream."""
+
+    histories: dict[str, stats.History]
+
+    @property
+    def open_streams(self) -> int: ...
+
+    def sync(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -84,6 +100,21 @@ class Backend(Protocol):
     def checks(self) -> CheckReport: ...
 
     def logs(self, env: Environment, service: str) -> LogStream: ...
+
+    def resource_use(
+        self,
+        env: Environment,
+        spawn: Callable[[Callable[[], None], str], None],
+        on_sample: Callable[[str, stats.Sample], None],
+        on_problem: Callable[[str], None],
+    ) -> Sampler: ...
+
+    def shell(self, env: Environment, service: str) -> console.Session: ...
+
+    def psql(self, env: Environment, *, read_only: bool) -> console.Session: ...
+
+    def attach(self, session: console.Session) -> int:
+        """Run an interactive session on this terminal (the TUI is suspended meanwhile)."""
 
 
 class DockerLogStream:
@@ -267,6 +298,39 @@ class LiveBackend:
         except StackError:
             hidden = []  # .env unreadable: its values cannot be in the logs either
         return DockerLogStream(stream, hidden)
+
+    def _engine(self) -> Any:
+        """The shared client (made on first use; status reads make it too)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = engine.client()
+            return self._client
+
+    def resource_use(
+        self,
+        env: Environment,
+        spawn: Callable[[Callable[[], None], str], None],
+        on_sample: Callable[[str, stats.Sample], None],
+        on_problem: Callable[[str], None],
+    ) -> Sampler:
+        from stack_tui.core import stats
+
+        return stats.EnvSampler(env, self._engine, spawn, on_sample, on_problem)
+
+    def shell(self, env: Environment, service: str) -> console.Session:
+        from stack_tui.core import console
+
+        return console.shell(self._engine(), env, service)
+
+    def psql(self, env: Environment, *, read_only: bool) -> console.Session:
+        from stack_tui.core import console
+
+        return console.psql(self._engine(), env, read_only=read_only)
+
+    def attach(self, session: console.Session) -> int:
+        from stack_tui.core import console
+
+        return console.run(self.platform, session, sys.stdout, clear=True)
 
 
 def _identity(info: backups.BackupInfo) -> tuple[str, int, int]:
