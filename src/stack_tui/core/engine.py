@@ -121,7 +121,7 @@ def exec_succeeds(container: Any, argv: list[str]) -> bool:
 
     with translated():
         try:
-            result = container.exec_run(argv, stdout=False, stderr=False)
+            result = container.exec_run(argv)  # attached: returns once it has exited
         except docker.errors.APIError:
             return False
     return bool(result.exit_code == 0)
