@@ -202,7 +202,7 @@ def resources_text(
     status: EnvStatus | None, histories: Mapping[str, History], problem: str
 ) -> Text:
     """CPU and memory per service, the newest sample ("…" until the first arrives)."""
-    text = Text.assemble(("Resource use", "bold"), ("  t: off  T: last minute", "dim"))
+    text = Text.assemble(("Resource use ", "bold"), ("(t: off, T: last minute)", "dim"))
     if problem:
         text.append(f"\n✗ {problem}", style="bold red")
     services = status.services if status else ()
