@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,10 +191,10 @@ def test_resource_use_streams_only_while_on(
     idle = sockets(pid)
     tui.keys("t")
     wait_for(
-        lambda: sum(" %  mem " in line for line in tui.screen().splitlines()) >= 2,
+        lambda: tui.screen().count(" %  mem ") == 4,
         timeout=30,
         interval=0.1,
-    )  # a CPU figure (the second sample a stream sends) for both panes' postgres
+    )  # a CPU figure (a stream's second sample) for each running service of both panes
     on = sockets(pid)
     assert on >= idle + 4, (idle, on)  # one stream per running container: 2 in each env
     tui.keys("t")
@@ -207,28 +208,20 @@ def test_sampler_follows_the_running_containers_and_closes_every_stream(
     client = engine.client()
     samples: dict[str, list[stats.Sample]] = {}
     problems: list[str] = []
-    threads = []
-
-    def spawn(work, name):  # type: ignore[no-untyped-def]
-        import threading
-
-        thread = threading.Thread(target=work, name=name)
-        thread.start()
-        threads.append(thread)
-
     sampler = stats.EnvSampler(
         deployed.dev,
         lambda: client,
-        spawn,
         on_sample=lambda service, sample: samples.setdefault(service, []).append(sample),
         on_problem=problems.append,
     )
     sampler.sync()
-    assert sampler.open_streams == 2
+    wait_for(lambda: sampler.open_streams == 2)
     wait_for(lambda: all(len(samples.get(s, [])) >= 2 for s in ("postgres", "qdrant")))
     postgres = sampler.histories["postgres"].last
     assert postgres is not None and postgres.cpu is not None and postgres.memory
     assert 1 * 2**20 < postgres.memory < 2**30  # a real PostgreSQL: some MiB
+    threads = [t for t in threading.enumerate() if t.name.startswith("stats-dev-")]
+    assert sorted(t.name for t in threads) == ["stats-dev-postgres", "stats-dev-qdrant"]
     sampler.stop()
     for thread in threads:
         thread.join(timeout=5)

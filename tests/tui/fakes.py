@@ -446,7 +446,6 @@ class FixedBackend:
     def resource_use(
         self,
         env: Environment,
-        spawn: Callable[[Callable[[], None], str], None],
         on_sample: Callable[[str, stats.Sample], None],
         on_problem: Callable[[str], None],
     ) -> FixedSampler:

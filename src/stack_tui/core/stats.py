@@ -3,8 +3,11 @@
 Nothing samples unless asked: an `EnvSampler` opens one stream per running container of
 its project when started and closes every one when stopped, so a TUI with resource use off
 costs the engine and the terminal nothing. Each service keeps the last minute of samples
-(`History`, a ring buffer) for the sparklines. Textual-free: the streams block in threads
-the caller provides (`spawn`), and samples are handed to `on_sample` from those threads.
+(`History`, a ring buffer) for the sparklines. Textual-free: each stream blocks in a thread
+of its own (daemon; it ends when its socket is closed), and samples are handed to
+`on_sample` from those threads. Not Textual's thread workers: those share asyncio's default
+executor (min(32, CPUs + 4) threads: 6 on a 2-core host), and a stream per container would
+hold every slot, leaving the status reads queued behind them.
 """
 
 from __future__ import annotations
@@ -129,17 +132,17 @@ class EnvSampler:
         self,
         env: Environment,
         client: Callable[[], Any],
-        spawn: Callable[[Callable[[], None], str], None],
         on_sample: Callable[[str, Sample], None],
         on_problem: Callable[[str], None],
         open_stream: Callable[[Any, str], Stream] = engine.StatsStream,
     ) -> None:
         self.env = env
-        self._client, self._spawn = client, spawn
+        self._client = client
         self._on_sample, self._on_problem = on_sample, on_problem
         self._open = open_stream
         self.histories: dict[str, History] = {}
         self._streams: dict[str, Stream] = {}
+        self._opening: set[str] = set()
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -165,23 +168,46 @@ class EnvSampler:
                 return
             for gone in set(self._streams) - set(running):
                 self._streams.pop(gone).close()
-            new = [(cid, service) for cid, service in running.items() if cid not in self._streams]
             for service in set(self.histories) - set(running.values()):
                 del self.histories[service]
-            for cid, service in new:
-                try:
-                    stream = self._open(client, cid)
-                except StackError as err:
-                    self._on_problem(f"{service}: {err.message}")
-                    continue
-                except Exception as err:  # docker-py's APIError: the engine refused stats
-                    self._on_problem(f"The engine gives no resource use for {service}: {err}")
-                    continue
-                self._streams[cid] = stream
-                self.histories.setdefault(service, History())
-                self._spawn(
-                    partial(self._follow, cid, service, stream), f"stats-{self.env.name}-{service}"
-                )
+            new = [
+                (cid, service)
+                for cid, service in running.items()
+                if cid not in self._streams and cid not in self._opening
+            ]
+            self._opening.update(cid for cid, _ in new)
+        for cid, service in new:  # an open waits for the engine's first sample: in its thread
+            threading.Thread(
+                target=partial(self._run, client, cid, service),
+                name=f"stats-{self.env.name}-{service}",
+                daemon=True,
+            ).start()
+
+    def _run(self, client: Any, cid: str, service: str) -> None:
+        try:
+            stream = self._opened(client, cid, service)
+        finally:
+            with self._lock:
+                self._opening.discard(cid)
+        if stream is not None:
+            self._follow(cid, service, stream)
+
+    def _opened(self, client: Any, cid: str, service: str) -> Stream | None:
+        try:
+            stream = self._open(client, cid)
+        except StackError as err:
+            self._on_problem(f"{service}: {err.message}")
+            return None
+        except Exception as err:  # docker-py's APIError: the engine refused stats
+            self._on_problem(f"The engine gives no resource use for {service}: {err}")
+            return None
+        with self._lock:
+            if self._stopped:
+                stream.close()
+                return None
+            self._streams[cid] = stream
+            self.histories.setdefault(service, History())
+        return stream
 
     def _follow(self, cid: str, service: str, stream: Stream) -> None:
         for raw in stream:

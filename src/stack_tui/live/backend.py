@@ -104,7 +104,6 @@ class Backend(Protocol):
     def resource_use(
         self,
         env: Environment,
-        spawn: Callable[[Callable[[], None], str], None],
         on_sample: Callable[[str, stats.Sample], None],
         on_problem: Callable[[str], None],
     ) -> Sampler: ...
@@ -309,13 +308,12 @@ class LiveBackend:
     def resource_use(
         self,
         env: Environment,
-        spawn: Callable[[Callable[[], None], str], None],
         on_sample: Callable[[str, stats.Sample], None],
         on_problem: Callable[[str], None],
     ) -> Sampler:
         from stack_tui.core import stats
 
-        return stats.EnvSampler(env, self._engine, spawn, on_sample, on_problem)
+        return stats.EnvSampler(env, self._engine, on_sample, on_problem)
 
     def shell(self, env: Environment, service: str) -> console.Session:
         from stack_tui.core import console

@@ -417,7 +417,6 @@ class Session:
         for name in sorted(wanted - set(self.samplers)):
             sampler = self.backend.resource_use(
                 self.envs[name],
-                spawn=self.host.in_thread,
                 on_sample=lambda service, sample: self._sampled(),
                 on_problem=partial(self._resource_problem_from_thread, name),
             )
