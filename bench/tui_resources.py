@@ -154,6 +154,8 @@ def report(
         f"| dockerd CPU over the same windows (shared engine: everything on it) "
         f"| {cell('dockerd', 0, '%')} | | | |",
         "",
+        f"CPU is counted in clock ticks of 10 ms: one tick over {options.idle:g} s is "
+        f"{1 / options.idle:.2f} % of a core, the resolution of the CPU row. "
         "On, the TUI follows one stats stream per running container of the panes on screen "
         "(9 here), keeps a minute of samples per service, and redraws the two resource "
         "sections at most once a second. Off (the default), no stream is open and nothing "
