@@ -119,16 +119,10 @@ def open_tui(platform: Platform, tmp_path: Path, opened: list[Terminal], *args: 
     return tui
 
 
-def sockets(pid: int) -> int:
-    """The process's open sockets (each engine stream holds one)."""
-    fds = Path(f"/proc/{pid}/fd")
-    count = 0
-    for fd in fds.iterdir():
-        try:
-            count += os.readlink(fd).startswith("socket:")
-        except OSError:
-            continue  # closed meanwhile
-    return count
+def threads(pid: int) -> int:
+    """The process's threads: each stats stream is read by a thread of its own, which ends
+    when the stream is closed (its socket shut down)."""
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
 
 
 def test_tui_shell_and_psql_round_trips_on_each_environment(
@@ -188,21 +182,26 @@ def test_resource_use_streams_only_while_on(
 ) -> None:
     tui = open_tui(deployed, tmp_path, terminals)
     pid = tui.pid()
-    idle = sockets(pid)
+    idle = threads(pid)
     tui.keys("t")
     wait_for(
         lambda: tui.screen().count(" %  mem ") == 4,
         timeout=60,
         interval=0.1,
     )  # a CPU figure (a stream's second sample) for each running service of both panes
-    on = sockets(pid)
-    assert on >= idle + 4, (idle, on)  # one stream per running container: 2 in each env
+    on = threads(pid)
+    assert on >= idle + 4  # one stream per running container: 2 in each env
+    tui.keys("Down", "Down", "s")  # a shell in a running service: the panes are off screen
+    tui.shows("exit (or Ctrl-D) ends it")
+    wait_for(lambda: threads(pid) <= on - 4, interval=0.1)  # every stream closed
+    tui.type("exit")
+    tui.shows("ended (exit status 0)")
+    wait_for(lambda: tui.screen().count(" %  mem ") == 4, timeout=60, interval=0.1)
+    back = threads(pid)
+    assert back >= idle + 4
     tui.keys("t")
     wait_for(lambda: "Resource use" not in tui.screen(), interval=0.05)
-    try:
-        wait_for(lambda: sockets(pid) <= idle, timeout=30, interval=0.1)
-    except AssertionError:
-        raise AssertionError(f"{sockets(pid)} sockets open after off; {idle} before") from None
+    wait_for(lambda: threads(pid) <= back - 4, interval=0.1)  # off: every stream closed
 
 
 def test_sampler_follows_the_running_containers_and_closes_every_stream(

@@ -146,8 +146,9 @@ class MainScreen(Screen[None]):
         self._fit(self.size.width, self.size.height)
         self._set_current("dev")
         session_changes(self).subscribe(self, self._on_change, immediate=True)
-        self.app.app_suspend_signal.subscribe(self, lambda _: self._set_covered(True))
-        self.app.app_resume_signal.subscribe(self, lambda _: self._set_covered(False))
+        # immediate: the shell runs on the UI thread, so a queued message would come after it
+        self.app.app_suspend_signal.subscribe(self, lambda _: self._set_covered(True), True)
+        self.app.app_resume_signal.subscribe(self, lambda _: self._set_covered(False), True)
         self.session.start()
         self._show_all()
 

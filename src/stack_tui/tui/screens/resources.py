@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
 from stack_tui.core.environments import Environment
-from stack_tui.core.stats import History, describe, human_bytes
+from stack_tui.core.stats import HISTORY, History, describe, human_bytes
 from stack_tui.live.session import Aspect, Change, Session
 from stack_tui.tui.messages import session_changes
 from stack_tui.tui.plans import label
@@ -81,5 +81,11 @@ class ResourceScreen(Screen[None]):
                     f"mem {memory} (max {human_bytes(peak_memory)})",
                 )
             )
-            self.query_one(f"#cpu-{index}", Sparkline).data = history.cpu()
-            self.query_one(f"#mem-{index}", Sparkline).data = history.memory()
+            self.query_one(f"#cpu-{index}", Sparkline).data = minute(history.cpu())
+            self.query_one(f"#mem-{index}", Sparkline).data = minute(history.memory())
+
+
+def minute(values: list[float]) -> list[float]:
+    """A full minute, the samples not yet taken as zero on the left: the time axis stays put
+    while it fills (a few samples stretched over the width would read as a minute)."""
+    return [0.0] * (HISTORY - len(values)) + values
