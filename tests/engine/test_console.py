@@ -95,6 +95,15 @@ class Terminal:
             raise AssertionError(f"{text!r} not on screen:\n{self.screen()}") from None
         return self.screen()
 
+    def prompt(self, prompt: str) -> None:
+        """Wait for the prompt on the last line, as a person waits before typing."""
+        wait_for(
+            lambda: (
+                [line for line in self.screen().splitlines() if line.strip()][-1].strip() == prompt
+            ),
+            interval=0.05,
+        )
+
     def pid(self) -> int:
         return int(self._tmux("display-message", "-p", "-t", "t", "#{pane_pid}"))
 
@@ -136,6 +145,7 @@ def test_tui_shell_and_psql_round_trips_on_each_environment(
     tui.shows("/ #")  # (capture-pane drops trailing spaces)
     tui.type("echo answer-$((6*7)) from $HOSTNAME")
     tui.shows("answer-42 from")
+    tui.prompt("/ #")
     tui.type("exit")
     back = tui.shows("bash in qdrant ended (exit status 0)")
     assert "Services (2/4 ok)" in back and "/ #" not in back  # the TUI, redrawn
@@ -145,6 +155,7 @@ def test_tui_shell_and_psql_round_trips_on_each_environment(
     tui.shows("agent_db_dev=#")
     tui.type("SELECT 'in:' || current_database() || '/' || current_user;")
     tui.shows("in:agent_db_dev/agent")
+    tui.prompt("agent_db_dev=#")
     tui.type("\\q")
     tui.shows("psql on agent_db_dev as agent ended (exit status 0)")
 
@@ -154,6 +165,7 @@ def test_tui_shell_and_psql_round_trips_on_each_environment(
     assert "Every command runs in PRODUCTION." in prod
     tui.type("SELECT 'in:' || current_database() || '/' || current_user;")
     tui.shows("in:agent_db/agent")
+    tui.prompt("agent_db=#")
     tui.type("\\q")
     assert "Services (2/5 ok)" in tui.shows("psql on agent_db as agent ended")
 
@@ -167,6 +179,7 @@ def test_read_only_tui_offers_psql_that_refuses_writes_and_no_shell(
     tui.shows("agent_db=#")
     tui.type("CREATE TABLE written_by_mistake (x int);")
     tui.shows("cannot execute CREATE TABLE in a read-only transaction")
+    tui.prompt("agent_db=#")
     tui.type("\\q")
     tui.shows("read-only ended")
     tui.keys("s", "?")
