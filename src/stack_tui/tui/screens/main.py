@@ -321,6 +321,7 @@ class MainScreen(Screen[None]):
     def _set_covered(self, covered: bool) -> None:
         self._covered = covered
         self._watch_resources()
+        self._show_resources()  # back on screen: fresh samplers, no figures from before
 
     def _watch_resources(self) -> None:
         """Streams for the panes on screen, only while resource use is on and nothing covers
