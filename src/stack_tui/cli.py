@@ -13,6 +13,8 @@
     ./stack schedule show | install
     ./stack notify test
     ./stack offsite init|push [--dev]|check     encrypted off-host copies (restic)
+    ./stack shell [--dev] SERVICE [-- CMD...]   a shell (bash, else sh) or CMD in a service
+    ./stack psql [--dev] [--read-only]          psql on the environment's own database
 
 Textual is imported only when the TUI is opened.
 """
@@ -40,7 +42,7 @@ from rich.table import Table
 
 from stack_tui.core import backups, compose, diagnostics, schedule, staleness
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import StackError
+from stack_tui.core.errors import Refused, StackError
 from stack_tui.ops import driver
 from stack_tui.ops.events import (
     BackupTaken,
@@ -91,6 +93,8 @@ COMMANDS = (
     "offsite",
     "notify",
     "schedule",
+    "shell",
+    "psql",
     "tui",
 )
 
@@ -513,6 +517,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="also read back this part of the data (e.g. 10%% or 1/5)",
     )
 
+    shell = commands.add_parser(
+        "shell",
+        help="an interactive shell (bash, else sh) in a service's container, or a command",
+        description="Runs 'docker compose -p PROJECT -f ... exec SERVICE bash' (sh when the "
+        "image has no bash) for the environment, so the project can never be the wrong one. "
+        "Prod prints a PROD banner first. With CMD, runs that instead and exits with its status.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env_flags(shell)
+    shell.add_argument("service", metavar="SERVICE", help="agent, openwebui, postgres, qdrant...")
+    shell.add_argument(
+        "shell_command", nargs=argparse.REMAINDER, metavar="-- CMD", help="a command to run instead"
+    )
+    psql_parser = commands.add_parser(
+        "psql",
+        help="psql on the environment's own database (agent_db_dev / agent_db) as its user",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env_flags(psql_parser)
+    psql_parser.add_argument(
+        "--read-only",
+        dest="psql_read_only",
+        action="store_true",
+        help="every transaction READ ONLY (default_transaction_read_only=on): writes are refused",
+    )
+
     tui = commands.add_parser("tui", help="open the TUI (the default with no command)")
     tui.add_argument(
         "--read-only",
@@ -619,7 +651,7 @@ def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> s
     if len(set(given)) > 1:
         return "Conflicting environments: " + " and ".join(sorted(set(given))) + "."
     takes_env = (
-        command in ("deploy", HISTORY, "rollback", "status", "logs")
+        command in ("deploy", HISTORY, "rollback", "status", "logs", "shell", "psql")
         or (command == "backup" and sub != "list")
         or (command == "offsite" and getattr(options, "offsite_command", None) == "push")
     )
@@ -679,6 +711,8 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
         )
     if command == "backup":
         return backup_command(options, platform, env)
+    if command in ("shell", "psql"):
+        return console_command(options, platform, env)
     if command == "offsite":
         return offsite_command(options, platform, env)
     raise AssertionError(command)
@@ -714,6 +748,25 @@ def show_logs(env: Environment, options: argparse.Namespace) -> int:
     finally:
         stream.close()
     return EXIT_OK
+
+
+def console_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:
+    """`shell` / `psql`: the container checked, the banner printed, the terminal handed over;
+    the exit status is the session's."""
+    from stack_tui.core import console, engine
+
+    client = engine.client()
+    if options.command == "psql":
+        session = console.psql(client, env, read_only=options.psql_read_only)
+    else:
+        command = list(options.shell_command)  # argparse has taken the "--" away
+        if command[:1] in (["--dev"], ["--prod"]):  # `shell agent --dev`: never run "--dev"
+            raise Refused(
+                f"{command[0]} after SERVICE would be run as a command in the container.",
+                f"Put it first: ./stack shell {command[0]} {options.service}",
+            )
+        session = console.shell(client, env, options.service, command)
+    return console.run(platform, session, sys.stderr)
 
 
 def offsite_command(options: argparse.Namespace, platform: Platform, env: Environment) -> int:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from textual.worker import get_current_worker
 
-from stack_tui.core import engine
+from stack_tui.core import console, engine, stats
 from stack_tui.core.backups import BackupInfo
 from stack_tui.core.environments import Environment, Platform
+from stack_tui.core.errors import Refused
 from stack_tui.core.locks import Holder
 from stack_tui.core.logs import LineSource, LogLine
 from stack_tui.core.parity import DIFFERENT, DRIFT, HYGIENE, SAME, CheckReport, CheckRow
@@ -417,6 +418,7 @@ class FixedBackend:
         self.holders: dict[str, Holder] = {}
         self.release = threading.Event()
         self.started: list[str] = []
+        self.samplers: list[FixedSampler] = []
         self.deploy_script: Callable[[Environment], Iterator[Event]] = lambda env: deploy_progress(
             env, self.release
         )
@@ -482,6 +484,61 @@ class FixedBackend:
 
     def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
         return [FixedSource(service, offset) for offset, service in enumerate(services)]
+
+    def resource_use(
+        self,
+        env: Environment,
+        on_sample: Callable[[str, stats.Sample], None],
+        on_problem: Callable[[str], None],
+    ) -> FixedSampler:
+        sampler = FixedSampler(self.statuses[env.name], on_sample)
+        self.samplers.append(sampler)
+        return sampler
+
+    def shell(self, env: Environment, service: str) -> console.Session:
+        raise Refused(f"{service} in {env.name} is not running (it is exited).", "Deploy it.")
+
+    def psql(self, env: Environment, *, read_only: bool) -> console.Session:
+        raise Refused("postgres is not running.", "Deploy it.")
+
+    def attach(self, session: console.Session) -> int:
+        raise AssertionError("a fixed backend hands no terminal over")
+
+
+class FixedSampler:
+    """A minute of made-up samples per running service (a slow wave, each service its own
+    level), delivered at once on the first sync."""
+
+    def __init__(self, status: EnvStatus, on_sample: Callable[[str, stats.Sample], None]) -> None:
+        self.histories: dict[str, stats.History] = {}
+        self.stopped = False
+        self._on_sample = on_sample
+        for rank, row in enumerate(status.services):
+            if row.state != "running":
+                continue
+            history = self.histories[row.service] = stats.History()
+            for second in range(stats.HISTORY):
+                wave = (second * 7 + rank * 11) % 20
+                history.add(
+                    stats.Sample(
+                        NOW - stats.HISTORY + second,
+                        cpu=0.5 * (rank + 1) + wave / 10,
+                        memory=(40 + 30 * rank + wave) * 2**20,
+                        memory_limit=2 * 2**30,
+                    )
+                )
+
+    @property
+    def open_streams(self) -> int:
+        return 0 if self.stopped else len(self.histories)
+
+    def sync(self) -> None:
+        for service, history in self.histories.items():
+            assert history.last is not None
+            self._on_sample(service, history.last)
+
+    def stop(self) -> None:
+        self.stopped = True
 
 
 @dataclass(frozen=True)

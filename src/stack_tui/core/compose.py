@@ -113,6 +113,14 @@ def run(
     return done
 
 
+def attached(target: Target, *args: str) -> int:
+    """Run compose with this process's terminal (an interactive `exec`); its exit status."""
+    prepared = ready(target)
+    return subprocess.run(
+        command(prepared.env, *args), env=process_env(prepared.env), check=False
+    ).returncode
+
+
 def compose_error(prepared: Prepared, args: Sequence[str], stderr: str) -> StackError:
     env = prepared.env
     message = prepared.redact(stderr.strip()) or "(no output)"

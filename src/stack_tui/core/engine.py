@@ -12,6 +12,7 @@ client on the engine's Unix socket, for three kinds of GET).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -111,6 +112,48 @@ def service_container(engine: docker.DockerClient, project: str, service: str) -
             filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]},
         )
     return found[0] if found else None
+
+
+def exec_succeeds(container: Any, argv: list[str]) -> bool:
+    """Whether `argv` runs in the container and exits 0. A missing binary is no error: the
+    engine answers with a failed exec (126/127), or refuses to create it."""
+    import docker
+
+    with translated():
+        try:
+            result = container.exec_run(argv)  # attached: returns once it has exited
+        except docker.errors.APIError:
+            return False
+    return bool(result.exit_code == 0)
+
+
+class StatsStream:
+    """The engine's stats stream of one container (one decoded sample a second), closable
+    from another thread: `close()` shuts its socket, which ends the iteration at once."""
+
+    def __init__(self, client: docker.DockerClient, container_id: str) -> None:
+        # As docker-py's own events(): the raw response is kept so close() can reach its
+        # socket (docker-py's stats() generator hides it).
+        from docker.types import CancellableStream
+
+        api = client.api
+        with translated():
+            response = api._get(
+                api._url("/containers/{0}/stats", container_id),
+                params={"stream": True},
+                stream=True,
+                timeout=None,
+            )
+            api._raise_for_status(response)
+        self._stream = CancellableStream(api._stream_helper(response, decode=True), response)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with contextlib.suppress(Exception):  # closed under us, or the engine went away
+            yield from self._stream
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
 
 
 def volume_labels(engine: docker.DockerClient | QuickEngine, name: str) -> dict[str, str] | None:

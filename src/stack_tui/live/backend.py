@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,12 +31,27 @@ from stack_tui.ops.status import EnvStatus, status
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from stack_tui.core import console, stats
     from stack_tui.core.parity import CheckReport
 
 
 #: Backups re-read and verified in the background, per environment: the newest ones, which a
 #: pane shows and a restore most likely uses (older ones show "-", not checked).
 VERIFY_NEWEST = 5
+
+
+class Sampler(Protocol):
+    """One environment's resource use (core.stats.EnvSampler): `sync()` blocks (call it from a
+    thread) and follows the running containers; `stop()` closes every stream."""
+
+    histories: dict[str, stats.History]
+
+    @property
+    def open_streams(self) -> int: ...
+
+    def sync(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -79,6 +95,20 @@ class Backend(Protocol):
         """Each service's log (its container in the env's project); raises StackError. Of
         several services, those without a container are left out."""
         ...
+
+    def resource_use(
+        self,
+        env: Environment,
+        on_sample: Callable[[str, stats.Sample], None],
+        on_problem: Callable[[str], None],
+    ) -> Sampler: ...
+
+    def shell(self, env: Environment, service: str) -> console.Session: ...
+
+    def psql(self, env: Environment, *, read_only: bool) -> console.Session: ...
+
+    def attach(self, session: console.Session) -> int:
+        """Run an interactive session on this terminal (the TUI is suspended meanwhile)."""
 
 
 class LiveBackend:
@@ -229,6 +259,38 @@ class LiveBackend:
 
     def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
         return list(logs.sources_for(env, services, skip_missing=len(services) > 1))
+
+    def _engine(self) -> Any:
+        """The shared client (made on first use; status reads make it too)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = engine.client()
+            return self._client
+
+    def resource_use(
+        self,
+        env: Environment,
+        on_sample: Callable[[str, stats.Sample], None],
+        on_problem: Callable[[str], None],
+    ) -> Sampler:
+        from stack_tui.core import stats
+
+        return stats.EnvSampler(env, self._engine, on_sample, on_problem)
+
+    def shell(self, env: Environment, service: str) -> console.Session:
+        from stack_tui.core import console
+
+        return console.shell(self._engine(), env, service)
+
+    def psql(self, env: Environment, *, read_only: bool) -> console.Session:
+        from stack_tui.core import console
+
+        return console.psql(self._engine(), env, read_only=read_only)
+
+    def attach(self, session: console.Session) -> int:
+        from stack_tui.core import console
+
+        return console.run(self.platform, session, sys.stdout, clear=True)
 
 
 def _identity(info: backups.BackupInfo) -> tuple[str, int, int]:

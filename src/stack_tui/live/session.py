@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
 from stack_tui.live import driving
-from stack_tui.live.backend import VERIFY_NEWEST, Backend
+from stack_tui.live.backend import VERIFY_NEWEST, Backend, Sampler
 from stack_tui.live.runs import DiedRecord, Run, who
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 from stack_tui.ops.status import EnvStatus
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: A burst of engine events (kill, die, stop...) arrives within a few ms: one refresh.
 DEBOUNCE = 0.03
+#: Resource-use samples arrive once a second per container: shown together, once a second.
+RESOURCES_REDRAW = 1.0
 
 
 class Aspect(enum.Enum):
@@ -52,6 +54,7 @@ class Aspect(enum.Enum):
     RUN = "run"  # an operation's event, or its waiting for an answer
     CHECKS = "checks"  # the checks started or finished
     PROBLEM = "problem"  # something the operator should be told once (a failed read)
+    RESOURCES = "resources"  # new resource-use samples (at most once a second), or a problem
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,12 @@ class Session:
         self._engine_watcher: EngineWatcher | None = None
         self._data_watcher: DataWatcher | None = None
         self._closing = threading.Event()
+        #: Who wants which environments' resource use (the main screen, a detail view):
+        #: streams run for the union, and for nothing when nobody looks.
+        self._resource_viewers: dict[str, frozenset[str]] = {}
+        self.samplers: dict[str, Sampler] = {}
+        self.resource_problems: dict[str, str] = {}
+        self._resources_due = threading.Event()
         #: Engine events from here on are replayed when the subscription starts (after the
         #: first paint, so that it does not compete with it), so none is missed.
         self._since = backend.now() - 1
@@ -156,6 +165,7 @@ class Session:
     def close(self) -> None:
         """Stop watching; running operations stop at their next event (their cleanup runs)."""
         self._closing.set()
+        self.want_resources("*", set())
         for watcher in (self._engine_watcher, self._data_watcher):
             if watcher is not None:
                 watcher.stop()
@@ -214,6 +224,9 @@ class Session:
         # engine_down is cleared only by the watcher (_engine_back): a snapshot read before
         # the engine went away can arrive after it did, and must not say it is back.
         self.host.changed(Change(Aspect.STATUS, snapshot.env))
+        sampler = self.samplers.get(snapshot.env)
+        if sampler is not None:  # a container restarted or went: follow the running ones
+            self.host.in_thread(sampler.sync, f"resources-{snapshot.env}")
         if first and self.populated:
             self.host.after_paint(self._started)
         elif not first:
@@ -385,6 +398,53 @@ class Session:
         driving.follow(
             run, path, post=partial(self._post, run), held=held, cancelled=self._closing.is_set
         )
+
+    # --- resource use -----------------------------------------------------------------------
+
+    def want_resources(self, viewer: str, envs: set[str]) -> None:
+        """`viewer` shows the resource use of `envs` (empty: none). Streams are opened for
+        every environment someone shows and closed for the others ("*": everyone stops)."""
+        if viewer == "*":
+            self._resource_viewers.clear()
+        elif envs:
+            self._resource_viewers[viewer] = frozenset(envs)
+        else:
+            self._resource_viewers.pop(viewer, None)
+        wanted = set().union(*self._resource_viewers.values()) if not self.closing else set()
+        for name in set(self.samplers) - wanted:
+            self.samplers.pop(name).stop()
+            self.resource_problems.pop(name, None)
+        for name in sorted(wanted - set(self.samplers)):
+            sampler = self.backend.resource_use(
+                self.envs[name],
+                on_sample=lambda service, sample: self._sampled(),
+                on_problem=partial(self._resource_problem_from_thread, name),
+            )
+            self.samplers[name] = sampler
+            self.host.in_thread(sampler.sync, f"resources-{name}")
+
+    def _sampled(self) -> None:
+        """From a stream's thread: one redraw a second at most, whatever the number of
+        containers."""
+        if not self._resources_due.is_set():
+            self._resources_due.set()
+            self.host.to_ui(self._show_resources_soon)
+
+    def _show_resources_soon(self) -> None:
+        self.host.later(RESOURCES_REDRAW, self._show_resources)
+
+    def _show_resources(self) -> None:
+        self._resources_due.clear()
+        if self.samplers:
+            self.host.changed(Change(Aspect.RESOURCES))
+
+    def _resource_problem_from_thread(self, env: str, message: str) -> None:
+        self.host.to_ui(partial(self._resource_problem, env, message))
+
+    def _resource_problem(self, env: str, message: str) -> None:
+        if env in self.samplers:
+            self.resource_problems[env] = message
+            self.host.changed(Change(Aspect.RESOURCES, env))
 
     # --- checks -----------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Keys", id="title")
             yield DataTable(id="keys", cursor_type="none", show_header=False)
             note = (
-                "READ-ONLY: deploy, backup and restore are not available."
+                "READ-ONLY: no deploy, backup, restore or shell; psql is read-only."
                 if self.read_only
                 else "Every action works on the focused pane's environment (tab, 1, 2)."
             )

@@ -28,7 +28,7 @@ from stack_tui.ops.events import Event, Result, StepStarted
 from stack_tui.ops.status import next_change
 from stack_tui.tui import plans
 from stack_tui.tui.messages import session_changes
-from stack_tui.tui.widgets.env_pane import EnvPane, activity, restores_text
+from stack_tui.tui.widgets.env_pane import EnvPane, activity, resources_text, restores_text
 from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part, env_summary
 from stack_tui.tui.widgets.tables import next_redraw
 
@@ -61,6 +61,36 @@ class MainScreen(Screen[None]):
             tooltip="All of the focused environment's services' logs, interleaved by time",
         ),
         Binding(
+            "s",
+            "shell",
+            "Shell",
+            show=False,
+            tooltip="A shell (bash, else sh) in the highlighted service; exit returns here",
+        ),
+        Binding(
+            "p",
+            "psql",
+            "psql",
+            show=False,
+            tooltip="psql on the focused environment's database (read-only mode: read-only)",
+        ),
+        # Not `u` as in other tools: `u` is undo-restore here, and the keys an operator has
+        # learnt for a restore must not change.
+        Binding(
+            "t",
+            "resources",
+            "Resource use",
+            show=False,
+            tooltip="CPU and memory per service in the panes, on or off (off: no cost)",
+        ),
+        Binding(
+            "T",
+            "resource_history",
+            "Resource history",
+            show=False,
+            tooltip="The focused environment's CPU and memory over the last minute",
+        ),
+        Binding(
             "o",
             "operation",
             "Progress",
@@ -91,7 +121,8 @@ class MainScreen(Screen[None]):
         Binding("2", "focus_env('prod')", "PROD pane", show=False, tooltip="Focus the PROD pane"),
         Binding("q", "app.quit", "Quit", tooltip="Quit (asks first while an operation runs)"),
     ]
-    MUTATING = frozenset({"deploy", "backup", "restore"})
+    #: What read-only mode removes (psql stays, with every transaction read-only).
+    MUTATING = frozenset({"deploy", "backup", "restore", "shell"})
 
     def __init__(self, session: Session, read_only: bool) -> None:
         super().__init__()
@@ -101,6 +132,9 @@ class MainScreen(Screen[None]):
         self.envs = session.envs
         self.current = "dev"
         self._age_timer: Timer | None = None
+        self.resources_on = False
+        #: Another screen is on top, or the terminal is handed to a shell: nothing visible.
+        self._covered = False
 
     # --- layout -----------------------------------------------------------------------------
 
@@ -119,6 +153,9 @@ class MainScreen(Screen[None]):
         self._fit(self.size.width, self.size.height)
         self._set_current("dev")
         session_changes(self).subscribe(self, self._on_change, immediate=True)
+        # immediate: the shell runs on the UI thread, so a queued message would come after it
+        self.app.app_suspend_signal.subscribe(self, lambda _: self._set_covered(True), True)
+        self.app.app_resume_signal.subscribe(self, lambda _: self._set_covered(False), True)
         self.session.start()
         self._show_all()
 
@@ -128,6 +165,7 @@ class MainScreen(Screen[None]):
     def _fit(self, width: int, height: int) -> None:
         narrow = width < NARROW
         self.set_class(narrow, "-narrow")
+        self._watch_resources()
         footer = self.query_one(Footer)
         footer.compact = narrow
         footer.show_command_palette = not narrow  # still ctrl+p, and listed by ?
@@ -162,6 +200,7 @@ class MainScreen(Screen[None]):
         if focus:
             self.call_after_refresh(self._focus_current)
         self._show_bar()
+        self._watch_resources()
 
     def _focus_current(self) -> None:
         table = self.pane(self.current).services
@@ -177,7 +216,9 @@ class MainScreen(Screen[None]):
     # --- the session's changes ----------------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
-        if change.aspect is Aspect.PROBLEM:
+        if change.aspect is Aspect.RESOURCES:
+            self._show_resources()
+        elif change.aspect is Aspect.PROBLEM:
             self.notify(change.message, severity="error")
         elif change.aspect is Aspect.CHECKS:
             self._show_all()  # the panes show the checks' word on restores
@@ -186,6 +227,7 @@ class MainScreen(Screen[None]):
                 self._show_all()
             else:
                 self._show_env(change.env)
+            self._show_resources()
         elif change.run is not None:
             self._on_run_change(change)
 
@@ -275,6 +317,54 @@ class MainScreen(Screen[None]):
             checks_part(failing, session.checks_running, session.checks_error),
         ]
         self.query_one(StatusBar).show(parts)
+
+    # --- resource use -----------------------------------------------------------------------
+
+    def on_screen_suspend(self) -> None:
+        self._set_covered(True)
+
+    def on_screen_resume(self) -> None:
+        self._set_covered(False)
+
+    def _set_covered(self, covered: bool) -> None:
+        self._covered = covered
+        self._watch_resources()
+        self._show_resources()  # back on screen: fresh samplers, no figures from before
+
+    def _watch_resources(self) -> None:
+        """Streams for the panes on screen, only while resource use is on and nothing covers
+        them (the narrow layout shows one pane)."""
+        if not self.resources_on or self._covered:
+            shown: set[str] = set()
+        elif self.has_class("-narrow"):
+            shown = {self.current}
+        else:
+            shown = set(self.envs)
+        self.session.want_resources("main", shown)
+
+    def _show_resources(self) -> None:
+        session = self.session
+        for name in self.envs:
+            sampler = session.samplers.get(name)
+            self.pane(name).show_resources(
+                resources_text(
+                    session.statuses.get(name),
+                    sampler.histories if sampler else {},
+                    session.resource_problems.get(name, ""),
+                )
+                if self.resources_on
+                else None
+            )
+
+    def action_resources(self) -> None:
+        self.resources_on = not self.resources_on
+        self._watch_resources()
+        self._show_resources()
+
+    def action_resource_history(self) -> None:
+        from stack_tui.tui.screens.resources import ResourceScreen
+
+        self.app.push_screen(ResourceScreen(self.session, self.env))
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -370,6 +460,25 @@ class MainScreen(Screen[None]):
             )
             return
         self.app.push_screen(LogsScreen(self.backend, self.env, services))
+
+    def action_shell(self) -> None:
+        from stack_tui.tui.attach import attach
+
+        service = self.pane(self.current).services.cursor_key
+        if service is None:
+            self.notify(f"{plans.label(self.current)} has no service to open a shell in.")
+            return
+        where = f"a shell in {service} ({plans.label(self.env)})"
+        attach(self.app, self.backend, partial(self.backend.shell, self.env, service), where)
+
+    def action_psql(self) -> None:
+        from stack_tui.tui.attach import attach
+
+        env, read_only = self.env, self.read_only
+        where = f"psql on {env.db_name} ({plans.label(env)}" + (
+            ", read-only)" if read_only else ")"
+        )
+        attach(self.app, self.backend, partial(self.backend.psql, env, read_only=read_only), where)
 
     def action_operation(self) -> None:
         from stack_tui.tui.screens.operation import OperationScreen

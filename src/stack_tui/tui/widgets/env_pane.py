@@ -8,6 +8,7 @@ and its label in capitals everywhere. Problems are words, not only colours
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -18,6 +19,7 @@ from textual.widgets import Static
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
 from stack_tui.core.parity import CheckReport
+from stack_tui.core.stats import History, describe
 from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.events import StepStarted
 from stack_tui.ops.status import EnvStatus
@@ -90,6 +92,7 @@ class EnvPane(VerticalScroll):
         yield Static(id="problem", classes="problem")
         yield Static("Services", id="services-title", classes="section")
         yield ServicesTable(id="services")
+        yield Static(id="resources", classes="resources")
         yield Static("Volumes", classes="section")
         yield Static(id="volumes")
         yield Static(id="restores")
@@ -171,6 +174,11 @@ class EnvPane(VerticalScroll):
         self.query_one("#offsite", Static).display = bool(copies)
         self._set("operation", activity)
 
+    def show_resources(self, text: Text | None) -> None:
+        """Resource use under the services (None: off, hidden)."""
+        self._set("resources", text or "")
+        self.query_one("#resources", Static).display = text is not None
+
     def _banner(self, status: EnvStatus | None) -> Text:
         domain = status.domain if status and status.domain else "no domain set"
         tag = " PROD " if self.env.is_prod else " dev "
@@ -197,6 +205,25 @@ class EnvPane(VerticalScroll):
                 lines.append("✓ ", style="green")
                 lines.append(volume.name)
         return lines
+
+
+def resources_text(
+    status: EnvStatus | None, histories: Mapping[str, History], problem: str
+) -> Text:
+    """CPU and memory per service, the newest sample ("…" until the first arrives)."""
+    text = Text.assemble(("Resource use ", "bold"), ("(t: off, T: last minute)", "dim"))
+    if problem:
+        text.append(f"\n✗ {problem}", style="bold red")
+    services = status.services if status else ()
+    width = max((len(row.service) for row in services), default=0)
+    for row in services:
+        history = histories.get(row.service)
+        if row.state != "running":
+            cpu, memory = "-", "-"
+        else:
+            cpu, memory = describe(history.last if history else None)
+        text.append(f"\n{row.service:<{width}}  cpu {cpu:>7}  mem {memory:>10}")
+    return text
 
 
 def restores_text(report: CheckReport | None, env: Environment) -> Text | None:
