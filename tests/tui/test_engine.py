@@ -25,6 +25,7 @@ from stack_tui.tui.screens.logs import LogsScreen
 from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.screens.operation import OperationScreen
 from stack_tui.tui.screens.restore import RestorePicker
+from stack_tui.tui.widgets.log_view import LogView
 from support import drive, psql, result_of
 
 pytestmark = pytest.mark.engine
@@ -161,10 +162,10 @@ async def test_follow_a_service_log(platform: Platform) -> None:
         table.move_cursor(row=table.keys.index("postgres"))
         await pilot.press("l")
         await screen_is(pilot, LogsScreen)
-        log = app.screen.query_one(Log)
+        log = app.screen.query_one(LogView)
         await until(
             pilot,
-            lambda: any("ready to accept connections" in line for line in log.lines),
+            lambda: any("ready to accept connections" in line.text for line in log.lines),
             10,
             "postgres's log lines",
         )
