@@ -27,6 +27,9 @@ from stack_tui.core.errors import EngineUnreachable, StackError
 if TYPE_CHECKING:
     import docker
 
+    from stack_tui.core.endpoints import Endpoint
+    from stack_tui.core.environments import Environment
+
 T = TypeVar("T")
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -44,15 +47,23 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
 
-def unreachable(err: BaseException | None = None) -> EngineUnreachable:
+def unreachable(
+    err: BaseException | None = None, endpoint: Endpoint | None = None
+) -> EngineUnreachable:
     detail = f" ({type(err).__name__})" if err else ""
+    if endpoint is not None and endpoint.configured:
+        return EngineUnreachable(
+            f"{endpoint.describe()} is unreachable{detail}.",
+            f"Check that host and its dockerd (docker -H {endpoint.host} info); "
+            "stack-tui reconnects by itself when it answers.",
+        )
     return EngineUnreachable(
         f"The Docker engine at {engine_address()} is unreachable{detail}.", UNREACHABLE_HINT
     )
 
 
 @contextmanager
-def translated() -> Iterator[None]:
+def translated(endpoint: Endpoint | None = None) -> Iterator[None]:
     """Turn the ways docker-py reports a missing daemon into EngineUnreachable."""
     import docker
     import requests
@@ -60,25 +71,66 @@ def translated() -> Iterator[None]:
     try:
         yield
     except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as err:
-        raise unreachable(err) from None
+        raise unreachable(err, endpoint) from None
     except docker.errors.APIError as err:
         if err.is_server_error():  # e.g. "database not open" while dockerd shuts down
-            raise unreachable(err) from None
+            raise unreachable(err, endpoint) from None
         raise
     except docker.errors.DockerException as err:
-        if "Connection" in str(err) or "connect" in str(err):
-            raise unreachable(err) from None
+        if "Connection" in str(err) or "connect" in str(err) or "SSL" in str(err):
+            raise unreachable(err, endpoint) from None
         raise
 
 
-def client(timeout: int = 30) -> docker.DockerClient:
-    """A client for the local engine; raises EngineUnreachable if it does not answer."""
+def client(timeout: int = 30, endpoint: Endpoint | None = None) -> docker.DockerClient:
+    """A client for `endpoint` (default: the local engine); raises EngineUnreachable if it
+    does not answer. ssh:// goes through the ssh client, as Compose's does (same known_hosts,
+    same configuration); tcp:// verifies the engine's certificate against the endpoint's CA."""
     import docker
 
-    with translated():
-        engine = docker.DockerClient(base_url=engine_address(), timeout=timeout)
+    if endpoint is None or not endpoint.configured:
+        with translated():
+            engine = docker.DockerClient(base_url=engine_address(), timeout=timeout)
+            engine.ping()
+        return engine
+    tls: Any = False
+    if endpoint.tls_dir is not None:
+        tls = docker.tls.TLSConfig(
+            client_cert=(str(endpoint.tls_dir / "cert.pem"), str(endpoint.tls_dir / "key.pem")),
+            ca_cert=str(endpoint.tls_dir / "ca.pem"),
+            verify=True,
+        )
+    with translated(endpoint):
+        engine = docker.DockerClient(
+            base_url=endpoint.host,
+            timeout=timeout,
+            tls=tls,
+            use_ssh_client=endpoint.scheme == "ssh",
+        )
         engine.ping()
     return engine
+
+
+def for_env(env: Environment, timeout: int = 30) -> docker.DockerClient:
+    """A client for the engine `env` lives on (core.endpoints: its setting, checked)."""
+    from stack_tui.core import endpoints
+
+    return client(timeout, endpoints.resolve(env))
+
+
+def for_envs(*envs: Environment, timeout: int = 30) -> dict[str, docker.DockerClient]:
+    """A client per environment, one per engine: envs on the same engine share it."""
+    from stack_tui.core import endpoints
+
+    by_engine: dict[tuple[str, str], docker.DockerClient] = {}
+    found = {}
+    for env in envs:
+        endpoint = endpoints.resolve(env)
+        key = (endpoint.host, str(endpoint.tls_dir))
+        if key not in by_engine:
+            by_engine[key] = client(timeout, endpoint)
+        found[env.name] = by_engine[key]
+    return found
 
 
 def call(fn: Callable[[], T]) -> T:
@@ -156,6 +208,18 @@ class QuickEngine:
     def __init__(self, socket_path: str, timeout: float = 10.0) -> None:
         self._path = socket_path
         self._timeout = timeout
+
+    @classmethod
+    def for_env(cls, env: Environment) -> QuickEngine | None:
+        """For an environment whose engine is behind a Unix socket; None for any other
+        (docker-py handles those) and for a bad setting (the full read reports it)."""
+        from stack_tui.core import endpoints
+
+        try:
+            path = endpoints.resolve(env).socket_path
+        except StackError:
+            return None
+        return None if path is None else cls(path)
 
     @classmethod
     def local(cls) -> QuickEngine | None:

@@ -119,8 +119,10 @@ class LiveBackend:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self._services: dict[str, list[str]] = {}
-        self._client: Any = None  # one client for both (each costs two requests to make)
-        self._client_lock = threading.Lock()
+        #: A client per env, each made under its env's own lock: a remote engine that takes its
+        #: time to answer never holds up the other env's read.
+        self._clients: dict[str, Any] = {}
+        self._client_locks = {name: threading.Lock() for name in ("dev", "prod")}
         self._verified: dict[tuple[str, int, int], bool] = {}
         self._verify_lock = threading.Lock()
         self._prefetched: dict[str, Future[EnvStatus]] = {}
@@ -139,7 +141,7 @@ class LiveBackend:
         """What the engine runs, without the ~0.1 s of CPU Compose takes to render the config
         on a 2-core host, and without docker-py's import (QuickEngine); the session re-reads
         both environments fully right after the first paint."""
-        quick = engine.QuickEngine.local()
+        quick = engine.QuickEngine.for_env(env)
         if quick is None:
             return self._read(env, False, [])
         return self._with_verification(status(self.platform, env, quick, []))
@@ -169,14 +171,14 @@ class LiveBackend:
                 self._services[env.name] = names
             except StackError:
                 names = None  # status() renders it again and reports the error
-        with self._client_lock:
-            if self._client is None:
+        with self._client_locks[env.name]:
+            client = self._clients.get(env.name)
+            if client is None:
                 with contextlib.suppress(StackError):  # status() reports it
-                    self._client = engine.client()
-            client = self._client
+                    client = self._clients[env.name] = engine.for_env(env)
         snapshot = status(self.platform, env, client, names)
         if snapshot.error:
-            self._client = None  # the engine may have restarted: connect afresh next time
+            self._clients.pop(env.name, None)  # restarted? connect afresh next time
         return self._with_verification(snapshot)
 
     def _with_verification(self, snapshot: EnvStatus) -> EnvStatus:
@@ -255,7 +257,7 @@ class LiveBackend:
         return run_checks(self.platform)
 
     def logs(self, env: Environment, service: str) -> LogStream:
-        client = engine.client()
+        client = engine.for_env(env)
         container = engine.service_container(client, env.project, service)
         if container is None:
             raise StackError(

@@ -80,7 +80,12 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         ]
 
     try:
-        drift, engine_hygiene = _engine_rows(platform, prepared, configs, client or engine.client())
+        clients = (
+            {name: client for name in ENV_NAMES}
+            if client is not None
+            else engine.for_envs(platform.dev, platform.prod)
+        )
+        drift, engine_hygiene = _engine_rows(platform, prepared, configs, clients)
     except (StackError, docker.errors.DockerException, requests.RequestException) as err:
         # Connection failures are StackErrors already; this also covers an engine that
         # answers with an error or too slowly.
@@ -136,29 +141,32 @@ def _engine_rows(
     platform: Platform,
     prepared: dict[str, Prepared],
     configs: dict[str, Config],
-    client: docker.DockerClient,
+    clients: dict[str, docker.DockerClient],
 ) -> tuple[list[CheckRow], list[CheckRow]]:
-    """(drift rows, hygiene rows) that need the engine."""
+    """(drift rows, hygiene rows) that need the engines (each env's own: core.endpoints)."""
     states = {
-        name: _env_state(platform.env(name), prepared.get(name), configs.get(name), client)
+        name: _env_state(platform.env(name), prepared.get(name), configs.get(name), clients[name])
         for name in ENV_NAMES
     }
-    image_ids = {c.image_id for state in states.values() for c in state.containers}
-    created = {image_id: _created(client, image_id) for image_id in image_ids}
+    created = {
+        c.image_id: _created(clients[name], c.image_id)
+        for name, state in states.items()
+        for c in state.containers
+    }
     return drift_rows(states["dev"], states["prod"], created), [
-        orphans_row(_orphans(platform, client)),
-        traefik_attachment_row(_attachment(platform, client)),
-        _restores_row(platform, client),
+        orphans_row(_orphans(platform, clients)),
+        traefik_attachment_row(_attachment(platform, clients)),
+        _restores_row(platform, clients),
         _backup_dates_row(platform),
-        _rollback_images_row(platform, client),
+        _rollback_images_row(platform, clients),
     ]
 
 
-def _rollback_images_row(platform: Platform, client: docker.DockerClient) -> CheckRow:
+def _rollback_images_row(platform: Platform, clients: dict[str, docker.DockerClient]) -> CheckRow:
     """The images the newest deploy records need for a rollback must still be here."""
     gone: dict[str, list[str]] = {}
-    here = records.image_digests(client)
     for name in ENV_NAMES:
+        here = records.image_digests(clients[name])
         gone[name] = [
             f"{service} {state.short_image()} (before {record_id})"
             for record_id, service, state in records.needed_images(records.history(platform, name))
@@ -178,13 +186,13 @@ def _rollback_images_row(platform: Platform, client: docker.DockerClient) -> Che
     )
 
 
-def _restores_row(platform: Platform, client: docker.DockerClient) -> CheckRow:
+def _restores_row(platform: Platform, clients: dict[str, docker.DockerClient]) -> CheckRow:
     """The databases restores keep (with their size), and anything an interrupted one left."""
     shown: dict[str, str] = {}
     notes = []
     for name in ENV_NAMES:
         env = platform.env(name)
-        state = database_state(platform, env, client)
+        state = database_state(platform, env, clients[name])
         if state is None:
             shown[name] = "Postgres not running"
             continue
@@ -279,15 +287,17 @@ def _created(client: docker.DockerClient, image_id: str) -> str:
         return ""
 
 
-def _orphans(platform: Platform, client: docker.DockerClient) -> list[Orphan]:
+def _orphans(platform: Platform, clients: dict[str, docker.DockerClient]) -> list[Orphan]:
     """Orphaned volumes (sized by the engine) and bind-mount data that a run from compose/
     without --project-directory wrote next to the compose files."""
-    volumes = [v.attrs for v in engine.call(lambda: client.volumes.list())]
-    found = orphan_volumes(volumes, platform.dev, platform.prod)
-    if found:
-        usage: list[dict[str, Any]] = engine.call(client.df).get("Volumes") or []
-        sizes = {v.get("Name"): (v.get("UsageData") or {}).get("Size") for v in usage}
-        found = [Orphan(o.env, o.name, o.project, sizes.get(o.name)) for o in found]
+    found: list[Orphan] = []
+    for client in {id(c): c for c in clients.values()}.values():  # each engine once
+        volumes = [v.attrs for v in engine.call(lambda: client.volumes.list())]  # noqa: B023
+        orphans = orphan_volumes(volumes, platform.dev, platform.prod)
+        if orphans:
+            usage: list[dict[str, Any]] = engine.call(client.df).get("Volumes") or []
+            sizes = {v.get("Name"): (v.get("UsageData") or {}).get("Size") for v in usage}
+            found += [Orphan(o.env, o.name, o.project, sizes.get(o.name)) for o in orphans]
     for env in (platform.dev, platform.prod):
         for mount in env.bind_mounts:
             path = platform.compose / "data" / mount
@@ -307,14 +317,14 @@ def _stray_size(path: Path) -> int | None:
     return sum(sizes) if sizes else None
 
 
-def _attachment(platform: Platform, client: docker.DockerClient) -> TraefikAttachment:
+def _attachment(platform: Platform, clients: dict[str, docker.DockerClient]) -> TraefikAttachment:
     network = platform.dev.network
     try:
-        engine.call(lambda: client.networks.get(network))
+        engine.call(lambda: clients["dev"].networks.get(network))
         exists = True
     except docker.errors.NotFound:
         exists = False
-    traefik = engine.service_container(client, platform.prod_project, "traefik")
+    traefik = engine.service_container(clients["prod"], platform.prod_project, "traefik")
     if traefik is None:
         return TraefikAttachment(network, exists, "", False, False)
     networks = (traefik.attrs.get("NetworkSettings") or {}).get("Networks") or {}

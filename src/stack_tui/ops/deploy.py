@@ -92,7 +92,7 @@ def _deploy(
     yield from _placeholder_secrets(platform, env, prepared.values)
     rendered = compose.render_config(prepared).get("services", {})
     services = sorted(rendered)
-    client = engine.client()
+    client = engine.for_env(env)
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
     if not (yield from _check_volumes(env, client, accept_new_volumes)):

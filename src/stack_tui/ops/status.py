@@ -150,7 +150,7 @@ def status(
     except StackError as err:
         error = err  # still show what runs: containers and volumes need no config
     try:
-        client = client or engine.client()
+        client = client or engine.for_env(env)
         containers = engine.project_containers(client, env.project)
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
     except StackError as err:
@@ -189,7 +189,7 @@ def database_state(
     None when Postgres is not running. Not part of `status()`: it runs a query in the
     container, which the TUI's per-event refresh must not pay."""
     try:
-        client = client or engine.client()
+        client = client or engine.for_env(env)
         container = engine.service_container(client, env.project, "postgres")
         if container is None or container.status != "running":
             return None
