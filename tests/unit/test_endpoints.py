@@ -166,6 +166,5 @@ def test_environ_replaces_every_engine_variable() -> None:
         "DOCKER_HOST": "tcp://h:2376",
         "DOCKER_TLS_VERIFY": "1",
         "DOCKER_CERT_PATH": "/certs",
-        "SSH_ASKPASS_REQUIRE": "never",
     }
     assert endpoint.describe() == "prod's engine tcp://h:2376 (STACK_PROD_ENGINE)"

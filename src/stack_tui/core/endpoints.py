@@ -8,18 +8,23 @@ over `.env`): a Docker context name (resolved through docker-py's context API, s
 cert.pem and key.pem). Unset: the local engine, as before (DOCKER_HOST or the default
 socket). Everything is checked before anything runs: a bad engine changes nothing.
 
-ssh:// goes through the operator's OpenSSH client (Compose and the docker CLI use it; so does
-docker-py here), with the operator's known_hosts. A host key is never accepted by us: the
-first connection of a process is made with BatchMode, so an unknown or changed key is refused
-with what to do, and a configuration that turns host key checking off is refused outright.
+ssh:// goes through the operator's OpenSSH client and known_hosts, as one tunnel per process
+(`Tunnel`) that every client then uses as a local socket. A host key is never accepted by us:
+every connection is made with BatchMode, so an unknown or changed key is refused with what to
+do, and a configuration that turns host key checking off is refused outright.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +32,7 @@ from urllib.parse import urlsplit
 
 from stack_tui.core import dotenv
 from stack_tui.core.environments import Environment
-from stack_tui.core.errors import EngineUnreachable, Refused
+from stack_tui.core.errors import EngineUnreachable, Refused, StackError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 #: What the docker CLI and Compose read to pick an engine; replaced as a whole for a set one.
@@ -48,6 +53,8 @@ class Endpoint:
     named_by: str = "local"
     #: Directory with ca.pem, cert.pem, key.pem (tcp:// with TLS), else None.
     tls_dir: Path | None = None
+    #: For ssh://: the address as configured; `host` is then this process's tunnel to it.
+    via: str = ""
 
     @property
     def scheme(self) -> str:
@@ -56,7 +63,7 @@ class Endpoint:
     @property
     def remote(self) -> bool:
         """On another machine (or at least not behind a local socket)."""
-        return self.scheme != "unix"
+        return self.scheme != "unix" or bool(self.via)
 
     @property
     def configured(self) -> bool:
@@ -67,7 +74,7 @@ class Endpoint:
         """The engine's host as a person names it: `host` of ssh://user@host:22, else "local"."""
         if not self.remote:
             return "local"
-        return urlsplit(self.host).hostname or self.host
+        return urlsplit(self.via or self.host).hostname or self.host
 
     @property
     def socket_path(self) -> str | None:
@@ -75,13 +82,13 @@ class Endpoint:
 
     def describe(self) -> str:
         """`prod's engine ssh://root@db1 (context db1)`: for messages."""
-        via = "" if self.named_by in ("local", self.host) else f" ({self.named_by})"
-        return f"{self.env}'s engine {self.host}{via}"
+        address = self.via or self.host
+        named = "" if self.named_by in ("local", address) else f" ({self.named_by})"
+        return f"{self.env}'s engine {address}{named}"
 
     def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The process environment for the docker CLI and Compose: `base` (ours) with the
-        engine variables replaced by this endpoint's; the local engine leaves them as they are.
-        SSH never asks on a terminal (the TUI owns it): what was not checked first fails."""
+        engine variables replaced by this endpoint's; the local engine leaves them as they are."""
         environ = dict(os.environ if base is None else base)
         if not self.configured:
             return environ
@@ -91,12 +98,17 @@ class Endpoint:
         if self.tls_dir is not None:
             environ["DOCKER_TLS_VERIFY"] = "1"
             environ["DOCKER_CERT_PATH"] = str(self.tls_dir)
-        environ["SSH_ASKPASS_REQUIRE"] = "never"
         return environ
 
 
 def setting_name(env_name: str) -> str:
     return f"STACK_{env_name.upper()}_ENGINE"
+
+
+def setting(env: Environment) -> str:
+    """The env's engine as configured ("" for the local one), unresolved: envs with the same
+    setting share an engine (the TUI watches each engine once)."""
+    return _settings(env).get(setting_name(env.name), "").strip()
 
 
 def resolve(env: Environment, settings: Mapping[str, str] | None = None) -> Endpoint:
@@ -196,13 +208,13 @@ def _checked(endpoint: Endpoint) -> Endpoint:
                 "(ca.pem, cert.pem, key.pem), as 'docker --tlsverify' expects them.",
             )
     if endpoint.scheme == "ssh":
-        ssh_preflight(endpoint)
+        return tunnel(endpoint)
     return endpoint
 
 
 def ssh_command(endpoint: Endpoint, *options: str) -> list[str]:
-    """`ssh [-l user] [-p port] OPTIONS -- host`: the client Compose and docker-py will run."""
-    parts = urlsplit(endpoint.host)
+    """`ssh [-l user] [-p port] OPTIONS -- host`: the operator's own OpenSSH client."""
+    parts = urlsplit(endpoint.via or endpoint.host)
     ssh = shutil.which("ssh")
     if ssh is None:
         raise Refused(
@@ -217,15 +229,78 @@ def ssh_command(endpoint: Endpoint, *options: str) -> list[str]:
     return [*line, *options, "--", str(parts.hostname)]
 
 
-_reached: set[str] = set()
+#: Never a prompt (the TUI owns the terminal), never a new host key accepted.
+BATCH = ("-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}")
+#: Asked of the remote host once: its engine answers, and where its socket is.
+REMOTE_PROBE = (
+    "docker version --format '{{.Server.Version}}' >/dev/null && "
+    'echo "${DOCKER_HOST:-unix:///var/run/docker.sock}"'
+)
 
 
-def ssh_preflight(endpoint: Endpoint) -> None:
-    """Refuse host key checking turned off; then, once per process, connect with BatchMode
-    (no prompt, no accepting a new key) and run `docker version` there: an untrusted host key,
-    a refused login or a missing engine is said here, in words, before anything runs."""
-    if endpoint.host in _reached:
-        return
+@dataclass
+class Tunnel:
+    """This process's SSH connection to one engine host: the host's engine socket forwarded
+    to a private local socket. One SSH handshake for everything (docker-py's ssh:// transport
+    makes one per request, about a second each), and docker-py, Compose, `docker exec` and
+    the TUI's QuickEngine all talk to that one local socket: the same engine by construction.
+
+    The remote side runs `cat` on our pipe: if this process dies (even SIGKILL), the pipe
+    closes, the session ends and ssh exits, so no tunnel outlives its process."""
+
+    proc: subprocess.Popen[bytes]
+    directory: Path
+
+    @property
+    def socket(self) -> Path:
+        return self.directory / "docker.sock"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+_tunnels: dict[str, Tunnel] = {}
+_tunnels_lock = threading.Lock()
+
+
+def tunnel(endpoint: Endpoint) -> Endpoint:
+    """The endpoint as reached through this process's tunnel (started on first use, again if
+    it died): unix:// to the local end, `via` the ssh:// address."""
+    with _tunnels_lock:
+        found = _tunnels.get(endpoint.host)
+        if found is None or not found.alive():
+            if found is not None:
+                found.close()
+            found = _tunnels[endpoint.host] = _open_tunnel(endpoint)
+    return Endpoint(
+        endpoint.env, f"unix://{found.socket}", endpoint.named_by, None, via=endpoint.host
+    )
+
+
+def close_tunnels() -> None:
+    """End every tunnel of this process (at exit; tests between engines)."""
+    with _tunnels_lock:
+        for found in _tunnels.values():
+            found.close()
+        _tunnels.clear()
+
+
+atexit.register(close_tunnels)
+
+
+def _open_tunnel(endpoint: Endpoint) -> Tunnel:
+    """Refuse host key checking turned off; probe the host with BatchMode (an untrusted key,
+    a refused login, a missing engine said in words); then forward its engine's socket."""
     config = subprocess.run(
         ssh_command(endpoint, "-G"), capture_output=True, text=True, check=False, timeout=10
     )
@@ -239,49 +314,93 @@ def ssh_preflight(endpoint: Endpoint) -> None:
             f"{checking} for this host, so a changed or unknown host key would be accepted "
             "silently.",
             "Remove that setting for this host (in ~/.ssh/config or /etc/ssh/ssh_config); "
-            "stack-tui operates production only over a host key you have verified.",
+            "stack-tui operates an environment only over a host key you have verified.",
         )
-    probe = ssh_command(
+    remote_socket = _probe(endpoint)
+    directory = Path(tempfile.mkdtemp(prefix="stack-tui-engine-"))  # 0700: ours alone
+    local = directory / "docker.sock"
+    forward = ssh_command(
         endpoint,
+        *BATCH,
+        "-T",
         "-o",
-        "BatchMode=yes",
+        "ExitOnForwardFailure=yes",
         "-o",
-        f"ConnectTimeout={SSH_CONNECT_TIMEOUT}",
+        "ServerAliveInterval=10",
+        "-o",
+        "ServerAliveCountMax=3",
+        "-o",
+        "StreamLocalBindMask=0177",
+        "-L",
+        f"{local}:{remote_socket}",
     )
+    proc = subprocess.Popen(
+        [*forward, "cat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # no terminal to ask on, and our Ctrl-C is not its
+    )
+    found = Tunnel(proc, directory)
+    deadline = time.monotonic() + SSH_CONNECT_TIMEOUT + 20
+    while not _answers(local):  # ssh says nothing when the forward is up: look for it
+        if not found.alive() or time.monotonic() > deadline:
+            said = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            found.close()
+            raise _ssh_error(endpoint, said, proc.returncode)
+        time.sleep(0.01)
+    return found
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _probe(endpoint: Endpoint) -> str:
+    """The remote engine's socket path, once its engine answered there."""
     try:
         done = subprocess.run(
-            [*probe, "docker", "version", "--format", "{{.Server.Version}}"],
+            [*ssh_command(endpoint, *BATCH), REMOTE_PROBE],
             capture_output=True,
             text=True,
             check=False,
             timeout=SSH_CONNECT_TIMEOUT + 20,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # no terminal to ask on, whatever the configuration says
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired:
         raise EngineUnreachable(
             f"{endpoint.describe()} did not answer over SSH within {SSH_CONNECT_TIMEOUT + 20} s.",
             "Check the host is up and reachable (ssh to it by hand).",
         ) from None
-    if done.returncode == 0:
-        _reached.add(endpoint.host)
-        return
-    said = done.stderr.strip().splitlines()
-    reason = said[-1] if said else f"ssh exited with {done.returncode}"
+    said = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not said or not said[-1].startswith("unix://"):
+        raise _ssh_error(endpoint, done.stderr, done.returncode)
+    return said[-1].removeprefix("unix://")
+
+
+def _ssh_error(endpoint: Endpoint, stderr: str, code: int | None) -> StackError:
+    said = [line for line in stderr.strip().splitlines() if line.strip()]
+    reason = said[-1] if said else f"ssh exited with {code}"
+    host = urlsplit(endpoint.via or endpoint.host).hostname
     if any("Host key verification failed" in line for line in said):
-        host = urlsplit(endpoint.host).hostname
-        raise Refused(
+        return Refused(
             f"{endpoint.describe()}: the SSH host key of {host} is not trusted "
             "(not in known_hosts, or changed). Nothing was done.",
             f"Check the key's fingerprint with the host's owner, then add it: ssh-keyscan "
             f"{host} >> ~/.ssh/known_hosts (after comparing). stack-tui never accepts a key.",
         )
-    if done.returncode == 255:  # ssh's own failure: connection, authentication
-        raise EngineUnreachable(
+    if code == 255 or code is None:  # ssh's own failure: connection, authentication
+        return EngineUnreachable(
             f"{endpoint.describe()} is unreachable over SSH: {reason}",
             "Check the host, your key (ssh-add -l) and that you can log in with ssh by hand.",
         )
-    raise EngineUnreachable(
+    return EngineUnreachable(
         f"{endpoint.describe()}: logged in, but its engine does not answer: {reason}",
         "Start dockerd on that host, and check the login user may use it (docker group).",
     )

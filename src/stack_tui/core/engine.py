@@ -36,6 +36,8 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 VOLUME_LABEL = "com.docker.compose.volume"
+#: Asked of no engine: a placeholder until the engine's own version is read.
+MINIMUM_API_VERSION = "1.24"
 
 UNREACHABLE_HINT = (
     "Start the engine (systemctl start docker, or dockerd &) or point DOCKER_HOST at it; "
@@ -84,8 +86,8 @@ def translated(endpoint: Endpoint | None = None) -> Iterator[None]:
 
 def client(timeout: int = 30, endpoint: Endpoint | None = None) -> docker.DockerClient:
     """A client for `endpoint` (default: the local engine); raises EngineUnreachable if it
-    does not answer. ssh:// goes through the ssh client, as Compose's does (same known_hosts,
-    same configuration); tcp:// verifies the engine's certificate against the endpoint's CA."""
+    does not answer. ssh:// endpoints arrive as their tunnel's local socket (core.endpoints);
+    tcp:// verifies the engine's certificate against the endpoint's CA alone."""
     import docker
 
     if endpoint is None or not endpoint.configured:
@@ -101,12 +103,13 @@ def client(timeout: int = 30, endpoint: Endpoint | None = None) -> docker.Docker
             verify=True,
         )
     with translated(endpoint):
+        # No request before trust_env is off: requests would let REQUESTS_CA_BUNDLE replace
+        # the endpoint's CA (psf/requests#3829); the version is asked for right after.
         engine = docker.DockerClient(
-            base_url=endpoint.host,
-            timeout=timeout,
-            tls=tls,
-            use_ssh_client=endpoint.scheme == "ssh",
+            base_url=endpoint.host, timeout=timeout, tls=tls, version=MINIMUM_API_VERSION
         )
+        engine.api.trust_env = False
+        engine.api._version = engine.api._retrieve_server_version()
         engine.ping()
     return engine
 
@@ -177,6 +180,15 @@ def volume_labels(engine: docker.DockerClient | QuickEngine, name: str) -> dict[
         except docker.errors.NotFound:
             return None
     return dict(volume.attrs.get("Labels") or {})
+
+
+def ping(engine: docker.DockerClient | QuickEngine) -> None:
+    """One request that asks nothing of the engine: a round trip to it."""
+    if isinstance(engine, QuickEngine):
+        engine.ping()
+        return
+    with translated():
+        engine.ping()
 
 
 def volume_exists(engine: docker.DockerClient, name: str) -> bool:
@@ -252,6 +264,9 @@ class QuickEngine:
                 "Check 'docker info'; stack-tui refreshes on the next event.",
             )
         return json.loads(body)
+
+    def ping(self) -> None:
+        self._get("/version")
 
     def project_containers(self, project: str) -> list[Inspected]:
         filters = quote(json.dumps({"label": [f"{PROJECT_LABEL}={project}"]}))

@@ -1,0 +1,186 @@
+"""Prod on another engine (over SSH, and over tcp with TLS), dev on the local one: deploy both,
+status, backup and restore across the SSH link, and every bad engine refused naming the
+environment and the engine, with nothing changed. Real engines, Compose, OpenSSH, PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from remote.conftest import RemoteEngine
+from stack_tui.core import endpoints, engine
+from stack_tui.core.environments import Platform
+from stack_tui.core.errors import EngineUnreachable, Refused
+from stack_tui.ops.backup import backup
+from stack_tui.ops.deploy import deploy
+from stack_tui.ops.events import BackupTaken
+from stack_tui.ops.restore import restore
+from stack_tui.ops.status import status
+from support import destroy, drive, make_platform, result_of, ssh_shim
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def ssh_on_path(
+    remote_engine: RemoteEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        ssh_shim(tmp_path_factory.mktemp("bin"), remote_engine.ssh_config, patch)
+        patch.delenv("STACK_PROD_ENGINE", raising=False)
+        patch.delenv("STACK_DEV_ENGINE", raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def split(
+    remote_engine: RemoteEngine, ssh_on_path: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """dev deployed on the local engine, prod on the remote one over SSH."""
+    platform = make_platform(
+        tmp_path_factory.mktemp("split"), STACK_PROD_ENGINE=remote_engine.ssh_url
+    )
+    try:
+        for env in (platform.dev, platform.prod):
+            done = result_of(drive(deploy(platform, env, accept_new_volumes=True)))
+            assert done.ok, (env.name, done.summary, done.details)
+        yield platform
+    finally:
+        destroy(platform)  # compose down through the same endpoints: the remote one too
+        endpoints.close_tunnels()
+        assert not remote_engine.client().containers.list(all=True)
+
+
+def psql(client: docker.DockerClient, platform: Platform, env: str, sql: str) -> str:
+    container = engine.service_container(client, platform.env(env).project, "postgres")
+    assert container is not None
+    run = container.exec_run(
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "agent",
+            "-d",
+            platform.env(env).db_name,
+            "-c",
+            sql,
+        ]
+    )
+    assert run.exit_code == 0, run.output
+    return str(run.output.decode().strip())
+
+
+def test_each_environment_runs_on_its_own_engine(
+    split: Platform, remote_engine: RemoteEngine
+) -> None:
+    here = docker.from_env()
+    there = remote_engine.client()
+    label = engine.PROJECT_LABEL
+    assert there.containers.list(filters={"label": f"{label}={split.prod_project}"})
+    assert not there.containers.list(all=True, filters={"label": f"{label}={split.dev_project}"})
+    assert here.containers.list(filters={"label": f"{label}={split.dev_project}"})
+    assert not here.containers.list(all=True, filters={"label": f"{label}={split.prod_project}"})
+    assert there.volumes.get(split.prod.postgres_volume)
+
+    prod, dev = status(split, split.prod), status(split, split.dev)
+    assert not prod.error and not dev.error, (prod.error, dev.error)
+    assert {s.service for s in prod.services if s.state == "running"} >= {"postgres", "traefik"}
+    assert all(v.present for v in prod.volumes)
+    assert endpoints.resolve(split.prod).machine == remote_engine.address
+
+
+def test_backup_and_restore_across_the_ssh_link(
+    split: Platform, remote_engine: RemoteEngine
+) -> None:
+    there = remote_engine.client()
+    psql(
+        there,
+        split,
+        "prod",
+        "CREATE TABLE IF NOT EXISTS notes(t text); TRUNCATE notes;"
+        "INSERT INTO notes SELECT 'row ' || g FROM generate_series(1, 5000) g",
+    )
+    taken = result_of(drive(backup(split, split.prod)))
+    assert taken.ok, (taken.summary, taken.details)
+    assert isinstance(taken.payload, BackupTaken)
+    path = Path(taken.payload.path)
+    assert path.parent == split.backups_dir and oct(path.stat().st_mode & 0o777) == "0o600"
+
+    psql(there, split, "prod", "DELETE FROM notes WHERE t > 'row 2'")
+    assert psql(there, split, "prod", "SELECT count(*) FROM notes") != "5000"
+    restored = result_of(drive(restore(split, split.prod, path)))
+    assert restored.ok, (restored.summary, restored.details)
+    assert psql(there, split, "prod", "SELECT count(*) FROM notes") == "5000"
+
+
+def test_the_same_engine_over_tcp_with_tls(
+    split: Platform, remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STACK_PROD_ENGINE", remote_engine.tcp_url)
+    monkeypatch.setenv("STACK_PROD_ENGINE_CERTS", str(remote_engine.tls_client))
+    prod = status(split, split.prod)
+    assert not prod.error, (prod.error, prod.hint)
+    assert any(s.service == "postgres" and s.state == "running" for s in prod.services)
+
+    wrong_ca = remote_engine.root / "wrong-ca"
+    wrong_ca.mkdir()
+    for name in ("cert.pem", "key.pem"):
+        (wrong_ca / name).write_bytes((remote_engine.tls_client / name).read_bytes())
+    (wrong_ca / "ca.pem").write_bytes(
+        (remote_engine.root / "tls" / "client" / "cert.pem").read_bytes()  # not the CA
+    )
+    monkeypatch.setenv("STACK_PROD_ENGINE_CERTS", str(wrong_ca))
+    with pytest.raises(EngineUnreachable) as caught:
+        engine.for_env(split.prod)
+    assert f"prod's engine {remote_engine.tcp_url}" in caught.value.message
+
+
+def test_an_untrusted_host_key_is_refused_and_nothing_runs(
+    split: Platform, remote_engine: RemoteEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same host, presenting a key the known_hosts does not hold: refused, never accepted
+    (the known_hosts file is unchanged), no backup written."""
+    other_key = tmp_path / "other"
+    from remote.conftest import keygen
+
+    key_type, key = keygen(other_key).split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{remote_engine.address} {key_type} {key}\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        remote_engine.ssh_config.read_text().replace(str(remote_engine.known_hosts), str(known))
+    )
+    ssh_shim(tmp_path / "bin", config, monkeypatch)
+    endpoints.close_tunnels()  # as a new process: no tunnel made with the trusted key
+    before = sorted(split.backups_dir.iterdir())
+    done = result_of(drive(backup(split, split.prod)))
+    assert done.outcome.value == "refused", (done.summary, done.details)
+    assert "prod's engine ssh://root@" in done.summary
+    assert "host key" in done.summary and "not trusted" in done.summary
+    assert known.read_text() == f"{remote_engine.address} {key_type} {key}\n"
+    assert sorted(split.backups_dir.iterdir()) == before
+    endpoints.close_tunnels()
+
+
+def test_an_unreachable_engine_is_said_naming_env_and_engine(
+    split: Platform, remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unreachable = f"ssh://root@{remote_engine.address}:2222"  # no sshd on that port
+    monkeypatch.setenv("STACK_PROD_ENGINE", unreachable)
+    with pytest.raises(EngineUnreachable) as caught:
+        endpoints.resolve(split.prod)
+    assert f"prod's engine {unreachable}" in caught.value.message
+    assert "Connection refused" in caught.value.message
+    snapshot = status(split, split.prod)
+    assert snapshot.engine_unreachable or "prod's engine" in snapshot.error
+    monkeypatch.setenv("STACK_PROD_ENGINE", "nosuchcontext")
+    with pytest.raises(Refused):
+        endpoints.resolve(split.prod)
