@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stack_tui.core import backups, compose, engine, locks, pg, staleness, switchover
+from stack_tui.core import backups, compose, endpoints, engine, locks, pg, staleness, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, StackError
 from stack_tui.core.prepared import Prepared, prepare
@@ -76,6 +76,9 @@ class EnvStatus:
     #: The error is that the engine does not answer (the CLI's exit code 4, the TUI's badge).
     engine_unreachable: bool = False
     taken: float = field(default_factory=time.time)
+    #: The engine's host ("local" for this machine's) and, when remote, a ping's round trip.
+    engine_host: str = "local"
+    round_trip: float | None = None
 
     @property
     def missing_volumes(self) -> list[str]:
@@ -150,7 +153,13 @@ def status(
     except StackError as err:
         error = err  # still show what runs: containers and volumes need no config
     try:
-        client = client or engine.for_env(env)
+        endpoint = endpoints.resolve(env)
+        base["engine_host"] = endpoint.machine
+        client = client or engine.client(endpoint=endpoint)
+        if endpoint.remote:
+            started = time.monotonic()
+            engine.ping(client)
+            base["round_trip"] = time.monotonic() - started
         containers = engine.project_containers(client, env.project)
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
     except StackError as err:

@@ -211,7 +211,7 @@ class MainScreen(Screen[None]):
         self.pane(env).show(
             session.statuses.get(env),
             now,
-            session.engine_down,
+            session.engine_down_for(env),
             activity(session.last_run(env), session.other_holder(env), now, session.died(env)),
             restores_text(session.checks, self.envs[env]),
         )
