@@ -17,6 +17,7 @@ do, and a configuration that turns host key checking off is refused outright.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import os
 import shutil
@@ -55,6 +56,9 @@ class Endpoint:
     tls_dir: Path | None = None
     #: For ssh://: the address as configured; `host` is then this process's tunnel to it.
     via: str = ""
+    #: The env's data directory on the engine's host (STACK_{ENV}_DATA_ROOT): what Compose
+    #: renders bind-mount paths against, since it resolves them on this machine otherwise.
+    data_root: str = ""
 
     @property
     def scheme(self) -> str:
@@ -95,6 +99,8 @@ class Endpoint:
         for name in ENGINE_VARIABLES:
             environ.pop(name, None)
         environ["DOCKER_HOST"] = self.host
+        if self.data_root:
+            environ["STACK_DATA_DIR"] = self.data_root
         if self.tls_dir is not None:
             environ["DOCKER_TLS_VERIFY"] = "1"
             environ["DOCKER_CERT_PATH"] = str(self.tls_dir)
@@ -119,10 +125,13 @@ def resolve(env: Environment, settings: Mapping[str, str] | None = None) -> Endp
     wanted = values.get(name, "").strip()
     if not wanted:
         return Endpoint(env.name, os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
+    data_root = values.get(f"STACK_{env.name.upper()}_DATA_ROOT", "").strip()
     if "://" in wanted:
         certs = values.get(f"{name}_CERTS", "").strip()
-        return _checked(_from_url(env.name, wanted, name, Path(certs) if certs else None))
-    return _checked(_from_context(env.name, wanted))
+        found = _from_url(env.name, wanted, name, Path(certs) if certs else None)
+    else:
+        found = _from_context(env.name, wanted)
+    return _checked(dataclasses.replace(found, data_root=data_root))
 
 
 def _settings(env: Environment) -> Mapping[str, str]:
@@ -282,9 +291,7 @@ def tunnel(endpoint: Endpoint) -> Endpoint:
             if found is not None:
                 found.close()
             found = _tunnels[endpoint.host] = _open_tunnel(endpoint)
-    return Endpoint(
-        endpoint.env, f"unix://{found.socket}", endpoint.named_by, None, via=endpoint.host
-    )
+    return dataclasses.replace(endpoint, host=f"unix://{found.socket}", via=endpoint.host)
 
 
 def close_tunnels() -> None:

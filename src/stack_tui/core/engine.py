@@ -191,6 +191,28 @@ def ping(engine: docker.DockerClient | QuickEngine) -> None:
         engine.ping()
 
 
+def missing_bind_sources(engine: docker.DockerClient, image: str, sources: list[str]) -> list[str]:
+    """The bind-mount sources that do not exist on the engine's host. The engine says so when
+    a container is created with a `Mounts` bind of a missing path (the short `-v` syntax
+    would create it, empty): one created, never started, container per source, removed."""
+    import docker
+
+    missing = []
+    for source in sources:
+        mount = docker.types.Mount(target="/source", source=source, type="bind", read_only=True)
+        config = engine.api.create_host_config(mounts=[mount], network_mode="none")
+        with translated():
+            try:
+                made = engine.api.create_container(image, command=["true"], host_config=config)
+            except docker.errors.APIError as err:
+                if "does not exist" not in str(err):
+                    raise
+                missing.append(source)
+                continue
+            engine.api.remove_container(made["Id"], force=True)
+    return missing
+
+
 def volume_exists(engine: docker.DockerClient, name: str) -> bool:
     import docker
 
