@@ -168,3 +168,20 @@ def test_environ_replaces_every_engine_variable() -> None:
         "DOCKER_CERT_PATH": "/certs",
     }
     assert endpoint.describe() == "prod's engine tcp://h:2376 (STACK_PROD_ENGINE)"
+
+
+def test_check_refuses_both_environments_as_one_project_on_one_engine(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from stack_tui.ops.check import engines_row
+
+    platform = make_platform(tmp_path)
+    assert engines_row(platform).ok  # the default: one engine, two projects
+    same = replace(platform, dev_project=platform.prod_project)
+    row = engines_row(same)
+    assert not row.ok and "same project" in row.detail and "same engine" in row.detail
+    apart = make_platform(tmp_path / "apart", STACK_DEV_ENGINE=f"unix://{tmp_path}/dev.sock")
+    assert engines_row(replace(apart, dev_project=apart.prod_project)).ok
+    broken = make_platform(tmp_path / "broken", STACK_PROD_ENGINE="nowhere")
+    row = engines_row(broken)
+    assert not row.ok and "no Docker context named 'nowhere'" in row.prod

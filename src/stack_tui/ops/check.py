@@ -15,7 +15,17 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import backups, compose, dotenv, engine, guard, notify, records, staleness
+from stack_tui.core import (
+    backups,
+    compose,
+    dotenv,
+    endpoints,
+    engine,
+    guard,
+    notify,
+    records,
+    staleness,
+)
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.core.parity import (
@@ -64,6 +74,7 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         hygiene.append(error_row(HYGIENE, ".env", err.message, err.hint))
 
     hygiene.append(offsite.check_row(platform))
+    hygiene.append(engines_row(platform))
 
     structural: list[CheckRow] = []
     configs: dict[str, Config] = {}
@@ -135,6 +146,41 @@ def notifications_row(values: dict[str, str]) -> CheckRow:
 def _domain(env: Environment, values: dict[str, str]) -> str:
     """The value Compose interpolates: the process environment wins over .env."""
     return compose.process_env(env).get(env.domain_var) or values.get(env.domain_var, "")
+
+
+def engines_row(platform: Platform) -> CheckRow:
+    """Each env's engine; both on one engine under one project name would be one project
+    that two environments deploy over each other: refused."""
+    found: dict[str, endpoints.Endpoint] = {}
+    shown: dict[str, str] = {}
+    for name in ENV_NAMES:
+        try:
+            found[name] = endpoints.resolve(platform.env(name))
+            shown[name] = found[name].via or found[name].host
+        except StackError as err:
+            shown[name] = err.message
+    if len(found) < len(ENV_NAMES):
+        return CheckRow(
+            HYGIENE,
+            "Engines",
+            False,
+            shown["dev"],
+            shown["prod"],
+            "; ".join(v for k, v in shown.items() if k not in found),
+        )
+    same = found["dev"].host == found["prod"].host
+    if same and platform.dev_project == platform.prod_project:
+        return CheckRow(
+            HYGIENE,
+            "Engines",
+            False,
+            shown["dev"],
+            shown["prod"],
+            f"dev and prod are the same project ({platform.dev_project}) on the same engine: "
+            "each deploy would replace the other environment. Point one of them at another "
+            "engine (STACK_DEV_ENGINE / STACK_PROD_ENGINE) or give the projects their names.",
+        )
+    return CheckRow(HYGIENE, "Engines", True, shown["dev"], shown["prod"])
 
 
 def _engine_rows(
