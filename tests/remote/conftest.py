@@ -37,6 +37,7 @@ class RemoteEngine:
     ssh_config: Path
     known_hosts: Path
     tls_client: Path
+    link: str  # the host's end of the veth pair: down = the network to that host is gone
 
     @property
     def ssh_url(self) -> str:
@@ -187,7 +188,9 @@ def started_remote_engine() -> Iterator[RemoteEngine]:
                 capture_output=True,
             )
             assert save.wait() == 0, image
-        yield RemoteEngine(root, netns, address, socket, ssh_config, known_hosts, tls_client)
+        yield RemoteEngine(
+            root, netns, address, socket, ssh_config, known_hosts, tls_client, host_if
+        )
     finally:
         for proc in reversed(processes):
             if proc.poll() is None:

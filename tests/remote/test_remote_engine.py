@@ -4,7 +4,9 @@ environment and the engine, with nothing changed. Real engines, Compose, OpenSSH
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import docker
@@ -40,8 +42,13 @@ def split(
     remote_engine: RemoteEngine, ssh_on_path: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     """dev deployed on the local engine, prod on the remote one over SSH."""
+    data_root = remote_engine.root / "prod-data"  # on "that host" (the same filesystem here)
+    for mount in ("qdrant", "openwebui", "letsencrypt"):
+        (data_root / mount).mkdir(parents=True)
     platform = make_platform(
-        tmp_path_factory.mktemp("split"), STACK_PROD_ENGINE=remote_engine.ssh_url
+        tmp_path_factory.mktemp("split"),
+        STACK_PROD_ENGINE=remote_engine.ssh_url,
+        STACK_PROD_DATA_ROOT=str(data_root),
     )
     try:
         for env in (platform.dev, platform.prod):
@@ -184,3 +191,155 @@ def test_an_unreachable_engine_is_said_naming_env_and_engine(
     monkeypatch.setenv("STACK_PROD_ENGINE", "nosuchcontext")
     with pytest.raises(Refused):
         endpoints.resolve(split.prod)
+
+
+async def test_the_tui_shows_each_engine_and_one_gone_never_stalls_the_other(
+    split: Platform, remote_engine: RemoteEngine
+) -> None:
+    """Both panes live on their own engines: prod's banner names its host and round trip, a
+    `docker kill` on each engine is shown in its pane, and with the network to prod's host cut
+    (the link down: requests hang, nothing refuses) the dev pane still follows its engine."""
+    from stack_tui.live.backend import LiveBackend
+    from stack_tui.tui.app import StackApp
+    from support import until
+
+    here, there = docker.from_env(), remote_engine.client()
+    app = StackApp(LiveBackend(split))
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main
+        await until(pilot, lambda: len(main.session.statuses) == 2, 30, "both panes read")
+
+        def state(env: str, service: str) -> str:
+            return str(main.pane(env).services.get_cell(service, "state"))
+
+        def killed(env: str) -> bool:
+            return state(env, "agent") != "running"
+
+        def banner(env: str) -> str:
+            return str(main.pane(env).query_one("#banner").render())
+
+        await until(pilot, lambda: state("prod", "agent") == "running", 30, "prod agent shown")
+        assert f"on {remote_engine.address} (" in banner("prod") and " ms)" in banner("prod")
+        assert " on " not in banner("dev")
+
+        shown = {}
+        for env, client in (("prod", there), ("dev", here)):
+            client.containers.get(f"{split.env(env).project}-agent-1").kill()
+            shown[env] = await until(pilot, partial(killed, env), 10, f"{env} kill shown")
+        print(f"docker kill shown: remote {shown['prod']:.3f} s, local {shown['dev']:.3f} s")
+
+        subprocess.run(["ip", "link", "set", remote_engine.link, "down"], check=True)
+        try:
+            here.containers.get(f"{split.dev_project}-agent-1").start()
+            await until(
+                pilot, lambda: state("dev", "agent") == "running", 10, "dev followed, prod cut off"
+            )
+        finally:
+            subprocess.run(["ip", "link", "set", remote_engine.link, "up"], check=True)
+        there.containers.get(f"{split.prod_project}-agent-1").start()
+        await until(pilot, lambda: state("prod", "agent") == "running", 60, "prod back")
+
+
+def test_bind_mount_sources_missing_on_the_engines_host_are_refused(
+    split: Platform, remote_engine: RemoteEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compose would have the engine create them empty; the deploy is refused first, with
+    nothing changed (no backup, no container touched), and without a data root at all too."""
+    there = remote_engine.client()
+    before = {c.id: c.status for c in there.containers.list(all=True)}
+    backups_before = sorted(split.backups_dir.iterdir())
+    partial_root = remote_engine.root / "partial-data"
+    (partial_root / "qdrant").mkdir(parents=True)
+    monkeypatch.setenv("STACK_PROD_DATA_ROOT", str(partial_root))
+    done = result_of(drive(deploy(split, split.prod)))
+    assert done.outcome.value == "refused", (done.summary, done.details)
+    assert f"missing on {remote_engine.address}" in done.summary
+    assert str(partial_root / "letsencrypt") in done.summary
+    assert str(partial_root / "openwebui") in done.summary
+    assert not (partial_root / "letsencrypt").exists()  # not created by the check either
+
+    monkeypatch.setenv("STACK_PROD_DATA_ROOT", "")
+    done = result_of(drive(deploy(split, split.prod)))
+    assert done.outcome.value == "refused"
+    assert "STACK_PROD_DATA_ROOT is not set" in done.summary
+    assert {c.id: c.status for c in there.containers.list(all=True)} == before
+    assert sorted(split.backups_dir.iterdir()) == backups_before
+
+
+HOLD_ON_ANOTHER_MACHINE = """
+import sys
+from pathlib import Path
+from stack_tui.core import engine_lock, locks
+from stack_tui.core.environments import Platform
+
+root, project, data, env_file = sys.argv[1:5]
+platform = Platform(root=Path(root), prod_project=project, data_dir=Path(data),
+                    env_file=Path(env_file))
+with locks.hold(platform.locks_dir, project, "prod", "deploy") as holder:
+    with engine_lock.hold(platform.prod, project, holder, {"POSTGRES_IMAGE": sys.argv[5]}):
+        print("held", flush=True)
+        sys.stdin.read()
+"""
+
+
+def test_two_operators_with_their_own_data_dirs_exclude_each_other_on_the_engine(
+    split: Platform, remote_engine: RemoteEngine, tmp_path: Path
+) -> None:
+    """Operator A (another process, another data directory: its flock is no obstacle here)
+    holds prod's lock; B's backup is refused naming A; A is SIGKILLed and the engine drops
+    the lock by itself (no cleanup by anyone); B's backup then runs."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from stack_tui.core import engine_lock
+    from support import REPO, TEST_IMAGES
+
+    there = remote_engine.client()
+    other_data = tmp_path / "operator-a-data"
+    since = time.time()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HOLD_ON_ANOTHER_MACHINE,
+            str(REPO),
+            split.prod_project,
+            str(other_data),
+            str(split.dotenv),
+            TEST_IMAGES["POSTGRES_IMAGE"],
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        refused = result_of(drive(backup(split, split.prod)))
+        assert refused.outcome.value == "refused", (refused.summary, refused.details)
+        assert "prod is busy on its engine: deploy by" in refused.summary
+        assert f"(pid {holder.pid})" in refused.summary
+        assert not locks_dir_holder(split)  # B's own flock was free all along
+
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        name = engine_lock.container_name(split.prod_project)
+        destroyed = there.events(
+            decode=True, since=int(since), filters={"container": name, "event": "destroy"}
+        )
+        next(iter(destroyed))  # the engine removed the lock: the attach ended with its holder
+        destroyed.close()
+        taken = result_of(drive(backup(split, split.prod)))
+        assert taken.ok, (taken.summary, taken.details)
+        assert not there.containers.list(all=True, filters={"name": name})
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def locks_dir_holder(platform: Platform) -> object:
+    from stack_tui.core import locks
+
+    return locks.holder(platform.locks_dir, platform.prod_project)
