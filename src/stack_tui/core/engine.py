@@ -64,6 +64,23 @@ def unreachable(
     )
 
 
+def unreachable_for(env: Environment, err: BaseException | None = None) -> EngineUnreachable:
+    """`unreachable` naming the env's own engine as configured (nothing resolved: it may be
+    the very thing that fails)."""
+    from stack_tui.core import endpoints
+
+    if isinstance(err, EngineUnreachable):
+        return err
+    wanted = endpoints.setting(env)
+    if not wanted:
+        return unreachable(err)
+    detail = f" ({type(err).__name__})" if err else ""
+    return EngineUnreachable(
+        f"{env.name}'s engine {wanted} is unreachable{detail}.",
+        "Check that host and its dockerd; stack-tui reconnects by itself when it answers.",
+    )
+
+
 @contextmanager
 def translated(endpoint: Endpoint | None = None) -> Iterator[None]:
     """Turn the ways docker-py reports a missing daemon into EngineUnreachable."""

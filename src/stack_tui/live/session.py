@@ -152,6 +152,7 @@ class Session:
                         on_down=partial(self._watcher_says_gone, names),
                         on_up=partial(to_ui, partial(self._engine_back, names)),
                         connect=partial(engine.for_env, envs[0]),
+                        unreachable=partial(engine.unreachable_for, envs[0]),
                     )
                 )
             self._data_watcher = DataWatcher(
