@@ -343,3 +343,16 @@ def locks_dir_holder(platform: Platform) -> object:
     from stack_tui.core import locks
 
     return locks.holder(platform.locks_dir, platform.prod_project)
+
+
+def test_check_on_two_engines(split: Platform, remote_engine: RemoteEngine) -> None:
+    """Each env's rows read from its own engine; the bind mounts judged against prod's data
+    root on its host; the Traefik attachment is said to be impossible, not failing."""
+    from stack_tui.ops.check import run_checks
+
+    rows = {row.name: row for row in run_checks(split).rows}
+    assert rows["Engines"].ok and rows["Engines"].prod == remote_engine.ssh_url
+    assert rows["Data (volumes, bind mounts)"].ok, rows["Data (volumes, bind mounts)"].detail
+    assert rows["Config"].ok and rows["Config"].prod == "in sync"
+    assert rows["Traefik on dev network"].ok
+    assert "different engines" in rows["Traefik on dev network"].detail

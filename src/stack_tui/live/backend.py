@@ -171,14 +171,20 @@ class LiveBackend:
                 self._services[env.name] = names
             except StackError:
                 names = None  # status() renders it again and reports the error
-        with self._client_locks[env.name]:
-            client = self._clients.get(env.name)
-            if client is None:
-                with contextlib.suppress(StackError):  # status() reports it
-                    client = self._clients[env.name] = engine.for_env(env)
-        snapshot = status(self.platform, env, client, names)
-        if snapshot.error:
+        for _attempt in ("cached", "fresh"):
+            with self._client_locks[env.name]:
+                client = self._clients.get(env.name)
+                cached = client is not None
+                if client is None:
+                    with contextlib.suppress(StackError):  # status() reports it
+                        client = self._clients[env.name] = engine.for_env(env)
+            snapshot = status(self.platform, env, client, names)
+            if not snapshot.error:
+                break
             self._clients.pop(env.name, None)  # restarted? connect afresh next time
+            if not (cached and snapshot.engine_unreachable):
+                break  # a cached client may point at what is gone (a remote engine's old
+                # tunnel): one more read with a fresh one, now rather than at the next event
         return self._with_verification(snapshot)
 
     def _with_verification(self, snapshot: EnvStatus) -> EnvStatus:

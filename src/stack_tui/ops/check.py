@@ -7,6 +7,7 @@ a failing row saying what to do. The comparisons are in core/parity.py.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import suppress
 from pathlib import Path
@@ -83,7 +84,9 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         prepared = {name: prepare(platform.env(name)) for name in ENV_NAMES}
         configs = {name: compose.render_config(prepared[name]) for name in ENV_NAMES}
         domains = {env.name: _domain(env, values) for env in (dev_env, prod_env)}
-        structural = structural_rows(configs["dev"], configs["prod"], dev_env, prod_env, domains)
+        structural = structural_rows(
+            configs["dev"], configs["prod"], _on_its_host(dev_env), _on_its_host(prod_env), domains
+        )
     except StackError as err:
         structural = [
             error_row(section, "Compose config", err.message, err.hint)
@@ -148,6 +151,16 @@ def _domain(env: Environment, values: dict[str, str]) -> str:
     return compose.process_env(env).get(env.domain_var) or values.get(env.domain_var, "")
 
 
+def _on_its_host(env: Environment) -> Environment:
+    """The env with its data directory where its bind mounts live: the data root on its
+    engine's host when it has one (STACK_{ENV}_DATA_ROOT), else this machine's."""
+    try:
+        root = endpoints.resolve(env).data_root
+    except StackError:
+        return env  # the Engines row says why
+    return dataclasses.replace(env, data_dir=Path(root)) if root else env
+
+
 def engines_row(platform: Platform) -> CheckRow:
     """Each env's engine; both on one engine under one project name would be one project
     that two environments deploy over each other: refused."""
@@ -201,11 +214,26 @@ def _engine_rows(
     }
     return drift_rows(states["dev"], states["prod"], created), [
         orphans_row(_orphans(platform, clients)),
-        traefik_attachment_row(_attachment(platform, clients)),
+        _traefik_row(platform, clients),
         _restores_row(platform, clients),
         _backup_dates_row(platform),
         _rollback_images_row(platform, clients),
     ]
+
+
+def _traefik_row(platform: Platform, clients: dict[str, docker.DockerClient]) -> CheckRow:
+    """The prod Traefik routes dev when both share an engine; on two engines it cannot."""
+    if clients["dev"] is clients["prod"]:
+        return traefik_attachment_row(_attachment(platform, clients))
+    return CheckRow(
+        HYGIENE,
+        "Traefik on dev network",
+        True,
+        "on its own engine",
+        "on its own engine",
+        "dev and prod are on different engines: the prod Traefik cannot route dev (give dev "
+        "an ingress on its own host)",
+    )
 
 
 def _rollback_images_row(platform: Platform, clients: dict[str, docker.DockerClient]) -> CheckRow:

@@ -163,6 +163,9 @@ def status(
         containers = engine.project_containers(client, env.project)
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
     except StackError as err:
+        if isinstance(err, EngineUnreachable) and not err.message.startswith(f"{env.name}'s"):
+            # docker-py's errors come without the engine: name the env's own (when set)
+            err = engine.unreachable_for(env, err.__context__)
         return EnvStatus(
             **base,
             error=err.message,
