@@ -333,6 +333,9 @@ def test_two_operators_with_their_own_data_dirs_exclude_each_other_on_the_engine
         taken = result_of(drive(backup(split, split.prod)))
         assert taken.ok, (taken.summary, taken.details)
         assert not there.containers.list(all=True, filters={"name": name})
+        # A's tunnel directory (A had no chance to clean up) is swept when a tunnel opens:
+        home = endpoints._tunnels_home()
+        assert all(endpoints._answers(left / "docker.sock") for left in home.iterdir())
     finally:
         if holder.poll() is None:
             holder.kill()

@@ -185,3 +185,24 @@ def test_check_refuses_both_environments_as_one_project_on_one_engine(tmp_path: 
     broken = make_platform(tmp_path / "broken", STACK_PROD_ENGINE="nowhere")
     row = engines_row(broken)
     assert not row.ok and "no Docker context named 'nowhere'" in row.prod
+
+
+def test_tunnel_directories_left_by_killed_processes_are_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket nobody listens on (its process was SIGKILLed) goes; a live one stays."""
+    import socket
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    home = endpoints._tunnels_home()
+    dead, live = home / "engine-dead", home / "engine-live"
+    for made in (dead, live):
+        made.mkdir()
+    with socket.socket(socket.AF_UNIX) as gone:
+        gone.bind(str(dead / "docker.sock"))  # bound, never listening: refuses, as a dead one
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(live / "docker.sock"))
+        listening.listen()
+        assert endpoints._tunnels_home() == home
+        assert not dead.exists() and live.exists()

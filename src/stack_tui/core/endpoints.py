@@ -22,6 +22,7 @@ import functools
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -324,7 +325,7 @@ def _open_tunnel(endpoint: Endpoint) -> Tunnel:
             "stack-tui operates an environment only over a host key you have verified.",
         )
     remote_socket = _probe(endpoint)
-    directory = Path(tempfile.mkdtemp(prefix="stack-tui-engine-"))  # 0700: ours alone
+    directory = Path(tempfile.mkdtemp(prefix="engine-", dir=_tunnels_home()))  # 0700
     local = directory / "docker.sock"
     forward = ssh_command(
         endpoint,
@@ -357,6 +358,22 @@ def _open_tunnel(endpoint: Endpoint) -> Tunnel:
             raise _ssh_error(endpoint, said, proc.returncode)
         time.sleep(0.01)
     return found
+
+
+def _tunnels_home() -> Path:
+    """Where this user's tunnel sockets live. A process killed outright leaves its directory
+    behind (its ssh ends, nothing else runs): the ones whose socket no longer answers are
+    removed here, the next time a tunnel opens."""
+    home = Path(tempfile.gettempdir()) / f"stack-tui-engines-{os.getuid()}"
+    home.mkdir(mode=0o700, exist_ok=True)
+    found = home.lstat()
+    if found.st_uid != os.getuid() or not stat.S_ISDIR(found.st_mode) or found.st_mode & 0o077:
+        return Path(tempfile.gettempdir())  # not ours alone: a private mkdtemp in /tmp then
+    for left in home.iterdir():
+        sock = left / "docker.sock"
+        if sock.exists() and not _answers(sock):
+            shutil.rmtree(left, ignore_errors=True)
+    return home
 
 
 def _answers(path: Path) -> bool:
