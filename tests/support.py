@@ -87,6 +87,103 @@ def make_platform(base: Path, compose_dir: Path | None = None, **env_overrides: 
     return platform
 
 
+def ssh_shim(directory: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put an `ssh` first on PATH that is the real OpenSSH client reading `config` (-F):
+    Compose, the docker CLI and docker-py run `ssh` from PATH, and OpenSSH reads
+    ~/.ssh/config from the passwd home (not $HOME), so this is how a test gives them its own
+    known_hosts and key without touching the operator's."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shim = directory / "ssh"
+    shim.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {config} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}:{os.environ['PATH']}")
+    return shim
+
+
+def make_certs(directory: Path, server_ip: str) -> tuple[Path, Path]:
+    """A CA, a server certificate for `server_ip` and a client certificate, made with openssl:
+    (client dir with ca.pem/cert.pem/key.pem, server dir with ca.pem/server-cert.pem/
+    server-key.pem), as dockerd --tlsverify and DOCKER_CERT_PATH expect them."""
+    client, server = directory / "client", directory / "server"
+    for made in (client, server):
+        made.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stt-test-ca",
+    )
+    for name, subject, extension in (
+        ("server", "/CN=stt-remote", f"subjectAltName=IP:{server_ip}\nextendedKeyUsage=serverAuth"),
+        ("client", "/CN=stt-operator", "extendedKeyUsage=clientAuth"),
+    ):
+        (directory / f"{name}.ext").write_text(extension + "\n")
+        openssl(
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            f"{name}-key.pem",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            subject,
+        )
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            f"{name}-cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
+    for target, pairs in (
+        (
+            client,
+            (("ca.pem", "ca.pem"), ("client-cert.pem", "cert.pem"), ("client-key.pem", "key.pem")),
+        ),
+        (
+            server,
+            (
+                ("ca.pem", "ca.pem"),
+                ("server-cert.pem", "server-cert.pem"),
+                ("server-key.pem", "server-key.pem"),
+            ),
+        ),
+    ):
+        for source, name in pairs:
+            (target / name).write_bytes((directory / source).read_bytes())
+            (target / name).chmod(0o600)
+    return client, server
+
+
 def skip_or_fail(reason: str) -> None:
     """Outside CI a missing prerequisite skips with how to get it; in CI (CI=true) it fails."""
     if os.environ.get("CI") == "true":

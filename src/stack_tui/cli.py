@@ -168,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate the platform's dev and prod environments "
         "(Compose projects ai-agent-platform-dev and ai-agent-platform-prod). "
         "With no command, opens the TUI. The environment is prod unless you say dev: "
-        "'./stack dev deploy' or '--dev'.",
+        "'./stack dev deploy' or '--dev'. Each environment's Docker engine: "
+        "STACK_DEV_ENGINE / STACK_PROD_ENGINE (.env or environment), a Docker context name, "
+        "ssh://user@host or tcp://host:2376 (TLS files in STACK_{DEV,PROD}_ENGINE_CERTS); "
+        "unset: the local engine.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -755,7 +758,7 @@ def console_command(options: argparse.Namespace, platform: Platform, env: Enviro
     the exit status is the session's."""
     from stack_tui.core import console, engine
 
-    client = engine.client()
+    client = engine.for_env(env)
     if options.command == "psql":
         session = console.psql(client, env, read_only=options.psql_read_only)
     else:

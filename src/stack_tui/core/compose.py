@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from stack_tui.core import dotenv, guard
+from stack_tui.core import dotenv, endpoints, guard
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 from stack_tui.core.prepared import Prepared, prepare
@@ -65,10 +65,11 @@ def command(env: Environment, *args: str) -> list[str]:
 
 
 def process_env(env: Environment) -> dict[str, str]:
-    """The environment Compose runs with: ours, minus the forbidden names, plus the env's."""
+    """The environment Compose runs with: ours, minus the forbidden names, plus the env's,
+    pointed at the env's engine (core.endpoints: the same one docker-py talks to)."""
     environ = {k: v for k, v in os.environ.items() if k not in guard.FORBIDDEN_VARIABLES}
     environ.update(env.variables)
-    return environ
+    return endpoints.resolve(env).environ(environ)
 
 
 #: What Compose calls take: a prepared environment (an operation's, read once), or an
@@ -127,6 +128,8 @@ def compose_error(prepared: Prepared, args: Sequence[str], stderr: str) -> Stack
     hint = "Fix the compose files or .env as the message says."
     if "Cannot connect to the Docker daemon" in message or "docker.sock" in message:
         hint = "The Docker engine is unreachable: start it or set DOCKER_HOST."
+    if "ssh" in message and ("connection" in message.lower() or "exit status" in message):
+        hint = f"{env.name}'s engine is unreachable over SSH: check it with 'ssh' by hand."
     return StackError(
         f"docker compose {_verb(args)} failed for {env.name} ({env.project}):\n{message}", hint
     )

@@ -28,12 +28,17 @@ from stack_tui.core.errors import EngineUnreachable, StackError
 if TYPE_CHECKING:
     import docker
 
+    from stack_tui.core.endpoints import Endpoint
+    from stack_tui.core.environments import Environment
+
 T = TypeVar("T")
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 VOLUME_LABEL = "com.docker.compose.volume"
+#: Asked of no engine: a placeholder until the engine's own version is read.
+MINIMUM_API_VERSION = "1.24"
 
 UNREACHABLE_HINT = (
     "Start the engine (systemctl start docker, or dockerd &) or point DOCKER_HOST at it; "
@@ -45,15 +50,40 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
 
-def unreachable(err: BaseException | None = None) -> EngineUnreachable:
+def unreachable(
+    err: BaseException | None = None, endpoint: Endpoint | None = None
+) -> EngineUnreachable:
     detail = f" ({type(err).__name__})" if err else ""
+    if endpoint is not None and endpoint.configured:
+        return EngineUnreachable(
+            f"{endpoint.describe()} is unreachable{detail}.",
+            f"Check that host and its dockerd (docker -H {endpoint.host} info); "
+            "stack-tui reconnects by itself when it answers.",
+        )
     return EngineUnreachable(
         f"The Docker engine at {engine_address()} is unreachable{detail}.", UNREACHABLE_HINT
     )
 
 
+def unreachable_for(env: Environment, err: BaseException | None = None) -> EngineUnreachable:
+    """`unreachable` naming the env's own engine as configured (nothing resolved: it may be
+    the very thing that fails)."""
+    from stack_tui.core import endpoints
+
+    if isinstance(err, EngineUnreachable):
+        return err
+    wanted = endpoints.setting(env)
+    if not wanted:
+        return unreachable(err)
+    detail = f" ({type(err).__name__})" if err else ""
+    return EngineUnreachable(
+        f"{env.name}'s engine {wanted} is unreachable{detail}.",
+        "Check that host and its dockerd; stack-tui reconnects by itself when it answers.",
+    )
+
+
 @contextmanager
-def translated() -> Iterator[None]:
+def translated(endpoint: Endpoint | None = None) -> Iterator[None]:
     """Turn the ways docker-py reports a missing daemon into EngineUnreachable."""
     import docker
     import requests
@@ -61,25 +91,67 @@ def translated() -> Iterator[None]:
     try:
         yield
     except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as err:
-        raise unreachable(err) from None
+        raise unreachable(err, endpoint) from None
     except docker.errors.APIError as err:
         if err.is_server_error():  # e.g. "database not open" while dockerd shuts down
-            raise unreachable(err) from None
+            raise unreachable(err, endpoint) from None
         raise
     except docker.errors.DockerException as err:
-        if "Connection" in str(err) or "connect" in str(err):
-            raise unreachable(err) from None
+        if "Connection" in str(err) or "connect" in str(err) or "SSL" in str(err):
+            raise unreachable(err, endpoint) from None
         raise
 
 
-def client(timeout: int = 30) -> docker.DockerClient:
-    """A client for the local engine; raises EngineUnreachable if it does not answer."""
+def client(timeout: int = 30, endpoint: Endpoint | None = None) -> docker.DockerClient:
+    """A client for `endpoint` (default: the local engine); raises EngineUnreachable if it
+    does not answer. ssh:// endpoints arrive as their tunnel's local socket (core.endpoints);
+    tcp:// verifies the engine's certificate against the endpoint's CA alone."""
     import docker
 
-    with translated():
-        engine = docker.DockerClient(base_url=engine_address(), timeout=timeout)
+    if endpoint is None or not endpoint.configured:
+        with translated():
+            engine = docker.DockerClient(base_url=engine_address(), timeout=timeout)
+            engine.ping()
+        return engine
+    tls: Any = False
+    if endpoint.tls_dir is not None:
+        tls = docker.tls.TLSConfig(
+            client_cert=(str(endpoint.tls_dir / "cert.pem"), str(endpoint.tls_dir / "key.pem")),
+            ca_cert=str(endpoint.tls_dir / "ca.pem"),
+            verify=True,
+        )
+    with translated(endpoint):
+        # No request before trust_env is off: requests would let REQUESTS_CA_BUNDLE replace
+        # the endpoint's CA (psf/requests#3829); the version is asked for right after.
+        engine = docker.DockerClient(
+            base_url=endpoint.host, timeout=timeout, tls=tls, version=MINIMUM_API_VERSION
+        )
+        engine.api.trust_env = False
+        engine.api._version = engine.api._retrieve_server_version()
         engine.ping()
     return engine
+
+
+def for_env(env: Environment, timeout: int = 30) -> docker.DockerClient:
+    """A client for the engine `env` lives on (core.endpoints: its setting, checked)."""
+    from stack_tui.core import endpoints
+
+    return client(timeout, endpoints.resolve(env))
+
+
+def for_envs(*envs: Environment, timeout: int = 30) -> dict[str, docker.DockerClient]:
+    """A client per environment, one per engine: envs on the same engine share it."""
+    from stack_tui.core import endpoints
+
+    by_engine: dict[tuple[str, str], docker.DockerClient] = {}
+    found = {}
+    for env in envs:
+        endpoint = endpoints.resolve(env)
+        key = (endpoint.host, str(endpoint.tls_dir))
+        if key not in by_engine:
+            by_engine[key] = client(timeout, endpoint)
+        found[env.name] = by_engine[key]
+    return found
 
 
 def call(fn: Callable[[], T]) -> T:
@@ -170,6 +242,37 @@ def volume_labels(engine: docker.DockerClient | QuickEngine, name: str) -> dict[
     return dict(volume.attrs.get("Labels") or {})
 
 
+def ping(engine: docker.DockerClient | QuickEngine) -> None:
+    """One request that asks nothing of the engine: a round trip to it."""
+    if isinstance(engine, QuickEngine):
+        engine.ping()
+        return
+    with translated():
+        engine.ping()
+
+
+def missing_bind_sources(engine: docker.DockerClient, image: str, sources: list[str]) -> list[str]:
+    """The bind-mount sources that do not exist on the engine's host. The engine says so when
+    a container is created with a `Mounts` bind of a missing path (the short `-v` syntax
+    would create it, empty): one created, never started, container per source, removed."""
+    import docker
+
+    missing = []
+    for source in sources:
+        mount = docker.types.Mount(target="/source", source=source, type="bind", read_only=True)
+        config = engine.api.create_host_config(mounts=[mount], network_mode="none")
+        with translated():
+            try:
+                made = engine.api.create_container(image, command=["true"], host_config=config)
+            except docker.errors.APIError as err:
+                if "does not exist" not in str(err):
+                    raise
+                missing.append(source)
+                continue
+            engine.api.remove_container(made["Id"], force=True)
+    return missing
+
+
 def volume_exists(engine: docker.DockerClient, name: str) -> bool:
     import docker
 
@@ -199,6 +302,18 @@ class QuickEngine:
     def __init__(self, socket_path: str, timeout: float = 10.0) -> None:
         self._path = socket_path
         self._timeout = timeout
+
+    @classmethod
+    def for_env(cls, env: Environment) -> QuickEngine | None:
+        """For an environment whose engine is behind a Unix socket; None for any other
+        (docker-py handles those) and for a bad setting (the full read reports it)."""
+        from stack_tui.core import endpoints
+
+        try:
+            path = endpoints.resolve(env).socket_path
+        except StackError:
+            return None
+        return None if path is None else cls(path)
 
     @classmethod
     def local(cls) -> QuickEngine | None:
@@ -231,6 +346,9 @@ class QuickEngine:
                 "Check 'docker info'; stack-tui refreshes on the next event.",
             )
         return json.loads(body)
+
+    def ping(self) -> None:
+        self._get("/version")
 
     def project_containers(self, project: str) -> list[Inspected]:
         filters = quote(json.dumps({"label": [f"{PROJECT_LABEL}={project}"]}))

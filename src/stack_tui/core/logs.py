@@ -358,7 +358,7 @@ def sources_for(
     known = compose.service_names(env)
     for service in services:
         check_service(service, known, env.project)
-    client = engine.client()
+    client = engine.for_env(env)
     if skip_missing:
         present = [s for s in services if engine.service_container(client, env.project, s)]
         services = present or services[:1]  # none: the first one's error says so

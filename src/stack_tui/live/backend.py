@@ -119,8 +119,10 @@ class LiveBackend:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self._services: dict[str, list[str]] = {}
-        self._client: Any = None  # one client for both (each costs two requests to make)
-        self._client_lock = threading.Lock()
+        #: A client per env, each made under its env's own lock: a remote engine that takes its
+        #: time to answer never holds up the other env's read.
+        self._clients: dict[str, Any] = {}
+        self._client_locks = {name: threading.Lock() for name in ("dev", "prod")}
         self._verified: dict[tuple[str, int, int], bool] = {}
         self._verify_lock = threading.Lock()
         self._prefetched: dict[str, Future[EnvStatus]] = {}
@@ -139,7 +141,7 @@ class LiveBackend:
         """What the engine runs, without the ~0.1 s of CPU Compose takes to render the config
         on a 2-core host, and without docker-py's import (QuickEngine); the session re-reads
         both environments fully right after the first paint."""
-        quick = engine.QuickEngine.local()
+        quick = engine.QuickEngine.for_env(env)
         if quick is None:
             return self._read(env, False, [])
         return self._with_verification(status(self.platform, env, quick, []))
@@ -169,14 +171,20 @@ class LiveBackend:
                 self._services[env.name] = names
             except StackError:
                 names = None  # status() renders it again and reports the error
-        with self._client_lock:
-            if self._client is None:
-                with contextlib.suppress(StackError):  # status() reports it
-                    self._client = engine.client()
-            client = self._client
-        snapshot = status(self.platform, env, client, names)
-        if snapshot.error:
-            self._client = None  # the engine may have restarted: connect afresh next time
+        for _attempt in ("cached", "fresh"):
+            with self._client_locks[env.name]:
+                client = self._clients.get(env.name)
+                cached = client is not None
+                if client is None:
+                    with contextlib.suppress(StackError):  # status() reports it
+                        client = self._clients[env.name] = engine.for_env(env)
+            snapshot = status(self.platform, env, client, names)
+            if not snapshot.error:
+                break
+            self._clients.pop(env.name, None)  # restarted? connect afresh next time
+            if not (cached and snapshot.engine_unreachable):
+                break  # a cached client may point at what is gone (a remote engine's old
+                # tunnel): one more read with a fresh one, now rather than at the next event
         from stack_tui.ops.offsite import pane_state  # not on the first snapshot's path
 
         snapshot = dataclasses.replace(snapshot, offsite=pane_state(self.platform, env))
@@ -260,12 +268,13 @@ class LiveBackend:
     def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
         return list(logs.sources_for(env, services, skip_missing=len(services) > 1))
 
-    def _engine(self) -> Any:
-        """The shared client (made on first use; status reads make it too)."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = engine.client()
-            return self._client
+    def _engine(self, env: Environment) -> Any:
+        """The env's client (made on first use; status reads make it too)."""
+        with self._client_locks[env.name]:
+            client = self._clients.get(env.name)
+            if client is None:
+                client = self._clients[env.name] = engine.for_env(env)
+            return client
 
     def resource_use(
         self,
@@ -275,17 +284,17 @@ class LiveBackend:
     ) -> Sampler:
         from stack_tui.core import stats
 
-        return stats.EnvSampler(env, self._engine, on_sample, on_problem)
+        return stats.EnvSampler(env, lambda: self._engine(env), on_sample, on_problem)
 
     def shell(self, env: Environment, service: str) -> console.Session:
         from stack_tui.core import console
 
-        return console.shell(self._engine(), env, service)
+        return console.shell(self._engine(env), env, service)
 
     def psql(self, env: Environment, *, read_only: bool) -> console.Session:
         from stack_tui.core import console
 
-        return console.psql(self._engine(), env, read_only=read_only)
+        return console.psql(self._engine(env), env, read_only=read_only)
 
     def attach(self, session: console.Session) -> int:
         from stack_tui.core import console

@@ -108,8 +108,8 @@ class Session:
         platform = backend.platform
         self.envs: dict[str, Environment] = {"dev": platform.dev, "prod": platform.prod}
         self.statuses: dict[str, EnvStatus] = {}
-        #: (message, hint) while the engine watcher says the engine is gone.
-        self.engine_down: tuple[str, str] | None = None
+        #: env -> (message, hint) while the watcher of that env's engine says it is gone.
+        self._down: dict[str, tuple[str, str]] = {}
         self.runs: dict[str, Run] = {}
         self.follows: dict[str, Run] = {}
         self.checks: CheckReport | None = None
@@ -118,7 +118,9 @@ class Session:
         self._checks_again = False
         self._refresh = {name: _Refresh() for name in self.envs}
         self._verifying: set[str] = set()
-        self._engine_watcher: EngineWatcher | None = None
+        #: One per engine (envs on the same engine share one), each in its own thread: an
+        #: engine that does not answer never holds up the other env's events.
+        self._engine_watchers: list[EngineWatcher] = []
         self._data_watcher: DataWatcher | None = None
         self._closing = threading.Event()
         #: Who wants which environments' resource use (the main screen, a detail view):
@@ -142,16 +144,26 @@ class Session:
             else:  # read while Textual was being imported: no thread round trip, one paint
                 self._apply(early)
         if self.backend.live:
+            from stack_tui.core import endpoints, engine
             from stack_tui.live.datawatch import DataWatcher
             from stack_tui.live.watcher import EngineWatcher
 
             to_ui = self.host.to_ui
-            self._engine_watcher = EngineWatcher(
-                tuple(self.envs.values()),
-                on_change=lambda env: to_ui(partial(self.request_refresh, env)),
-                on_down=lambda error, hint: to_ui(partial(self._engine_gone, error, hint)),
-                on_up=lambda: to_ui(self._engine_back),
-            )
+            groups: dict[str, list[Environment]] = {}
+            for env in self.envs.values():
+                groups.setdefault(endpoints.setting(env), []).append(env)
+            for envs in groups.values():
+                names = tuple(env.name for env in envs)
+                self._engine_watchers.append(
+                    EngineWatcher(
+                        tuple(envs),
+                        on_change=lambda env: to_ui(partial(self.request_refresh, env)),
+                        on_down=partial(self._watcher_says_gone, names),
+                        on_up=partial(to_ui, partial(self._engine_back, names)),
+                        connect=partial(engine.for_env, envs[0]),
+                        unreachable=partial(engine.unreachable_for, envs[0]),
+                    )
+                )
             self._data_watcher = DataWatcher(
                 self.backend.platform,
                 on_change=lambda env: to_ui(partial(self.request_refresh, env)),
@@ -166,7 +178,7 @@ class Session:
         """Stop watching; running operations stop at their next event (their cleanup runs)."""
         self._closing.set()
         self.want_resources("*", set())
-        for watcher in (self._engine_watcher, self._data_watcher):
+        for watcher in (*self._engine_watchers, self._data_watcher):
             if watcher is not None:
                 watcher.stop()
 
@@ -237,10 +249,8 @@ class Session:
         if not gc.isenabled():  # run() paused the collector for startup
             gc.enable()
             gc.freeze()  # what startup built lives as long as the app: never scan it again
-        if self._engine_watcher is not None:
-            self.host.in_thread(
-                partial(self._engine_watcher.run, since=self._since), "engine-events"
-            )
+        for index, watcher in enumerate(self._engine_watchers):
+            self.host.in_thread(partial(watcher.run, since=self._since), f"engine-events-{index}")
         if self.backend.live:  # the first snapshots skipped the compose config: add it now
             for env in self.envs:
                 self.request_refresh(env)
@@ -266,13 +276,27 @@ class Session:
         finally:
             self._verifying.discard(env)
 
-    def _engine_gone(self, error: str, hint: str) -> None:
-        self.engine_down = (error, hint)
+    @property
+    def engine_down(self) -> tuple[str, str] | None:
+        """(message, hint) of an engine its watcher says is gone (any env's), else None."""
+        return next(iter(self._down.values()), None)
+
+    def engine_down_for(self, env: str) -> tuple[str, str] | None:
+        return self._down.get(env)
+
+    def _watcher_says_gone(self, envs: tuple[str, ...], error: str, hint: str) -> None:
+        """From a watcher's thread."""
+        self.host.to_ui(partial(self._engine_gone, envs, error, hint))
+
+    def _engine_gone(self, envs: tuple[str, ...], error: str, hint: str) -> None:
+        for env in envs:
+            self._down[env] = (error, hint)
         self.host.changed(Change(Aspect.STATUS))
 
-    def _engine_back(self) -> None:
-        self.engine_down = None
-        self.refresh_all()
+    def _engine_back(self, envs: tuple[str, ...]) -> None:
+        for env in envs:
+            self._down.pop(env, None)
+            self.request_refresh(env, reload=True)
         self.host.changed(Change(Aspect.STATUS))
 
     # --- who holds what -----------------------------------------------------------------------

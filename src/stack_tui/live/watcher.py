@@ -20,6 +20,7 @@ from typing import Any
 
 from stack_tui.core import engine
 from stack_tui.core.environments import Environment
+from stack_tui.core.errors import StackError
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,13 @@ class EngineWatcher:
         on_down: Callable[[str, str], object],
         on_up: Callable[[], object],
         connect: Callable[[], Any] = engine.client,
+        unreachable: Callable[[BaseException | None], StackError] = engine.unreachable,
     ) -> None:
         self._projects = {env.project: env.name for env in envs}
         self._volumes = {volume: env.name for env in envs for volume in env.expected_volumes}
         self._on_change, self._on_down, self._on_up = on_change, on_down, on_up
         self._connect = connect
+        self._unreachable = unreachable
         self._stopped = threading.Event()
         self._stream: Any = None
 
@@ -86,7 +89,7 @@ class EngineWatcher:
             except Exception as err:  # anything: the engine is not there for us
                 log.info("engine event stream not available", exc_info=True)
                 if was_up is not False:
-                    gone = engine.unreachable(err)
+                    gone = self._unreachable(err)
                     self._on_down(gone.message, gone.hint)
                     was_up = False
                 self._stopped.wait(BACKOFF[min(attempt, len(BACKOFF) - 1)])
@@ -98,7 +101,7 @@ class EngineWatcher:
             resume = self._follow(resume)
             client.close()
             if not self._stopped.is_set():
-                gone = engine.unreachable()
+                gone = self._unreachable(None)
                 self._on_down(gone.message, gone.hint)
                 was_up = False
 

@@ -7,6 +7,7 @@ a failing row saying what to do. The comparisons are in core/parity.py.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import suppress
 from pathlib import Path
@@ -15,7 +16,17 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import backups, compose, dotenv, engine, guard, notify, records, staleness
+from stack_tui.core import (
+    backups,
+    compose,
+    dotenv,
+    endpoints,
+    engine,
+    guard,
+    notify,
+    records,
+    staleness,
+)
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.core.parity import (
@@ -64,6 +75,7 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         hygiene.append(error_row(HYGIENE, ".env", err.message, err.hint))
 
     hygiene.append(offsite.check_row(platform))
+    hygiene.append(engines_row(platform))
 
     structural: list[CheckRow] = []
     configs: dict[str, Config] = {}
@@ -72,7 +84,9 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         prepared = {name: prepare(platform.env(name)) for name in ENV_NAMES}
         configs = {name: compose.render_config(prepared[name]) for name in ENV_NAMES}
         domains = {env.name: _domain(env, values) for env in (dev_env, prod_env)}
-        structural = structural_rows(configs["dev"], configs["prod"], dev_env, prod_env, domains)
+        structural = structural_rows(
+            configs["dev"], configs["prod"], _on_its_host(dev_env), _on_its_host(prod_env), domains
+        )
     except StackError as err:
         structural = [
             error_row(section, "Compose config", err.message, err.hint)
@@ -80,7 +94,12 @@ def run_checks(platform: Platform, client: docker.DockerClient | None = None) ->
         ]
 
     try:
-        drift, engine_hygiene = _engine_rows(platform, prepared, configs, client or engine.client())
+        clients = (
+            {name: client for name in ENV_NAMES}
+            if client is not None
+            else engine.for_envs(platform.dev, platform.prod)
+        )
+        drift, engine_hygiene = _engine_rows(platform, prepared, configs, clients)
     except (StackError, docker.errors.DockerException, requests.RequestException) as err:
         # Connection failures are StackErrors already; this also covers an engine that
         # answers with an error or too slowly.
@@ -132,33 +151,96 @@ def _domain(env: Environment, values: dict[str, str]) -> str:
     return compose.process_env(env).get(env.domain_var) or values.get(env.domain_var, "")
 
 
+def _on_its_host(env: Environment) -> Environment:
+    """The env with its data directory where its bind mounts live: the data root on its
+    engine's host when it has one (STACK_{ENV}_DATA_ROOT), else this machine's."""
+    try:
+        root = endpoints.resolve(env).data_root
+    except StackError:
+        return env  # the Engines row says why
+    return dataclasses.replace(env, data_dir=Path(root)) if root else env
+
+
+def engines_row(platform: Platform) -> CheckRow:
+    """Each env's engine; both on one engine under one project name would be one project
+    that two environments deploy over each other: refused."""
+    found: dict[str, endpoints.Endpoint] = {}
+    shown: dict[str, str] = {}
+    for name in ENV_NAMES:
+        try:
+            found[name] = endpoints.resolve(platform.env(name))
+            shown[name] = found[name].via or found[name].host
+        except StackError as err:
+            shown[name] = err.message
+    if len(found) < len(ENV_NAMES):
+        return CheckRow(
+            HYGIENE,
+            "Engines",
+            False,
+            shown["dev"],
+            shown["prod"],
+            "; ".join(v for k, v in shown.items() if k not in found),
+        )
+    same = found["dev"].host == found["prod"].host
+    if same and platform.dev_project == platform.prod_project:
+        return CheckRow(
+            HYGIENE,
+            "Engines",
+            False,
+            shown["dev"],
+            shown["prod"],
+            f"dev and prod are the same project ({platform.dev_project}) on the same engine: "
+            "each deploy would replace the other environment. Point one of them at another "
+            "engine (STACK_DEV_ENGINE / STACK_PROD_ENGINE) or give the projects their names.",
+        )
+    return CheckRow(HYGIENE, "Engines", True, shown["dev"], shown["prod"])
+
+
 def _engine_rows(
     platform: Platform,
     prepared: dict[str, Prepared],
     configs: dict[str, Config],
-    client: docker.DockerClient,
+    clients: dict[str, docker.DockerClient],
 ) -> tuple[list[CheckRow], list[CheckRow]]:
-    """(drift rows, hygiene rows) that need the engine."""
+    """(drift rows, hygiene rows) that need the engines (each env's own: core.endpoints)."""
     states = {
-        name: _env_state(platform.env(name), prepared.get(name), configs.get(name), client)
+        name: _env_state(platform.env(name), prepared.get(name), configs.get(name), clients[name])
         for name in ENV_NAMES
     }
-    image_ids = {c.image_id for state in states.values() for c in state.containers}
-    created = {image_id: _created(client, image_id) for image_id in image_ids}
+    created = {
+        c.image_id: _created(clients[name], c.image_id)
+        for name, state in states.items()
+        for c in state.containers
+    }
     return drift_rows(states["dev"], states["prod"], created), [
-        orphans_row(_orphans(platform, client)),
-        traefik_attachment_row(_attachment(platform, client)),
-        _restores_row(platform, client),
+        orphans_row(_orphans(platform, clients)),
+        _traefik_row(platform, clients),
+        _restores_row(platform, clients),
         _backup_dates_row(platform),
-        _rollback_images_row(platform, client),
+        _rollback_images_row(platform, clients),
     ]
 
 
-def _rollback_images_row(platform: Platform, client: docker.DockerClient) -> CheckRow:
+def _traefik_row(platform: Platform, clients: dict[str, docker.DockerClient]) -> CheckRow:
+    """The prod Traefik routes dev when both share an engine; on two engines it cannot."""
+    if clients["dev"] is clients["prod"]:
+        return traefik_attachment_row(_attachment(platform, clients))
+    return CheckRow(
+        HYGIENE,
+        "Traefik on dev network",
+        True,
+        "on its own engine",
+        "on its own engine",
+        "dev and prod are on different engines: the prod Traefik cannot route dev (give dev "
+        "an ingress on its own host)",
+    )
+
+
+def _rollback_images_row(platform: Platform, clients: dict[str, docker.DockerClient]) -> CheckRow:
     """The images the newest deploy records need for a rollback must still be here."""
     gone: dict[str, list[str]] = {}
-    here = records.image_digests(client)
     for name in ENV_NAMES:
+        here = records.image_digests(clients[name])
         gone[name] = [
             f"{service} {state.short_image()} (before {record_id})"
             for record_id, service, state in records.needed_images(records.history(platform, name))
@@ -178,13 +260,13 @@ def _rollback_images_row(platform: Platform, client: docker.DockerClient) -> Che
     )
 
 
-def _restores_row(platform: Platform, client: docker.DockerClient) -> CheckRow:
+def _restores_row(platform: Platform, clients: dict[str, docker.DockerClient]) -> CheckRow:
     """The databases restores keep (with their size), and anything an interrupted one left."""
     shown: dict[str, str] = {}
     notes = []
     for name in ENV_NAMES:
         env = platform.env(name)
-        state = database_state(platform, env, client)
+        state = database_state(platform, env, clients[name])
         if state is None:
             shown[name] = "Postgres not running"
             continue
@@ -279,15 +361,17 @@ def _created(client: docker.DockerClient, image_id: str) -> str:
         return ""
 
 
-def _orphans(platform: Platform, client: docker.DockerClient) -> list[Orphan]:
+def _orphans(platform: Platform, clients: dict[str, docker.DockerClient]) -> list[Orphan]:
     """Orphaned volumes (sized by the engine) and bind-mount data that a run from compose/
     without --project-directory wrote next to the compose files."""
-    volumes = [v.attrs for v in engine.call(lambda: client.volumes.list())]
-    found = orphan_volumes(volumes, platform.dev, platform.prod)
-    if found:
-        usage: list[dict[str, Any]] = engine.call(client.df).get("Volumes") or []
-        sizes = {v.get("Name"): (v.get("UsageData") or {}).get("Size") for v in usage}
-        found = [Orphan(o.env, o.name, o.project, sizes.get(o.name)) for o in found]
+    found: list[Orphan] = []
+    for client in {id(c): c for c in clients.values()}.values():  # each engine once
+        volumes = [v.attrs for v in engine.call(lambda: client.volumes.list())]  # noqa: B023
+        orphans = orphan_volumes(volumes, platform.dev, platform.prod)
+        if orphans:
+            usage: list[dict[str, Any]] = engine.call(client.df).get("Volumes") or []
+            sizes = {v.get("Name"): (v.get("UsageData") or {}).get("Size") for v in usage}
+            found += [Orphan(o.env, o.name, o.project, sizes.get(o.name)) for o in orphans]
     for env in (platform.dev, platform.prod):
         for mount in env.bind_mounts:
             path = platform.compose / "data" / mount
@@ -307,14 +391,14 @@ def _stray_size(path: Path) -> int | None:
     return sum(sizes) if sizes else None
 
 
-def _attachment(platform: Platform, client: docker.DockerClient) -> TraefikAttachment:
+def _attachment(platform: Platform, clients: dict[str, docker.DockerClient]) -> TraefikAttachment:
     network = platform.dev.network
     try:
-        engine.call(lambda: client.networks.get(network))
+        engine.call(lambda: clients["dev"].networks.get(network))
         exists = True
     except docker.errors.NotFound:
         exists = False
-    traefik = engine.service_container(client, platform.prod_project, "traefik")
+    traefik = engine.service_container(clients["prod"], platform.prod_project, "traefik")
     if traefik is None:
         return TraefikAttachment(network, exists, "", False, False)
     networks = (traefik.attrs.get("NetworkSettings") or {}).get("Networks") or {}

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import docker
 
-from stack_tui.core import compose, dotenv, engine, records
+from stack_tui.core import compose, dotenv, endpoints, engine, records
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused
 from stack_tui.core.prepared import Prepared
@@ -92,7 +93,7 @@ def _deploy(
     yield from _placeholder_secrets(platform, env, prepared.values)
     rendered = compose.render_config(prepared).get("services", {})
     services = sorted(rendered)
-    client = engine.client()
+    client = engine.for_env(env)
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
     if not (yield from _check_volumes(env, client, accept_new_volumes)):
@@ -112,12 +113,16 @@ def _deploy(
         )
         return
 
+    remote = endpoints.resolve(env)
+    if remote.remote:
+        yield from _check_bind_sources(remote, client, rendered)
+
     backup = yield from _pre_deploy_backup(platform, prepared, client)
 
     before = records.service_states(client, env.project)
     record = records.start(platform, env, "deploy", before, backup=backup.name if backup else "")
     try:
-        for mount in env.bind_mount_paths():
+        for mount in () if remote.remote else env.bind_mount_paths():
             mount.mkdir(parents=True, exist_ok=True)
         outcome = yield from up_steps(
             prepared,
@@ -303,6 +308,50 @@ def _results(
     for name in reasons.keys() - results.keys():
         results[name] = _failed_result(reasons[name])
     return results
+
+
+def _check_bind_sources(
+    endpoint: endpoints.Endpoint, client: docker.DockerClient, rendered: dict[str, Any]
+) -> Iterator[Event]:
+    """On another host, Compose renders bind-mount paths on this machine and the engine
+    creates a missing source empty: the env's data root there is required, and every source
+    must exist there already (refused as loudly as a missing volume, before anything runs)."""
+    env = endpoint.env
+    setting = f"STACK_{env.upper()}_DATA_ROOT"
+    if not endpoint.data_root:
+        raise Refused(
+            f"{env} is on {endpoint.describe()}, but {setting} is not set: Compose would "
+            "mount directories of this machine's path on that host, created empty.",
+            f"Set {setting} in .env to the data directory on {endpoint.machine} (holding "
+            "qdrant, openwebui, letsencrypt).",
+        )
+    yield StepStarted(env, "bind mounts", f"checking the data directories on {endpoint.machine}")
+    sources = sorted(
+        {
+            str(mount["source"])
+            for service in rendered.values()
+            for mount in service.get("volumes") or []
+            if mount.get("type") == "bind"
+        }
+    )
+    image = next((str(s["image"]) for s in rendered.values() if _present(client, s)), "")
+    missing = engine.missing_bind_sources(client, image, sources) if image and sources else []
+    if missing:
+        yield StepFinished(env, "bind mounts", ok=False, detail=f"missing: {', '.join(missing)}")
+        raise Refused(
+            f"{env}'s data directories are missing on {endpoint.machine}: "
+            f"{', '.join(missing)}. A deploy would create them empty. Nothing was changed.",
+            f"Restore or create them there (check {setting}), then deploy again.",
+        )
+    yield StepFinished(env, "bind mounts", detail=f"{len(sources)} present on {endpoint.machine}")
+
+
+def _present(client: docker.DockerClient, service: dict[str, Any]) -> bool:
+    try:
+        engine.call(lambda: client.images.get(str(service.get("image", ""))))
+    except docker.errors.DockerException:
+        return False
+    return True
 
 
 def _check_volumes(

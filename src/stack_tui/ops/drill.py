@@ -39,7 +39,7 @@ import docker
 import requests
 from docker.types import Mount
 
-from stack_tui.core import backups, compose, drills, engine
+from stack_tui.core import backups, compose, drills, endpoints, engine
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.core.pg import postgres_user
@@ -148,7 +148,7 @@ def _backup_command(env: Environment) -> str:
 def _drill(platform: Platform, env: Environment, file: Path | None) -> Iterator[Event]:
     started = time.monotonic()
     path = choose(platform, env, file)
-    client = engine.client(timeout=120)
+    client = engine.for_env(env, timeout=120)
     try:
         yield from _remove_leftovers(client, env)
         image, user = _image_and_user(client, env)
@@ -486,6 +486,7 @@ def _load(
             stdin=unzip.stdout,
             stdout=subprocess.DEVNULL,
             stderr=said,
+            env=endpoints.resolve(env).environ(),  # docker exec on the env's own engine
             start_new_session=True,
         )
         assert unzip.stdout is not None

@@ -38,7 +38,7 @@ from typing import IO, Any, BinaryIO
 
 import requests
 
-from stack_tui.core import backups, dumpscan, engine, pg, switchover
+from stack_tui.core import backups, dumpscan, endpoints, engine, pg, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.core.prepared import Prepared
@@ -195,7 +195,7 @@ class _Cluster:
     """The environment's running Postgres, reached as its superuser under our name."""
 
     def __init__(self, prepared: Prepared, operation: str, consequence: str) -> None:
-        self.client = engine.client()
+        self.client = engine.for_env(prepared.env)
         try:
             self.container = running_postgres(self.client, prepared.env, consequence)
             self.db = pg.session(
@@ -512,6 +512,7 @@ def _pipe_through_gzip(
         stdin=inflater.stdout,
         stdout=subprocess.DEVNULL,
         stderr=said,
+        env=endpoints.resolve(env).environ(),  # docker exec on the env's own engine
         start_new_session=True,
     )
     _widen(inflater.stdout)
@@ -551,6 +552,7 @@ def _pipe_through_us(
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=said,
+        env=endpoints.resolve(env).environ(),  # docker exec on the env's own engine
         start_new_session=True,
     )
     try:

@@ -87,7 +87,7 @@ def _rollback(
     earlier = records.previous(history, target)
     yield StepFinished(env.name, "record", detail=f"back to before {target.id} ({target.when})")
 
-    client = engine.client()
+    client = engine.for_env(env)
     yield StepStarted(env.name, "images", "checking every image the rollback needs is here")
     refuse_missing_images(client, target, goal)
     yield StepFinished(env.name, "images", detail="all present")

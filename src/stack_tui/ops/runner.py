@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
-from stack_tui.core import audit, locks
+from stack_tui.core import audit, engine_lock, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
 from stack_tui.core.prepared import Prepared, prepare
@@ -68,7 +68,11 @@ def locked(
                 log,
                 wait=wait,
                 waiting=holders.append,
-            ),
+            ) as holder,
+            # Another host's engine: held there too, against other operators' machines.
+            engine_lock.hold(env, env.project, holder, prepared.values)
+            if not lock
+            else nullcontext(),
             _open_log(log) as sink,
         ):
             if holders:

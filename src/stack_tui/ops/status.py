@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stack_tui.core import backups, compose, engine, locks, pg, staleness, switchover
+from stack_tui.core import backups, compose, endpoints, engine, locks, pg, staleness, switchover
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, StackError
 from stack_tui.core.prepared import Prepared, prepare
@@ -80,6 +80,9 @@ class EnvStatus:
     #: The off-host copies' last state, for the TUI (None: off, or not read).
     offsite: PaneState | None = None
     taken: float = field(default_factory=time.time)
+    #: The engine's host ("local" for this machine's) and, when remote, a ping's round trip.
+    engine_host: str = "local"
+    round_trip: float | None = None
 
     @property
     def missing_volumes(self) -> list[str]:
@@ -154,10 +157,19 @@ def status(
     except StackError as err:
         error = err  # still show what runs: containers and volumes need no config
     try:
-        client = client or engine.client()
+        endpoint = endpoints.resolve(env)
+        base["engine_host"] = endpoint.machine
+        client = client or engine.client(endpoint=endpoint)
+        if endpoint.remote:
+            started = time.monotonic()
+            engine.ping(client)
+            base["round_trip"] = time.monotonic() - started
         containers = engine.project_containers(client, env.project)
         volumes = tuple(_volume(client, name) for name in env.expected_volumes)
     except StackError as err:
+        if isinstance(err, EngineUnreachable) and not err.message.startswith(f"{env.name}'s"):
+            # docker-py's errors come without the engine: name the env's own (when set)
+            err = engine.unreachable_for(env, err.__context__)
         return EnvStatus(
             **base,
             error=err.message,
@@ -193,7 +205,7 @@ def database_state(
     None when Postgres is not running. Not part of `status()`: it runs a query in the
     container, which the TUI's per-event refresh must not pay."""
     try:
-        client = client or engine.client()
+        client = client or engine.for_env(env)
         container = engine.service_container(client, env.project, "postgres")
         if container is None or container.status != "running":
             return None

@@ -260,7 +260,7 @@ class MainScreen(Screen[None]):
         self.pane(env).show(
             session.statuses.get(env),
             now,
-            session.engine_down,
+            session.engine_down_for(env),
             activity(session.last_run(env), session.other_holder(env), now, session.died(env)),
             restores_text(session.checks, self.envs[env]),
         )
@@ -296,16 +296,20 @@ class MainScreen(Screen[None]):
 
     def _show_bar(self) -> None:
         session = self.session
-        down = session.engine_down is not None or any(
-            status.engine_unreachable for status in session.statuses.values()
-        )
+        # Each env's own engine: one that is gone leaves the other env's summary as it is.
+        down = {
+            name: session.engine_down_for(name) is not None
+            or (status is not None and status.engine_unreachable)
+            for name in self.envs
+            for status in (session.statuses.get(name),)
+        }
         checks = session.checks
         failing = None if checks is None else sum(not row.ok for row in checks.rows)
         parts = [
             env_summary(
                 name,
                 session.statuses.get(name),
-                down,
+                down[name],
                 session.busy_with(name),
                 died.operation if (died := session.died(name)) else "",
             )
@@ -313,7 +317,7 @@ class MainScreen(Screen[None]):
         ]
         parts[["dev", "prod"].index(self.current)].stylize("underline")
         parts += [
-            engine_part(down),
+            engine_part(any(down.values())),
             checks_part(failing, session.checks_running, session.checks_error),
         ]
         self.query_one(StatusBar).show(parts)

@@ -182,7 +182,14 @@ class EnvPane(VerticalScroll):
     def _banner(self, status: EnvStatus | None) -> Text:
         domain = status.domain if status and status.domain else "no domain set"
         tag = " PROD " if self.env.is_prod else " dev "
-        return Text.assemble((tag, "bold reverse"), f"  {self.env.project}  ·  {domain}")
+        banner = Text.assemble((tag, "bold reverse"), f"  {self.env.project}  ·  ")
+        if status is not None and status.engine_host != "local":  # on another host: which,
+            # before the domain so that a narrow pane still shows it
+            trip = "" if status.round_trip is None else f" ({status.round_trip * 1000:.0f} ms)"
+            banner.append(f"on {status.engine_host}{trip}", style="bold")
+            banner.append("  ·  ")
+        banner.append(domain)
+        return banner
 
     def _volumes(self, status: EnvStatus | None, problem: bool) -> Text:
         if status is None or (problem and not status.volumes):
