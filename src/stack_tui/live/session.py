@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
-from stack_tui.live import driving
 from stack_tui.live.backend import VERIFY_NEWEST, Backend
 from stack_tui.live.runs import DiedRecord, Run, who
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result
@@ -311,6 +310,8 @@ class Session:
         return run
 
     def _operate(self, run: Run, start: Callable[[], Iterator[Event]]) -> None:
+        from stack_tui.live import driving  # not needed before the first operation
+
         driving.drive(
             run,
             start,
@@ -381,6 +382,8 @@ class Session:
 
         def held() -> bool:
             return env is not None and self.backend.holder(env) is not None
+
+        from stack_tui.live import driving
 
         driving.follow(
             run, path, post=partial(self._post, run), held=held, cancelled=self._closing.is_set

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from stack_tui.core import audit, locks
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.ops import alerts
 from stack_tui.ops.events import Killed, Outcome, Result
 
 #: How much of a log's end is read to find its last event.
@@ -98,6 +97,8 @@ def _record(platform: Platform, env: Environment, log: Path) -> Died | None:
             started=started,
             detail=detail,
         )
+        from stack_tui.ops import alerts  # rare: not imported by every status read
+
         alerts.operation_ended(platform, env, operation, Outcome.DIED.value, detail, log)
         marker = Result(
             env.name,

@@ -104,7 +104,9 @@ class MainScreen(Screen[None]):
         yield StatusBar(id="status-bar")
         with Horizontal(id="panes"):
             for env in self.envs.values():
-                yield EnvPane(env)
+                pane = EnvPane(env)  # styled once, as current or not, when it is mounted
+                pane.set_class(env.name == self.current, "-current", update=False)
+                yield pane
         yield Static(id="too-small")
         yield Footer()
 

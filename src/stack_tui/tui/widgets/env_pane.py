@@ -7,6 +7,8 @@ and its label in capitals everywhere. Problems are words, not only colours
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -14,12 +16,14 @@ from textual.widgets import Static
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
-from stack_tui.core.parity import CheckReport
 from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.events import StepStarted
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
 from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
+
+if TYPE_CHECKING:  # the checks arrive after the first paint; their module is imported then
+    from stack_tui.core.parity import CheckReport
 
 
 def activity(
