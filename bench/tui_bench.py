@@ -280,7 +280,9 @@ def main() -> None:
                 detach=True,
             )
         spec = describe(platform)
-        commands = launchers(spec, today_tree(rev, base))
+        today = today_tree(rev, base)
+        common.compile_bytecode(common.REPO / "src", today)
+        commands = launchers(spec, today)
         binary = lazydocker()
 
         load = [os.getloadavg()[0]]
