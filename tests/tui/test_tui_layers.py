@@ -46,8 +46,9 @@ def test_the_first_frame_does_not_import_docker_py() -> None:
 
 
 #: Imported when first used, never by the first frame: the checks, deploy records, the
-#: operation driver, the dump scanner, notifications and the database switch-over.
+#: operation driver and event types, the dump scanner, notifications, the switch-over.
 NOT_AT_LAUNCH = [
+    "stack_tui.ops.events",
     "stack_tui.core.parity",
     "stack_tui.core.records",
     "stack_tui.live.driving",

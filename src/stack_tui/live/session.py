@@ -30,13 +30,13 @@ from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
 from stack_tui.live.backend import VERIFY_NEWEST, Backend
 from stack_tui.live.runs import DiedRecord, Run, who
-from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 from stack_tui.ops.status import EnvStatus
 
 if TYPE_CHECKING:
     from stack_tui.core.parity import CheckReport
     from stack_tui.live.datawatch import DataWatcher
     from stack_tui.live.watcher import EngineWatcher
+    from stack_tui.ops.events import ConfirmationNeeded, Event
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +336,8 @@ class Session:
         self.host.to_ui(partial(self._event, run, event))
 
     def _event(self, run: Run, event: Event) -> None:
+        from stack_tui.ops.events import Result
+
         run.add(event)
         if self.closing:  # an operation stopped by quitting: nothing left to show
             return
