@@ -43,3 +43,23 @@ def test_module_does_not_import_textual(module: str) -> None:
 
 def test_the_first_frame_does_not_import_docker_py() -> None:
     assert loaded_after(FIRST_FRAME, ("docker", "requests", "urllib3")) == "[]"
+
+
+#: Imported when first used, never by the first frame: the checks, deploy records, the
+#: operation driver and event types, the dump scanner, notifications, the switch-over.
+NOT_AT_LAUNCH = [
+    "stack_tui.ops.events",
+    "stack_tui.core.parity",
+    "stack_tui.core.records",
+    "stack_tui.live.driving",
+    "stack_tui.core.dumpscan",
+    "stack_tui.ops.alerts",
+    "stack_tui.core.notify",
+    "stack_tui.core.pg",
+    "stack_tui.core.switchover",
+]
+
+
+def test_the_first_frame_imports_nothing_only_operations_and_checks_need() -> None:
+    loaded = loaded_after(FIRST_FRAME, ("stack_tui",))
+    assert [name for name in NOT_AT_LAUNCH if f"'{name}'" in loaded] == []

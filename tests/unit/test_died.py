@@ -14,7 +14,7 @@ from stack_tui.core import audit
 from stack_tui.core.environments import Platform
 from stack_tui.core.prepared import Prepared
 from stack_tui.ops import died, runner
-from stack_tui.ops.events import Event, Outcome, Result, StepStarted
+from stack_tui.ops.events import Event, Killed, Outcome, Result, StepStarted
 from stack_tui.ops.status import status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,3 +116,8 @@ def test_an_interrupted_operation_is_not_taken_for_a_dead_one(tmp_path: Path) ->
     events.close()  # Ctrl-C in the front end: the runner audits it as interrupted
     assert died.reap(platform, platform.dev) is None
     assert [e["result"] for e in audit.read(platform.audit_log)] == ["interrupted"]
+
+
+def test_a_status_read_knows_the_killed_payload_by_its_kind() -> None:
+    """ops.died reads logs as JSON without importing the event types: same kind string."""
+    assert Killed.kind == died.KILLED

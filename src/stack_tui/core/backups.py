@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from stack_tui.core import drills, dumpscan
+from stack_tui.core import drills
 from stack_tui.core.errors import Refused
 
 NAME_PATTERN = re.compile(r"(dev|prod)_(\d{8}_\d{6})\.sql\.gz")
@@ -191,7 +191,10 @@ def inflate(source: BinaryIO) -> Iterator[bytes]:
 
 def verify_stream(source: BinaryIO) -> Verification:
     """Read `source` to its end through `inflate`, with constant memory; its SQL must hold
-    nothing pg_dump never writes (core.dumpscan)."""
+    nothing pg_dump never writes (core.dumpscan, imported here: listing backups for a status
+    read does not need it)."""
+    from stack_tui.core import dumpscan
+
     size = 0
     scanner = dumpscan.Scanner()
     try:

@@ -39,6 +39,9 @@ CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 VOLUME_LABEL = "com.docker.compose.volume"
 #: Asked of no engine: a placeholder until the engine's own version is read.
 MINIMUM_API_VERSION = "1.24"
+#: On the containers of a rollback's pinned override: the image reference the pinned image ID
+#: stands for (core.records writes it, ops.status shows it).
+PINNED_FROM_LABEL = "org.stack-tui.pinned-from"
 
 UNREACHABLE_HINT = (
     "Start the engine (systemctl start docker, or dockerd &) or point DOCKER_HOST at it; "

@@ -41,8 +41,9 @@ def errors() -> Any:
 FORMAT_VERSION = 1
 NAME_PATTERN = re.compile(r"(dev|prod)_(\d{8}_\d{6})(?:_(\d+))?\.json")
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
-#: Set by a rollback's override on each pinned service: the image reference it stands for.
-PINNED_FROM_LABEL = "org.stack-tui.pinned-from"
+#: Set by a rollback's override on each pinned service: the image reference it stands for
+#: (defined with the engine's other labels, which status reads without importing records).
+PINNED_FROM_LABEL = engine.PINNED_FROM_LABEL
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stack_tui.core import backups, compose, engine, locks, logs, records
+from stack_tui.core import backups, compose, engine, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import StackError
-from stack_tui.core.logs import LineSource
-from stack_tui.core.records import Record
-from stack_tui.ops.events import Event
 from stack_tui.ops.status import EnvStatus, status
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what only operations and other screens need is imported when used
     from stack_tui.core import console, stats
+    from stack_tui.core.logs import LineSource
     from stack_tui.core.parity import CheckReport
+    from stack_tui.core.records import Record
+    from stack_tui.ops.events import Event
 
 
 #: Backups re-read and verified in the background, per environment: the newest ones, which a
@@ -236,6 +236,8 @@ class LiveBackend:
 
     def history(self, env: Environment) -> list[Record]:
         """The env's deploy records (small JSON files: read on the spot)."""
+        from stack_tui.core import records
+
         return records.history(self.platform, env.name)
 
     def rollback(self, env: Environment, *, to: str, with_data: bool) -> Iterator[Event]:
@@ -266,6 +268,8 @@ class LiveBackend:
         return run_checks(self.platform)
 
     def log_sources(self, env: Environment, services: list[str]) -> list[LineSource]:
+        from stack_tui.core import logs
+
         return list(logs.sources_for(env, services, skip_missing=len(services) > 1))
 
     def _engine(self, env: Environment) -> Any:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from stack_tui.core.locks import Holder
-from stack_tui.ops.events import ConfirmationNeeded, Event, Result, ServiceProgress
 from stack_tui.ops.status import human_duration
+
+if TYPE_CHECKING:  # the event types are imported with the first operation (Run.add)
+    from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 
 
 def clock(at: float) -> str:
@@ -75,6 +77,8 @@ class Run:
         return not self.owner
 
     def add(self, event: Event) -> None:
+        from stack_tui.ops.events import Result, ServiceProgress
+
         self.events.append(event)
         if isinstance(event, ServiceProgress):
             self.services[event.service] = event.state

@@ -28,16 +28,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
-from stack_tui.live import driving
 from stack_tui.live.backend import VERIFY_NEWEST, Backend, Sampler
 from stack_tui.live.runs import DiedRecord, Run, who
-from stack_tui.ops.events import ConfirmationNeeded, Event, Result
 from stack_tui.ops.status import EnvStatus
 
 if TYPE_CHECKING:
     from stack_tui.core.parity import CheckReport
     from stack_tui.live.datawatch import DataWatcher
     from stack_tui.live.watcher import EngineWatcher
+    from stack_tui.ops.events import ConfirmationNeeded, Event
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +347,8 @@ class Session:
         return run
 
     def _operate(self, run: Run, start: Callable[[], Iterator[Event]]) -> None:
+        from stack_tui.live import driving  # not needed before the first operation
+
         driving.drive(
             run,
             start,
@@ -372,6 +373,8 @@ class Session:
         self.host.to_ui(partial(self._event, run, event))
 
     def _event(self, run: Run, event: Event) -> None:
+        from stack_tui.ops.events import Result
+
         run.add(event)
         if self.closing:  # an operation stopped by quitting: nothing left to show
             return
@@ -418,6 +421,8 @@ class Session:
 
         def held() -> bool:
             return env is not None and self.backend.holder(env) is not None
+
+        from stack_tui.live import driving
 
         driving.follow(
             run, path, post=partial(self._post, run), held=held, cancelled=self._closing.is_set

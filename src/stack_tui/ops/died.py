@@ -18,11 +18,12 @@ from pathlib import Path
 
 from stack_tui.core import audit, locks
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.ops import alerts
-from stack_tui.ops.events import Killed, Outcome, Result
 
 #: How much of a log's end is read to find its last event.
 TAIL_BYTES = 64 * 1024
+#: ops.events.Killed.kind, as in the log (a status read looks at logs as JSON: it does not
+#: import the event types).
+KILLED = "died"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ def _record(platform: Platform, env: Environment, log: Path) -> Died | None:
             started=started,
             detail=detail,
         )
+        from stack_tui.ops import alerts  # rare: not imported by every status read
+        from stack_tui.ops.events import Killed, Outcome, Result
+
         alerts.operation_ended(platform, env, operation, Outcome.DIED.value, detail, log)
         marker = Result(
             env.name,
@@ -116,7 +120,7 @@ def _record(platform: Platform, env: Environment, log: Path) -> Died | None:
 def _died_from(log: Path, result: dict[str, object]) -> Died | None:
     """The Died a log's final Result describes, or None for any other Result."""
     died = result.get("payload")
-    if not isinstance(died, dict) or died.get("kind") != Killed.kind:
+    if not isinstance(died, dict) or died.get("kind") != KILLED:
         return None
     operation, _, _ = _from_name(log)
     return Died(

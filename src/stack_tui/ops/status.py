@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stack_tui.core import backups, compose, endpoints, engine, locks, pg, staleness, switchover
+from stack_tui.core import backups, compose, endpoints, engine, locks, staleness
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, StackError
 from stack_tui.core.prepared import Prepared, prepare
-from stack_tui.core.records import PINNED_FROM_LABEL
 from stack_tui.ops.died import Died, reap
 
 if TYPE_CHECKING:
     import docker
 
+    from stack_tui.core import switchover
     from stack_tui.ops.offsite import PaneState
 
 
@@ -204,6 +204,8 @@ def database_state(
     """The copies kept by restores and what an interrupted one left, read from the cluster;
     None when Postgres is not running. Not part of `status()`: it runs a query in the
     container, which the TUI's per-event refresh must not pay."""
+    from stack_tui.core import pg, switchover
+
     try:
         client = client or engine.for_env(env)
         container = engine.service_container(client, env.project, "postgres")
@@ -232,7 +234,7 @@ def _service(name: str, container: Any | None) -> ServiceStatus:
     state = attrs.get("State", {})
     health = (state.get("Health") or {}).get("Status", "")
     image = attrs.get("Config", {}).get("Image", "")
-    pinned_from = (attrs.get("Config", {}).get("Labels") or {}).get(PINNED_FROM_LABEL)
+    pinned_from = (attrs.get("Config", {}).get("Labels") or {}).get(engine.PINNED_FROM_LABEL)
     if pinned_from:  # a rollback pinned the image ID: show the reference it stands for
         image = f"{pinned_from} (pinned)"
     started = _parse_time(state.get("StartedAt", "")) if state.get("Running") else None

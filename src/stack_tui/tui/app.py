@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -17,9 +18,11 @@ from textual.timer import Timer
 from stack_tui.live.backend import Backend
 from stack_tui.live.runs import Run
 from stack_tui.live.session import Change, Session
-from stack_tui.ops.events import ConfirmationNeeded
 from stack_tui.tui import plans
 from stack_tui.tui.screens.main import MainScreen
+
+if TYPE_CHECKING:
+    from stack_tui.ops.events import ConfirmationNeeded
 
 
 class StackApp(App[int]):

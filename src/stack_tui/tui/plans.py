@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment
-from stack_tui.ops.events import ConfirmationNeeded
 from stack_tui.ops.status import EnvStatus
+
+if TYPE_CHECKING:
+    from stack_tui.ops.events import ConfirmationNeeded
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 from stack_tui.live.runs import clock, describe_holder
 from stack_tui.live.session import Aspect, Change, Session
-from stack_tui.ops.events import Event, Result, StepStarted
 from stack_tui.ops.status import next_change
 from stack_tui.tui import plans
 from stack_tui.tui.messages import session_changes
@@ -33,6 +32,7 @@ from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part
 from stack_tui.tui.widgets.tables import next_redraw
 
 if TYPE_CHECKING:
+    from stack_tui.ops.events import Event
     from stack_tui.tui.screens.restore import Pick
 
 #: Below this width the panes are switchable (1, 2, tab) instead of side by side.
@@ -145,7 +145,9 @@ class MainScreen(Screen[None]):
         yield StatusBar(id="status-bar")
         with Horizontal(id="panes"):
             for env in self.envs.values():
-                yield EnvPane(env)
+                pane = EnvPane(env)  # styled once, as current or not, when it is mounted
+                pane.set_class(env.name == self.current, "-current", update=False)
+                yield pane
         yield Static(id="too-small")
         yield Footer()
 
@@ -232,6 +234,7 @@ class MainScreen(Screen[None]):
             self._on_run_change(change)
 
     def _on_run_change(self, change: Change) -> None:
+        from stack_tui.ops.events import Result, StepStarted
         from stack_tui.tui.screens.operation import OperationScreen
 
         run, event = change.run, change.event

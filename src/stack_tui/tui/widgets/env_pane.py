@@ -18,15 +18,14 @@ from textual.widgets import Static
 
 from stack_tui.core.environments import Environment
 from stack_tui.core.locks import Holder
-from stack_tui.core.parity import CheckReport
 from stack_tui.core.stats import History, describe
 from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
-from stack_tui.ops.events import StepStarted
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
 from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable, coarse_age
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the checks and off-host state arrive after the first paint
+    from stack_tui.core.parity import CheckReport
     from stack_tui.ops.offsite import PaneState
 
 
@@ -48,6 +47,8 @@ def activity(
             ("  o: follow live", "dim"),
         )
     if run is not None and run.running and run.ours:
+        from stack_tui.ops.events import StepStarted
+
         step = next((e.step for e in reversed(run.events) if isinstance(e, StepStarted)), "")
         where = f"; {step}" if step else ""
         return Text.assemble(
