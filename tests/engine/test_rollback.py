@@ -446,3 +446,25 @@ def test_declining_the_restore_inside_a_rollback_with_data_changes_nothing(
     assert container(engine_client, platform, "dev", "agent").id == agent
     assert psql(platform, "dev", "SELECT id FROM notes") == "7"
     assert records.history(platform, "dev")[0].result == "failed"
+
+
+def test_a_compose_killed_while_replacing_a_container_does_not_block_the_next_deploy(
+    platform: Platform, engine_client: docker.DockerClient
+) -> None:
+    """Compose replaces a container by creating the new one as "{old id[:12]}_{name}" and
+    renaming it after removing the old one; killed in between, that interim container stays,
+    and the next `up` asks for the same name again. The next deploy removes it first."""
+    assert deployed(platform, "dev", V1).ok
+    old = container(engine_client, platform, "dev", "agent")
+    interim = engine_client.containers.create(
+        image_id(engine_client, V3), name=f"{old.id[:12]}_{old.name}", labels=old.labels
+    )
+    try:
+        outcome = deployed(platform, "dev", V3)
+        assert outcome.ok, (outcome.summary, outcome.details)
+        names = [c.name for c in engine_client.containers.list(all=True)]
+        assert interim.name not in names
+        assert container(engine_client, platform, "dev", "agent").attrs["Config"]["Image"] == V3
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            interim.remove(force=True)

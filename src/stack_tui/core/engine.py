@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -187,6 +188,22 @@ def service_container(engine: docker.DockerClient, project: str, service: str) -
             filters={"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]},
         )
     return found[0] if found else None
+
+
+#: How Compose names a service's new container while it replaces the old one
+#: ("{old id[:12]}_{name}"); it renames it once the old one is removed.
+COMPOSE_INTERIM_NAME = re.compile(r"^/?[0-9a-f]{12}_")
+
+
+def compose_leftovers(engine: docker.DockerClient, project: str) -> list[Any]:
+    """Interim containers of a Compose killed mid-replace: never started, and in the way of the
+    next `up`, which would give the same interim name to the same old container ("Conflict.
+    The container name ... is already in use")."""
+    with translated():
+        found = engine.containers.list(
+            all=True, filters={"label": f"{PROJECT_LABEL}={project}", "status": "created"}
+        )
+    return [c for c in found if COMPOSE_INTERIM_NAME.match(c.name)]
 
 
 def exec_succeeds(container: Any, argv: list[str]) -> bool:

@@ -9,7 +9,7 @@ on whether it still runs its previous container or was replaced.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ def up_steps(
     errors = ComposeErrors()
     error: StackError | None = None
     try:
+        yield from _remove_compose_leftovers(env)
         for line in compose.stream(
             target,
             "--progress",
@@ -69,6 +70,19 @@ def up_steps(
         error = err
     yield StepFinished(env.name, "up", ok=error is None)
     return UpOutcome(error, errors)
+
+
+def _remove_compose_leftovers(env: Environment) -> Iterator[Event]:
+    client = engine.for_env(env)
+    for container in engine.compose_leftovers(client, env.project):
+        with engine.translated():
+            container.remove(force=True)
+        yield OutputLine(
+            env.name,
+            f"removed {container.name}, left by a Compose that was stopped while it replaced "
+            "a container",
+            source="up",
+        )
 
 
 def progress_event(env: Environment, line: str) -> Event | None:
