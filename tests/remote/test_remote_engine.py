@@ -271,12 +271,13 @@ import sys
 from pathlib import Path
 from stack_tui.core import engine_lock, locks
 from stack_tui.core.environments import Platform
+from stack_tui.core.prepared import prepare
 
 root, project, data, env_file = sys.argv[1:5]
 platform = Platform(root=Path(root), prod_project=project, data_dir=Path(data),
                     env_file=Path(env_file))
 with locks.hold(platform.locks_dir, project, "prod", "deploy") as holder:
-    with engine_lock.hold(platform.prod, project, holder, {"POSTGRES_IMAGE": sys.argv[5]}):
+    with engine_lock.hold(prepare(platform.prod), project, holder):
         print("held", flush=True)
         sys.stdin.read()
 """
@@ -294,7 +295,7 @@ def test_two_operators_with_their_own_data_dirs_exclude_each_other_on_the_engine
     import time
 
     from stack_tui.core import engine_lock
-    from support import REPO, TEST_IMAGES
+    from support import REPO
 
     there = remote_engine.client()
     other_data = tmp_path / "operator-a-data"
@@ -308,7 +309,6 @@ def test_two_operators_with_their_own_data_dirs_exclude_each_other_on_the_engine
             split.prod_project,
             str(other_data),
             str(split.dotenv),
-            TEST_IMAGES["POSTGRES_IMAGE"],
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -64,12 +64,13 @@ def command(env: Environment, *args: str) -> list[str]:
     return [*line, *args]
 
 
-def process_env(env: Environment) -> dict[str, str]:
+def process_env(target: Environment | Prepared) -> dict[str, str]:
     """The environment Compose runs with: ours, minus the forbidden names, plus the env's,
     pointed at the env's engine (core.endpoints: the same one docker-py talks to)."""
+    env = target.env if isinstance(target, Prepared) else target
     environ = {k: v for k, v in os.environ.items() if k not in guard.FORBIDDEN_VARIABLES}
     environ.update(env.variables)
-    return endpoints.resolve(env).environ(environ)
+    return endpoints.resolve(target).environ(environ)
 
 
 #: What Compose calls take: a prepared environment (an operation's, read once), or an
@@ -98,7 +99,7 @@ def run(
     try:
         done = subprocess.run(
             command(env, *args),
-            env=process_env(env),
+            env=process_env(prepared),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -118,7 +119,7 @@ def attached(target: Target, *args: str) -> int:
     """Run compose with this process's terminal (an interactive `exec`); its exit status."""
     prepared = ready(target)
     return subprocess.run(
-        command(prepared.env, *args), env=process_env(prepared.env), check=False
+        command(prepared.env, *args), env=process_env(prepared), check=False
     ).returncode
 
 
@@ -162,7 +163,7 @@ def stream(target: Target, *args: str) -> Iterator[str]:
     prepared = ready(target)
     with subprocess.Popen(
         command(prepared.env, *args),
-        env=process_env(prepared.env),
+        env=process_env(prepared),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

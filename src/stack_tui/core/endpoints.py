@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from stack_tui.core import dotenv
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import EngineUnreachable, Refused, StackError
+from stack_tui.core.prepared import Prepared
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 #: What the docker CLI and Compose read to pick an engine; replaced as a whole for a set one.
@@ -118,9 +119,14 @@ def setting(env: Environment) -> str:
     return _settings(env).get(setting_name(env.name), "").strip()
 
 
-def resolve(env: Environment, settings: Mapping[str, str] | None = None) -> Endpoint:
+def resolve(target: Environment | Prepared, settings: Mapping[str, str] | None = None) -> Endpoint:
     """The environment's engine, checked (context exists, URL well formed, TLS files there,
-    SSH host key checking on); raises Refused naming the environment and the engine."""
+    SSH host key checking on); raises Refused naming the environment and the engine. Given
+    an operation's Prepared, its settings are used: `.env` is read once per operation."""
+    if isinstance(target, Prepared):
+        env, settings = target.env, target.settings
+    else:
+        env = target
     values = settings if settings is not None else _settings(env)
     name = setting_name(env.name)
     wanted = values.get(name, "").strip()

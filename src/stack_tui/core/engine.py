@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from stack_tui.core.endpoints import Endpoint
     from stack_tui.core.environments import Environment
+    from stack_tui.core.prepared import Prepared
 
 T = TypeVar("T")
 
@@ -136,11 +137,12 @@ def client(timeout: int = 30, endpoint: Endpoint | None = None) -> docker.Docker
     return engine
 
 
-def for_env(env: Environment, timeout: int = 30) -> docker.DockerClient:
-    """A client for the engine `env` lives on (core.endpoints: its setting, checked)."""
+def for_env(target: Environment | Prepared, timeout: int = 30) -> docker.DockerClient:
+    """A client for the engine the environment lives on (core.endpoints: its setting,
+    checked; an operation's Prepared: its settings, `.env` not read again)."""
     from stack_tui.core import endpoints
 
-    return client(timeout, endpoints.resolve(env))
+    return client(timeout, endpoints.resolve(target))
 
 
 def for_envs(*envs: Environment, timeout: int = 30) -> dict[str, docker.DockerClient]:

@@ -22,6 +22,7 @@ from typing import Any
 from stack_tui.core import endpoints, engine, locks
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import LockHeld
+from stack_tui.core.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +36,17 @@ def container_name(project: str) -> str:
 
 
 @contextmanager
-def hold(
-    env: Environment, project: str, holder: locks.Holder, values: Mapping[str, str]
-) -> Iterator[None]:
-    """Hold `project`'s lock on `env`'s engine for the block (nothing to do on the local
+def hold(prepared: Prepared, project: str, holder: locks.Holder) -> Iterator[None]:
+    """Hold `project`'s lock on the env's engine for the block (nothing to do on the local
     engine: the flock is the lock there); LockHeld names the holder and their machine."""
-    endpoint = endpoints.resolve(env)
+    endpoint = endpoints.resolve(prepared)
     if not endpoint.remote:
         yield
         return
     import docker
 
     client = engine.client(endpoint=endpoint)
-    image = values.get("POSTGRES_IMAGE", "postgres:16")
+    image = prepared.values.get("POSTGRES_IMAGE", "postgres:16")
     try:
         engine.call(lambda: client.images.get(image))
     except docker.errors.ImageNotFound:
@@ -64,7 +63,7 @@ def hold(
         MACHINE_LABEL: socket.gethostname(),
     }
     try:
-        made = _create(client, name, image, labels, env)
+        made = _create(client, name, image, labels, prepared.env)
         attached = engine.call(
             lambda: client.api.attach_socket(made, params={"stdin": 1, "stream": 1})
         )

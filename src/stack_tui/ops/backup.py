@@ -115,7 +115,7 @@ def backup_steps(
 
 
 def _dump(platform: Platform, prepared: Prepared) -> Generator[Event, None, Path]:
-    client = engine.for_env(prepared.env)
+    client = engine.for_env(prepared)
     try:
         return (yield from _dump_with(client, platform, prepared))
     except OSError as err:

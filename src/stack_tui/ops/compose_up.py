@@ -50,7 +50,7 @@ def up_steps(
     errors = ComposeErrors()
     error: StackError | None = None
     try:
-        yield from _remove_compose_leftovers(env)
+        yield from _remove_compose_leftovers(target)
         for line in compose.stream(
             target,
             "--progress",
@@ -72,8 +72,9 @@ def up_steps(
     return UpOutcome(error, errors)
 
 
-def _remove_compose_leftovers(env: Environment) -> Iterator[Event]:
-    client = engine.for_env(env)
+def _remove_compose_leftovers(target: compose.Target) -> Iterator[Event]:
+    env = target.env if isinstance(target, Prepared) else target
+    client = engine.for_env(target)
     for container in engine.compose_leftovers(client, env.project):
         with engine.translated():
             container.remove(force=True)

@@ -93,7 +93,7 @@ def _deploy(
     yield from _placeholder_secrets(platform, env, prepared.values)
     rendered = compose.render_config(prepared).get("services", {})
     services = sorted(rendered)
-    client = engine.for_env(env)
+    client = engine.for_env(prepared)
     yield StepFinished(env.name, "config", detail=", ".join(services))
 
     if not (yield from _check_volumes(env, client, accept_new_volumes)):
@@ -113,7 +113,7 @@ def _deploy(
         )
         return
 
-    remote = endpoints.resolve(env)
+    remote = endpoints.resolve(prepared)
     if remote.remote:
         yield from _check_bind_sources(remote, client, rendered)
 

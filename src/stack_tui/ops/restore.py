@@ -195,7 +195,7 @@ class _Cluster:
     """The environment's running Postgres, reached as its superuser under our name."""
 
     def __init__(self, prepared: Prepared, operation: str, consequence: str) -> None:
-        self.client = engine.for_env(prepared.env)
+        self.client = engine.for_env(prepared)
         try:
             self.container = running_postgres(self.client, prepared.env, consequence)
             self.db = pg.session(

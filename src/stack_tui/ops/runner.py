@@ -70,9 +70,7 @@ def locked(
                 waiting=holders.append,
             ) as holder,
             # Another host's engine: held there too, against other operators' machines.
-            engine_lock.hold(env, env.project, holder, prepared.values)
-            if not lock
-            else nullcontext(),
+            engine_lock.hold(prepared, env.project, holder) if not lock else nullcontext(),
             _open_log(log) as sink,
         ):
             if holders:

@@ -157,7 +157,7 @@ def status(
     except StackError as err:
         error = err  # still show what runs: containers and volumes need no config
     try:
-        endpoint = endpoints.resolve(env)
+        endpoint = endpoints.resolve(prepared or env)
         base["engine_host"] = endpoint.machine
         client = client or engine.client(endpoint=endpoint)
         if endpoint.remote:
