@@ -69,7 +69,7 @@ def test_sshd_killed_during_the_upload(
     first = backup_path(result)
     assert backups.verify(first).ok
     warning = next(e.message for e in events if isinstance(e, Caution))
-    assert "unreachable" in warning and "offsite push --dev" in warning
+    assert "unreachable" in warning and "offsite push --dev" in warning, warning
     assert not offsite_ops.status_line(pg, pg.dev)[0]
 
     sshd.start()

@@ -542,6 +542,7 @@ def translate(config: Config, stderr: str) -> OffsiteError:
             "connection reset",
             "eof",
             "subprocess ssh",
+            "ssh command exited",  # the sftp link's ssh died under restic
         )
     ):
         return OffsiteError(
