@@ -31,7 +31,7 @@ from support import skip_or_fail, wait_for
 
 pytestmark = pytest.mark.engine
 
-ROUNDS = int(os.environ.get("STT_KILL_ROUNDS", "15"))
+ROUNDS = int(os.environ.get("STT_KILL_ROUNDS", "10"))  # more: STT_KILL_ROUNDS=50
 #: No pruning during the rounds: every backup published by an earlier round must stay.
 KEEP_ALL = ["dev", "backup", "--keep", "1000"]
 
