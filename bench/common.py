@@ -252,3 +252,15 @@ def write_doc(section: str, lines: list[str]) -> None:
     else:
         text = text.rstrip() + "\n\n" + body
     DOC.write_text(text)
+
+
+def baseline_rev(given: str | None) -> str:
+    """The tree "today" is measured from: the one given, else where this branch left main."""
+    if given:
+        return given
+    return subprocess.run(
+        ["git", "-C", str(REPO), "merge-base", "HEAD", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()

@@ -255,15 +255,7 @@ def main() -> None:
     platform = make_platform(base)
     label = {"stack-tui-bench": run_id}
     sessions: list[Session] = []
-    rev = (
-        options.today
-        or subprocess.run(
-            ["git", "-C", str(common.REPO), "merge-base", "HEAD", "main"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    rev = common.baseline_rev(options.today)
     try:
         about = machine()
         print(about, flush=True)

@@ -128,15 +128,7 @@ def main() -> None:
     )
     parser.add_argument("--write-doc", action="store_true")
     options = parser.parse_args()
-    rev = (
-        options.today
-        or subprocess.run(
-            ["git", "-C", str(common.REPO), "merge-base", "HEAD", "main"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    rev = common.baseline_rev(options.today)
     runs = {
         "stack-tui": ("stack-tui", common.REPO),
         "today": ("stack-tui", today_tree(rev)),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -90,15 +89,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="stack-tui-bench-"))
     platform: Platform = make_platform(base)
     sessions: dict[str, Session] = {}
-    rev = (
-        options.today
-        or subprocess.run(
-            ["git", "-C", str(common.REPO), "merge-base", "HEAD", "main"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
+    rev = common.baseline_rev(options.today)
     try:
         about = machine()
         print(about, flush=True)
