@@ -21,7 +21,19 @@ from pathlib import Path
 import docker
 import pytest
 
-from support import TEST_IMAGES, make_certs, skip_or_fail
+from stack_tui.core import endpoints
+from stack_tui.core.environments import Platform
+from stack_tui.ops.deploy import deploy
+from support import (
+    TEST_IMAGES,
+    destroy,
+    drive,
+    make_certs,
+    make_platform,
+    result_of,
+    skip_or_fail,
+    ssh_shim,
+)
 
 SSHD = "/usr/sbin/sshd"
 
@@ -69,7 +81,7 @@ def answers(socket: Path) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def remote_engine() -> Iterator[RemoteEngine]:
     for tool in ("dockerd", "ip", "nsenter", "openssl", "ssh"):
         if shutil.which(tool) is None:
@@ -207,3 +219,38 @@ def started_remote_engine() -> Iterator[RemoteEngine]:
             if point.startswith(str(root)):
                 subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def ssh_on_path(
+    remote_engine: RemoteEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        ssh_shim(tmp_path_factory.mktemp("bin"), remote_engine.ssh_config, patch)
+        patch.delenv("STACK_PROD_ENGINE", raising=False)
+        patch.delenv("STACK_DEV_ENGINE", raising=False)
+        yield
+
+
+@pytest.fixture(scope="package")
+def split(
+    remote_engine: RemoteEngine, ssh_on_path: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """dev deployed on the local engine, prod on the remote one over SSH."""
+    data_root = remote_engine.root / "prod-data"  # on "that host" (the same filesystem here)
+    for mount in ("qdrant", "openwebui", "letsencrypt"):
+        (data_root / mount).mkdir(parents=True)
+    platform = make_platform(
+        tmp_path_factory.mktemp("split"),
+        STACK_PROD_ENGINE=remote_engine.ssh_url,
+        STACK_PROD_DATA_ROOT=str(data_root),
+    )
+    try:
+        for env in (platform.dev, platform.prod):
+            done = result_of(drive(deploy(platform, env, accept_new_volumes=True)))
+            assert done.ok, (env.name, done.summary, done.details)
+        yield platform
+    finally:
+        destroy(platform)  # compose down through the same endpoints: the remote one too
+        endpoints.close_tunnels()
+        assert not remote_engine.client().containers.list(all=True)

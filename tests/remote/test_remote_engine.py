@@ -5,7 +5,6 @@ environment and the engine, with nothing changed. Real engines, Compose, OpenSSH
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -21,44 +20,9 @@ from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import BackupTaken
 from stack_tui.ops.restore import restore
 from stack_tui.ops.status import status
-from support import destroy, drive, make_platform, result_of, ssh_shim
+from support import drive, result_of, ssh_shim
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="module")
-def ssh_on_path(
-    remote_engine: RemoteEngine, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        ssh_shim(tmp_path_factory.mktemp("bin"), remote_engine.ssh_config, patch)
-        patch.delenv("STACK_PROD_ENGINE", raising=False)
-        patch.delenv("STACK_DEV_ENGINE", raising=False)
-        yield
-
-
-@pytest.fixture(scope="module")
-def split(
-    remote_engine: RemoteEngine, ssh_on_path: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Platform]:
-    """dev deployed on the local engine, prod on the remote one over SSH."""
-    data_root = remote_engine.root / "prod-data"  # on "that host" (the same filesystem here)
-    for mount in ("qdrant", "openwebui", "letsencrypt"):
-        (data_root / mount).mkdir(parents=True)
-    platform = make_platform(
-        tmp_path_factory.mktemp("split"),
-        STACK_PROD_ENGINE=remote_engine.ssh_url,
-        STACK_PROD_DATA_ROOT=str(data_root),
-    )
-    try:
-        for env in (platform.dev, platform.prod):
-            done = result_of(drive(deploy(platform, env, accept_new_volumes=True)))
-            assert done.ok, (env.name, done.summary, done.details)
-        yield platform
-    finally:
-        destroy(platform)  # compose down through the same endpoints: the remote one too
-        endpoints.close_tunnels()
-        assert not remote_engine.client().containers.list(all=True)
 
 
 def psql(client: docker.DockerClient, platform: Platform, env: str, sql: str) -> str:
