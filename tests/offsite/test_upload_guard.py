@@ -25,7 +25,9 @@ from stack_tui.core import offsite
 from support import REPO, skip_or_fail
 
 LINE = b"INSERT INTO t VALUES (1);\n"
-HALF = LINE * 40_000  # 1 MB: enough that restic has read and chunked some of it
+#: 4 MB, more than restic's input pipe holds (offsite.PIPE_SIZE): once written, restic
+#: runs and has read some of it.
+HALF = LINE * 160_000
 TAGS = {"env": "dev", "stamp": "20260101_020000", "reason": "manual"}
 
 
@@ -90,7 +92,7 @@ def test_uploader_sigkilled_mid_stream_leaves_no_snapshot(config: offsite.Config
         config = offsite.Config({config.repository!r}, Path({str(config.password_file)!r}),
                                 None, None)
         upload = offsite.Upload(config, "dev", datetime(2026, 1, 1, 2), {TAGS!r})
-        upload.write({LINE!r} * 40_000)
+        upload.write({LINE!r} * 160_000)
         print(upload.guard.pid, flush=True)
         sys.stdin.read()  # half the stream sent; the test kills us here
     """)

@@ -156,7 +156,8 @@ def damaged(data: bytes) -> bytes:
         (DUMP, "not a gzip file"),
         (gzip.compress(DUMP)[:-12], "truncated"),
         (gzip.compress(DUMP[: DUMP.index(backups.TRAILER)]), "trailer is missing"),
-        (gzip.compress(DUMP) + b"garbage", "damaged"),
+        (gzip.compress(DUMP) + b"garbage", "stray bytes"),  # shorter than a gzip header
+        (gzip.compress(DUMP) + b"garbage" * 3, "damaged"),
         (damaged(gzip.compress(DUMP * 50)), "damaged"),
     ],
 )

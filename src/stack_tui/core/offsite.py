@@ -19,6 +19,7 @@ a pipe we do not read), and its errors become StackErrors that say what to do.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -65,6 +66,8 @@ _SFTP = re.compile(
     r"(?::(?P<port>\d+))?"
 )
 STDERR_KEPT = 16 << 10
+#: restic's stdin pipe: the default pipe-max-size, what any user may ask for.
+PIPE_SIZE = 1 << 20
 
 
 class OffsiteError(StackError):
@@ -334,6 +337,10 @@ class Upload:
             "--json",
         ]
         read_end, self._input = os.pipe()  # restic's stdin; both ends close-on-exec
+        # restic reads a chunk, then hashes it without reading: a 64 KiB pipe would stop
+        # our inflate meanwhile, a larger one lets the two run side by side.
+        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep 64 KiB
+            fcntl.fcntl(self._input, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         control_read, self._control = os.pipe()
         try:
             self.guard = subprocess.Popen(

@@ -238,7 +238,8 @@ def _upload(
     with source:
         upload = offsite.Upload(config, env.name, info.taken, tags)
         try:
-            for piece in backups.inflate(source):  # checks gzip and trailer on the way
+            # checks gzip and trailer on the way; a piece fills restic's pipe in one write
+            for piece in backups.inflate(source, offsite.PIPE_SIZE):
                 upload.write(piece)
         except backups.InvalidBackup as err:
             upload.abort()  # restic is stopped before its input ends: nothing saved
