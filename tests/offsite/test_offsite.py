@@ -358,7 +358,7 @@ def test_a_copy_that_is_not_there_and_a_read_only_repository(
         events = drive(backup(pg, pg.dev))
         assert result_of(events).ok, "the local backup stands"
         warning = next(e.message for e in events if isinstance(e, Caution))
-        assert "cannot be written" in warning and "read-only file system" in warning, warning
+        assert "cannot be written" in warning and "Read-only file system" in warning, warning
         assert [tags(s)["stamp"] for s in snapshots_no_lock(repo)] == [first.name[4:19]]
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)

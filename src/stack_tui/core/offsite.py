@@ -19,6 +19,7 @@ a pipe we do not read), and its errors become StackErrors that say what to do.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -622,6 +623,31 @@ def parse_snapshot(raw: dict[str, Any]) -> Snapshot | None:
         tags.get("reason", ""),
         int(size) if size.isdigit() else 0,
     )
+
+
+def refuse_if_read_only(config: Config) -> None:
+    """A local repository that cannot be written, said at once: restic 0.14 would retry
+    taking its lock for about 50 s without a word before failing the same way."""
+    path = _local_path(config)
+    if path is None or not (path / "locks").is_dir():
+        return  # not local, or not a repository: restic says what is wrong
+    try:
+        os.close(os.open(path / "locks", os.O_TMPFILE | os.O_WRONLY, 0o600))  # never visible
+    except OSError as err:
+        if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise OffsiteError(
+                f"The off-host repository {config.shown} cannot be written ({err.strerror}).",
+                "Check its permissions and mount (a read-only repository cannot take copies).",
+            ) from None
+        # O_TMPFILE unsupported there, or something restic will name itself
+
+
+def _local_path(config: Config) -> Path | None:
+    """The directory of a local repository (a path, or local:path); None for a remote one."""
+    location = config.repository
+    if location.startswith("local:"):
+        return Path(location.removeprefix("local:"))
+    return Path(location) if location.startswith(("/", ".")) else None
 
 
 def remove_stale_locks(config: Config) -> None:

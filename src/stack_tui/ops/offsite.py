@@ -190,6 +190,7 @@ def push_steps(
     yield StepStarted(env.name, "offsite", detail=f"copy to {config.shown}")
     try:
         with _repository_lock(platform):
+            offsite.refuse_if_read_only(config)
             offsite.remove_stale_locks(config)
             present = {s.stamp for s in offsite.snapshots(config, env.name)}
             local = backups.list_backups(platform.backups_dir, env.name)
