@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
 import fakes
 from helpers import screen_is, settled, until
+from rich.console import Console
 from textual.widgets import Footer, Static
 
 from stack_tui.ops.events import StepStarted
@@ -131,6 +133,30 @@ async def test_help_and_palette_list_every_action_and_only_allowed_ones() -> Non
                 assert not mutating & (listed | commands)
             else:
                 assert mutating <= listed and mutating <= commands
+
+
+async def test_help_at_80x24_wraps_every_description_and_scrolls_to_its_last_row() -> None:
+    app, _ = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        await pilot.press("question_mark")
+        await screen_is(pilot, HelpScreen)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        width = help_screen.query_one("#keys Static").content_size.width
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(help_screen.table())
+        lines = console.export_text().splitlines()
+        assert width < 80 and max(map(len, lines)) <= width
+        shown = " ".join(lines)
+        for row in help_screen.rows:  # every word of every description, none cut at the edge
+            assert all(word in shown for word in (row.tooltip or row.description).split())
+        keys, note = help_screen.query_one("#keys"), help_screen.query_one("#help-note")
+        assert note.region.bottom <= 24, "the note below the list stays on screen"
+        assert keys.max_scroll_y > 0
+        await pilot.press("end")
+        await until(pilot, lambda: keys.scroll_y == keys.max_scroll_y, what="the list's end")
+        assert keys.region.bottom <= note.region.y, "the list's last row is above the note"
 
 
 async def test_narrow_terminal_shows_one_pane_and_switches() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rich.table import Table
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 #: Textual's own screen defaults, which say nothing about this app.
 IGNORED = frozenset({"focus_next", "focus_previous", "copy_text", "command_palette"})
@@ -66,22 +67,43 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("Keys", id="title")
-            yield DataTable(id="keys", cursor_type="none", show_header=False)
+            with VerticalScroll(id="keys"):
+                yield Static(self.table())
             note = (
                 "READ-ONLY: no deploy, backup, restore or shell; psql is read-only."
                 if self.read_only
                 else "Every action works on the focused pane's environment (tab, 1, 2)."
             )
-            yield Static(note + " Esc closes this help.", id="help-note")
+            yield Static(
+                f"{note} Arrows, pgup/pgdn and home/end move in the focused table or log. "
+                "Esc closes this help.",
+                id="help-note",
+            )
+
+    def table(self) -> Table:
+        """Keys on one line, what they do wrapped beside them: nothing cut at 80 columns."""
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column()
+        for row in self.rows:
+            table.add_row(row.keys, row.tooltip or row.description)
+        table.add_row("^p", "Command palette: every action above, by name")
+        return table
 
     def on_mount(self) -> None:
-        table: DataTable[str] = self.query_one(DataTable)
-        table.add_columns("key", "action")
-        table.add_rows((row.keys, row.tooltip or row.description) for row in self.rows)
-        table.add_rows(
-            [
-                ("^p", "Command palette: every action above, by name"),
-                ("↑ ↓ pgup pgdn home end", "Move in the focused table or log"),
-            ]
+        self.query_one("#keys").focus()  # arrows scroll a list longer than the screen
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_keys)
+
+    def fit_keys(self) -> None:
+        """The list gets what the dialog's 90 % leaves beside its title and note, so that
+        the note stays on screen and the list scrolls to its last row (80x24 included)."""
+        dialog, keys = self.query_one("#dialog"), self.query_one("#keys")
+        others = sum(
+            child.outer_size.height + child.styles.margin.top + child.styles.margin.bottom
+            for child in dialog.children
+            if child is not keys
         )
-        table.focus()
+        frame = dialog.styles.border.spacing.height + dialog.styles.padding.height
+        keys.styles.max_height = max(3, int(self.size.height * 0.9) - frame - others)
