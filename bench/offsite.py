@@ -250,8 +250,8 @@ def report(
         "",
         "Notes:",
         "",
-        "- The upload step is the backup file inflated in-process in 256 KiB pieces and "
-        "written to restic's stdin; restic chunks it (content-defined, 1 MiB on average), "
+        "- The upload step is the backup file inflated in-process (ISA-L) in 1 MiB pieces "
+        "and written to restic's stdin through a 1 MiB pipe; restic chunks it (content-defined, 1 MiB on average), "
         "deduplicates, compresses and encrypts, and saves the snapshot with all its tags "
         "(`verified=ok` too) when the input ends: one restic run per copy. restic runs under "
         "our guard process (core/restic_guard.py), which holds its input open until the whole "
