@@ -251,8 +251,9 @@ def report(
         "Notes:",
         "",
         "- The upload step is the backup file inflated in-process (ISA-L) in 1 MiB pieces "
-        "and written to restic's stdin through a 1 MiB pipe; restic chunks it (content-defined, 1 MiB on average), "
-        "deduplicates, compresses and encrypts, and saves the snapshot with all its tags "
+        "and written to restic's stdin through a 1 MiB pipe; restic chunks it "
+        "(content-defined, 1 MiB on average), deduplicates, compresses and encrypts, and "
+        "saves the snapshot with all its tags "
         "(`verified=ok` too) when the input ends: one restic run per copy. restic runs under "
         "our guard process (core/restic_guard.py), which holds its input open until the whole "
         "stream was sent and kills restic first otherwise (a killed uploader leaves no "
