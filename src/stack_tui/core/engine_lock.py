@@ -160,7 +160,7 @@ class _Taker:
             self.waiting(f"{who} (on {self.env.name}'s engine)")
         self.seen = who
         try:  # the engine says when the holder's container is gone: no polling
-            client.api.wait(found["Id"], timeout=max(1, int(left) + 1), condition="removed")
+            client.api.wait(found["Id"], timeout=max(0.1, left), condition="removed")
         except docker.errors.NotFound:
             pass
         except requests.exceptions.ConnectionError:
