@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from remote.conftest import RemoteEngine
-from remote.test_remote_engine import HOLD_ON_ANOTHER_MACHINE
 from stack_tui import cli
 from stack_tui.core import engine_audit, engine_lock, lock_image, locks
 from stack_tui.core.environments import Platform
@@ -26,7 +25,7 @@ from stack_tui.core.errors import LockHeld
 from stack_tui.core.prepared import prepare
 from stack_tui.ops.backup import backup
 from stack_tui.ops.events import Caution, OutputLine
-from support import REPO, drive, result_of
+from support import drive, result_of
 
 pytestmark = pytest.mark.engine
 
@@ -44,34 +43,40 @@ def other_machine(split: Platform, remote_engine: RemoteEngine) -> Iterator[Plat
         volume.remove(force=True)
 
 
+@dataclasses.dataclass
+class Held:
+    holder: locks.Holder
+    release: threading.Event
+
+
 @pytest.fixture(scope="module")
-def holder_elsewhere(
-    split: Platform, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[str]]:
-    """Another machine's process holding prod's lock (its flock in its own data directory,
-    and the engine lock) until its stdin closes: one for the module (a process start and an
-    SSH tunnel cost seconds); the test of the wait lets it go."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            HOLD_ON_ANOTHER_MACHINE,
-            str(REPO),
-            split.prod_project,
-            str(tmp_path_factory.mktemp("operator-c") / "data"),
-            str(split.dotenv),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+def held_elsewhere(split: Platform) -> Iterator[Held]:
+    """Operator C's deploy holding prod's engine lock until released. A thread of this process
+    (the engine lock knows no processes, and a process start with its SSH tunnel costs
+    seconds; test_remote_engine.py has another process, SIGKILLed). One for the module: the
+    test of the wait releases it."""
+    held = Held(
+        locks.Holder("carol", "10.0.0.7", 4242, "deploy", "prod", time.time()), threading.Event()
     )
+    taken: queue.Queue[BaseException | None] = queue.Queue()
+
+    def hold() -> None:
+        try:
+            with engine_lock.hold(prepare(split.prod), split.prod_project, held.holder):
+                taken.put(None)
+                held.release.wait()
+        except BaseException as err:
+            taken.put(err)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        yield holder
+        failed = taken.get(timeout=60)
+        assert failed is None, failed
+        yield held
     finally:
-        if holder.poll() is None:
-            holder.kill()
-        holder.wait()
+        held.release.set()
+        thread.join(60)
 
 
 def test_the_lock_is_taken_on_an_engine_without_any_of_the_envs_images(
@@ -107,7 +112,7 @@ def test_the_lock_is_taken_on_an_engine_without_any_of_the_envs_images(
 
 def test_a_scheduled_backup_gives_up_past_its_bound_naming_the_holder(
     split: Platform,
-    holder_elsewhere: subprocess.Popen[str],
+    held_elsewhere: Held,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -118,13 +123,13 @@ def test_a_scheduled_backup_gives_up_past_its_bound_naming_the_holder(
     assert cli.main(["backup", "--scheduled"], platform=split) == cli.EXIT_OK
     said = capsys.readouterr().out
     assert "Skipped the scheduled prod backup: prod is still busy on its engine after 1 s" in said
-    assert "held by deploy by " in said and f"(pid {holder_elsewhere.pid})" in said
+    assert "held by deploy by carol from 10.0.0.7 (pid 4242) since " in said
     assert sorted(split.backups_dir.iterdir()) == before
 
 
 def test_a_scheduled_backup_waits_for_another_machines_engine_lock(
     split: Platform,
-    holder_elsewhere: subprocess.Popen[str],
+    held_elsewhere: Held,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The backup waits (named: who, on which host) and runs once the holder lets go."""
@@ -137,15 +142,16 @@ def test_a_scheduled_backup_waits_for_another_machines_engine_lock(
     worker.start()
     try:
         assert waiting.wait(60), "the backup never waited for the engine lock"
-        assert holder_elsewhere.stdin is not None
-        holder_elsewhere.stdin.close()  # its operation ends: the engine lock goes with it
+        held_elsewhere.release.set()  # its operation ends: the engine lock goes with it
     finally:
         worker.join(120)
     taken = result_of(done)
     assert taken.ok, (taken.summary, taken.details)
     waited = [e.line for e in done if isinstance(e, OutputLine) and e.source == "lock"]
-    assert len(waited) == 1 and "for the lock (deploy by " in waited[0], waited
-    assert f"(pid {holder_elsewhere.pid})" in waited[0] and "(on prod's engine)" in waited[0]
+    assert (
+        len(waited) == 1 and "for the lock (deploy by carol from 10.0.0.7 (pid 4242)" in waited[0]
+    )
+    assert f"on host {os.uname().nodename} (on prod's engine))" in waited[0], waited
 
 
 def test_each_machine_reads_the_others_operations_from_the_engines_host(
