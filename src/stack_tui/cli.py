@@ -88,6 +88,7 @@ COMMANDS = (
     "rollback",
     "status",
     "logs",
+    "audit",
     "backup",
     "check",
     "offsite",
@@ -330,6 +331,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs_parser.add_argument(
         "-t", "--timestamps", action="store_true", help="each line with its local time"
+    )
+
+    audit_parser = commands.add_parser(
+        "audit",
+        help="who did what to an environment, from every operator machine",
+        description="An environment's audit trail, newest last: this machine's data/audit.log "
+        "and, for an environment on another host's engine, the copy kept on that host (in "
+        "the volume stack-tui-audit-{project}), which holds every operator machine's "
+        "operations. Lines this machine has not copied there yet are copied first.",
+    )
+    env_flags(audit_parser)
+    audit_parser.add_argument(
+        "-n",
+        "--limit",
+        type=positive_int,
+        default=30,
+        metavar="N",
+        help="show the newest N lines (default 30)",
     )
 
     backup = commands.add_parser(
@@ -654,7 +673,7 @@ def parent_flag_error(options: argparse.Namespace, leading_env: str | None) -> s
     if len(set(given)) > 1:
         return "Conflicting environments: " + " and ".join(sorted(set(given))) + "."
     takes_env = (
-        command in ("deploy", HISTORY, "rollback", "status", "logs", "shell", "psql")
+        command in ("deploy", HISTORY, "rollback", "status", "logs", "audit", "shell", "psql")
         or (command == "backup" and sub != "list")
         or (command == "offsite" and getattr(options, "offsite_command", None) == "push")
     )
@@ -686,6 +705,8 @@ def dispatch(options: argparse.Namespace, env_name: str, platform: Platform) -> 
         return show_status(platform, env)
     if command == HISTORY:
         return show_history(platform, env, options.limit)
+    if command == "audit":
+        return show_audit(platform, env, options.limit)
     if command == "logs":
         return show_logs(env, options)
     if command == "deploy":
@@ -1213,6 +1234,39 @@ def show_history(platform: Platform, env: Environment, limit: int) -> int:
         if record.summary and record.result not in ("ok",):
             out.print(f"  [dim]{escape(record.summary)}[/]")
     return EXIT_OK
+
+
+def show_audit(platform: Platform, env: Environment, limit: int) -> int:
+    """The newest `limit` lines; where each one is kept (here, on the engine's host, both)
+    only when the environment is on another host's engine."""
+    from stack_tui.core import engine_audit
+    from stack_tui.core.prepared import prepare
+
+    found = engine_audit.trail(prepare(env), platform.audit_log)
+    if found.host:
+        out.print(f"{env.name}'s audit trail, here and on its engine's host {escape(found.host)}:")
+    if found.error:
+        err.print(
+            f"[bold red]{env.name}'s trail on {escape(found.host or 'its engine')} could not be "
+            f"read or brought up to date:[/] {escape(found.error)} Only this machine's "
+            "lines are shown."
+        )
+    if not found.entries:
+        out.print(f"No operation on {env.name} recorded yet.")
+    for entry, where in found.entries[-limit:]:
+        colour = "green" if entry.get("result") == "ok" else "red"
+        who = f"{entry.get('user', '?')}@{entry.get('host', '?')}"
+        if entry.get("ssh_client"):
+            who += f" from {entry['ssh_client']}"
+        kept = f"  [dim]{where}[/]" if found.host else ""
+        out.print(
+            f"{escape(str(entry.get('time', '')))}  {escape(str(entry.get('operation', '')))}  "
+            f"[{colour}]{escape(str(entry.get('result', '')))}[/]  {escape(who)} "
+            f"(pid {entry.get('pid', '?')}){kept}"
+        )
+        if entry.get("detail"):
+            out.print(f"  [dim]{escape(str(entry['detail']))}[/]")
+    return EXIT_FAILED if found.error else EXIT_OK
 
 
 def show_backups(platform: Platform, verify: bool, offsite: bool = False) -> int:

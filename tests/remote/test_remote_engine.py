@@ -282,7 +282,7 @@ def test_two_operators_with_their_own_data_dirs_exclude_each_other_on_the_engine
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         refused = result_of(drive(backup(split, split.prod)))
         assert refused.outcome.value == "refused", (refused.summary, refused.details)
-        assert "prod is busy on its engine: deploy by" in refused.summary
+        assert "prod is busy on its engine: held by deploy by" in refused.summary
         assert f"(pid {holder.pid})" in refused.summary
         assert not locks_dir_holder(split)  # B's own flock was free all along
 

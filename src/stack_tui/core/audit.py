@@ -1,9 +1,13 @@
-"""`data/audit.log`: one JSON line per mutating operation, whatever its outcome."""
+"""`data/audit.log`: one JSON line per mutating operation, whatever its outcome.
+
+An environment on another host's engine has its lines kept on that host too (core.engine_audit).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ def record(
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "user": actor.user,
+        "host": socket.gethostname(),  # the operator's machine: trails are also kept elsewhere
         "ssh_client": actor.ssh_client,
         "pid": actor.pid,
         "env": env,

@@ -2,29 +2,32 @@
 on different machines (each with its own data/locks flock) exclude each other there.
 
 The lock is a container named `stack-tui-lock-{project}`: the engine creates a name once,
-atomically, so a second creator gets 409 Conflict and reads who holds it from the labels. It
-runs `cat` with its stdin attached to the holder and removes itself when `cat` ends: when the
-holder lets go, dies (even SIGKILL) or loses its machine, the attach connection closes, `cat`
-reads EOF, and the lock is gone with no one to clean up after. A lock container that is not
-running (its creator died between create and start) is stale and removed.
+atomically, so a second creator gets 409 Conflict and reads who holds it from the labels. (A
+named volume would not do: creating one that exists succeeds.) It runs core.lock_image's
+program, which reads its stdin, attached to the holder, until the end; the container removes
+itself then: when the holder lets go, dies (even SIGKILL) or loses its machine, the attach
+connection closes and the lock is gone with no one to clean up after. A lock container that
+is not running (its creator died between create and start) is stale and removed. The image is
+loaded by us on first use, so the lock holds on a host that has no image at all yet.
+
+A waiting taker (a scheduled backup) waits on the engine's own word that the holder's container
+is gone (`wait` for removal), bounded, then tries again.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import socket
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from typing import Any
 
-from stack_tui.core import endpoints, engine, locks
+from stack_tui.core import endpoints, engine, lock_image, locks
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import LockHeld
 from stack_tui.core.prepared import Prepared
-
-log = logging.getLogger(__name__)
 
 LOCK_LABEL = "stack-tui.lock"
 HOLDER_LABEL = "stack-tui.holder"
@@ -36,9 +39,19 @@ def container_name(project: str) -> str:
 
 
 @contextmanager
-def hold(prepared: Prepared, project: str, holder: locks.Holder) -> Iterator[None]:
+def hold(
+    prepared: Prepared,
+    project: str,
+    holder: locks.Holder,
+    *,
+    wait: float = 0.0,
+    waiting: Callable[[str], None] | None = None,
+) -> Iterator[None]:
     """Hold `project`'s lock on the env's engine for the block (nothing to do on the local
-    engine: the flock is the lock there); LockHeld names the holder and their machine."""
+    engine: the flock is the lock there); LockHeld names the holder and their machine.
+
+    With `wait` > 0 a held lock is waited for that many seconds at most; `waiting` is told
+    who holds it when the wait starts and whenever the holder changes."""
     endpoint = endpoints.resolve(prepared)
     if not endpoint.remote:
         yield
@@ -46,24 +59,15 @@ def hold(prepared: Prepared, project: str, holder: locks.Holder) -> Iterator[Non
     import docker
 
     client = engine.client(endpoint=endpoint)
-    image = prepared.values.get("POSTGRES_IMAGE", "postgres:16")
     try:
-        engine.call(lambda: client.images.get(image))
-    except docker.errors.ImageNotFound:
-        # A host that never ran the env (its first deploy pulls the image): the local flock
-        # alone, as before this lock existed.
-        log.warning("no %s on %s: the engine lock is not taken", image, endpoint.describe())
-        client.close()
-        yield
-        return
-    name = container_name(project)
-    labels = {
-        LOCK_LABEL: project,
-        HOLDER_LABEL: json.dumps(asdict(holder)),
-        MACHINE_LABEL: socket.gethostname(),
-    }
-    try:
-        made = _create(client, name, image, labels, prepared.env)
+        image = lock_image.ensure(client, endpoint.describe())
+        labels = {
+            LOCK_LABEL: project,
+            HOLDER_LABEL: json.dumps(asdict(holder)),
+            MACHINE_LABEL: socket.gethostname(),
+        }
+        taker = _Taker(client, endpoint, container_name(project), prepared.env, wait, waiting)
+        made = taker.take(image, labels)
         attached = engine.call(
             lambda: client.api.attach_socket(made, params={"stdin": 1, "stream": 1})
         )
@@ -71,50 +75,100 @@ def hold(prepared: Prepared, project: str, holder: locks.Holder) -> Iterator[Non
         try:
             yield
         finally:
-            attached.close()  # `cat` reads EOF and the container removes itself; also:
+            attached.close()  # the program reads EOF and the container removes itself; also:
             with suppress(docker.errors.NotFound, docker.errors.APIError):
                 client.api.remove_container(made, force=True)
     finally:
         client.close()
 
 
-def _create(client: Any, name: str, image: str, labels: dict[str, str], env: Environment) -> str:
-    """Create the lock container; on a name conflict, remove a stale one once and retry."""
-    import docker
+class _Taker:
+    """Creating the lock container: on a name conflict, a stale one is removed, a live one's
+    holder is named (LockHeld), or waited for until the deadline."""
 
-    for _ in range(3):
-        try:
-            made = engine.call(
-                lambda: client.api.create_container(
-                    image,
-                    entrypoint=["cat"],
-                    command=[],
-                    name=name,
-                    labels=labels,
-                    stdin_open=True,  # docker-py sets StdinOnce with it
-                    network_disabled=True,
-                    host_config=client.api.create_host_config(auto_remove=True),
+    def __init__(
+        self,
+        client: Any,
+        endpoint: endpoints.Endpoint,
+        name: str,
+        env: Environment,
+        wait: float,
+        waiting: Callable[[str], None] | None,
+    ) -> None:
+        self.client, self.endpoint, self.name, self.env = client, endpoint, name, env
+        self.wait, self.waiting = wait, waiting
+        self.deadline = time.monotonic() + wait
+        self.seen = ""  # the holder last told to `waiting`
+
+    def take(self, image: str, labels: dict[str, str]) -> str:
+        import docker
+
+        client = self.client
+        stale = 0
+        while stale < 3:  # a stale one each time, three in a row: contention
+            try:
+                made = engine.call(
+                    lambda: client.api.create_container(
+                        image,
+                        command=[],
+                        name=self.name,
+                        labels=labels,
+                        stdin_open=True,  # docker-py sets StdinOnce with it
+                        network_disabled=True,
+                        host_config=client.api.create_host_config(auto_remove=True),
+                    )
                 )
-            )
-            return str(made["Id"])
-        except docker.errors.APIError as err:
-            if err.status_code != 409:
-                raise
+                return str(made["Id"])
+            except docker.errors.APIError as err:
+                if err.status_code != 409:
+                    raise
+            if not self._waited_for_a_live_holder():
+                stale += 1
+        raise LockHeld(f"{self.env.name}'s engine lock could not be taken (contended).", _HINT)
+
+    def _waited_for_a_live_holder(self) -> bool:
+        """After a conflict: False when the container was stale or gone; True when its live
+        holder ended within our wait (or the wait ran out: the next try names them); LockHeld
+        when it is held and the wait is over."""
+        import docker
+        import requests
+
+        client = self.client
         try:
-            found = engine.call(lambda: client.api.inspect_container(name))
+            found = engine.call(lambda: client.api.inspect_container(self.name))
         except docker.errors.NotFound:
-            continue  # it went away meanwhile: try again
+            return False  # it went away meanwhile
         if not (found.get("State") or {}).get("Running"):
             # Stale (its creator died before starting it), or ending (its holder let go and
             # it is removing itself): remove it if no one is, and wait until it is gone.
             with suppress(docker.errors.APIError):  # NotFound, or "removal in progress"
-                client.api.remove_container(name, force=True)
+                client.api.remove_container(self.name, force=True)
             with suppress(docker.errors.NotFound):
-                client.api.wait(name, condition="removed")
-            continue
-        labels_found = (found.get("Config") or {}).get("Labels") or {}
-        raise LockHeld(f"{env.name} is busy on its engine: {_who(labels_found)}.", _HINT)
-    raise LockHeld(f"{env.name}'s engine lock could not be taken (contended).", _HINT)
+                client.api.wait(self.name, condition="removed")
+            return False
+        who = _who((found.get("Config") or {}).get("Labels") or {})
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            if self.wait > 0:
+                raise LockHeld(
+                    f"{self.env.name} is still busy on its engine after {self.wait:.0f} s: "
+                    f"held by {who}.",
+                    _HINT,
+                )
+            raise LockHeld(f"{self.env.name} is busy on its engine: held by {who}.", _HINT)
+        if self.waiting is not None and who != self.seen:
+            self.waiting(f"{who} (on {self.env.name}'s engine)")
+        self.seen = who
+        try:  # the engine says when the holder's container is gone: no polling
+            client.api.wait(found["Id"], timeout=max(0.1, left), condition="removed")
+        except docker.errors.NotFound:
+            pass
+        except requests.exceptions.ConnectionError:
+            # docker-py reports the deadline passing (a read timeout) as a ConnectionError:
+            # the engine still answering says it was that; the next try names the holder.
+            with engine.translated(self.endpoint):
+                client.ping()
+        return True
 
 
 _HINT = (
@@ -124,9 +178,10 @@ _HINT = (
 
 
 def _who(labels: Mapping[str, str]) -> str:
+    """`deploy by ann from 10.0.0.5 (pid 4242) since 21:07:33 (3 min ago) on host opbox`."""
     machine = labels.get(MACHINE_LABEL, "?")
     try:
         holder = locks.Holder(**json.loads(labels.get(HOLDER_LABEL, "")))
     except (TypeError, ValueError):
-        return f"an operation from {machine}"
-    return f"{holder.describe()} on {machine}"
+        return f"an operation from host {machine}"
+    return f"{holder.describe()} on host {machine}"

@@ -4,7 +4,9 @@
 start when a forbidden variable is set or the environment is busy, writes
 each event to `data/logs/{env}_{operation}_{time}.jsonl` for other processes
 to follow, turns a StackError into a failed Result, and always leaves an audit
-line, also when the operator presses Ctrl-C.
+line, also when the operator presses Ctrl-C. An environment on another host's
+engine has its audit lines copied there too; a copy that fails is said (a
+Caution before the Result) and caught up by the next operation.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
-from stack_tui.core import audit, engine_lock, locks
+from stack_tui.core import audit, engine_audit, engine_lock, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
 from stack_tui.core.prepared import Prepared, prepare
 from stack_tui.ops import alerts, died
-from stack_tui.ops.events import Cause, Event, Outcome, OutputLine, Result
+from stack_tui.ops.events import Cause, Caution, Event, Outcome, OutputLine, Result
 
 #: An operation's body: given its environment prepared once (`.env` read, guard passed).
 Body = Callable[[Prepared], Iterator[Event]]
@@ -49,14 +51,46 @@ def locked(
     """Run `body` holding `env`'s lock, logging and auditing it; the last event is a Result.
 
     `lock` names another lock than the environment's (a drill, which touches only a
-    backup file, has its own); `wait` waits that long for a busy lock (locks.hold)."""
+    backup file, has its own); `wait` waits that long in all for a busy lock, the local
+    one (locks.hold) and then the engine's (engine_lock.hold)."""
     started = time.time()
+    deadline = time.monotonic() + wait
     outcome = Outcome.INTERRUPTED
     detail = ""
-    holders: list[locks.Holder | None] = []
+    waited_for: list[str] = []  # who held the lock while we waited
     log: Path | None = None
+    prepared: Prepared | None = None
+    audited = False
+
+    def audit_line(cause: Cause | None = None) -> Caution | None:
+        """This operation's audit line, once, and its copy on the engine's host (not when
+        that engine is what failed): a Caution when the copy could not be made."""
+        nonlocal audited
+        if audited:
+            return None
+        audited = True
+        audit.record(
+            platform.audit_log,
+            operation=operation,
+            env=env.name,
+            arguments=arguments,
+            result=outcome.value,
+            started=started,
+            detail=detail,
+        )
+        if prepared is None or cause is Cause.ENGINE_UNREACHABLE:
+            return None
+        copied = engine_audit.copy(prepared, platform.audit_log)
+        if not copied.error:
+            return None
+        return Caution(
+            env.name,
+            f"{env.name}'s audit trail on its engine's host is {copied.behind} line(s) behind "
+            f"this machine's data/audit.log: {copied.error} The next operation copies them.",
+        )
+
     try:
-        prepared = prepare(env)  # .env read once; a forbidden variable refuses here
+        ready = prepared = prepare(env)  # .env read once; a forbidden variable refuses here
         died.reap(platform, env)  # the previous operation, if it was killed: audited once
         log = log_path(platform, env, operation)
         with (
@@ -67,21 +101,29 @@ def locked(
                 operation,
                 log,
                 wait=wait,
-                waiting=holders.append,
+                waiting=lambda h: waited_for.append(h.describe() if h else "another process"),
             ) as holder,
             # Another host's engine: held there too, against other operators' machines.
-            engine_lock.hold(prepared, env.project, holder) if not lock else nullcontext(),
+            engine_lock.hold(
+                ready,
+                env.project,
+                holder,
+                wait=max(0.0, deadline - time.monotonic()) if wait else 0.0,
+                waiting=waited_for.append,
+            )
+            if not lock
+            else nullcontext(),
             _open_log(log) as sink,
         ):
-            if holders:
+            if waited_for:
                 waited = time.time() - started
-                who = "; ".join(h.describe() if h else "another process" for h in holders)
+                who = "; ".join(waited_for)
                 line = OutputLine(
                     env.name, f"waited {waited:.0f} s for the lock ({who})", source="lock"
                 )
                 sink.write(line.to_json() + "\n")
                 yield line
-            events = _body_or_failure(env, operation, lambda: body(prepared))
+            events = _body_or_failure(env, operation, lambda: body(ready))
             try:
                 # A KeyboardInterrupt thrown at our yield (the CLI's Ctrl-C or SIGTERM) is
                 # thrown into the body at its own yield, so that it can undo its work, say
@@ -94,11 +136,15 @@ def locked(
                     except StopIteration:
                         break
                     interrupt = None
-                    sink.write(event.to_json() + "\n")
-                    sink.flush()
                     if isinstance(event, Result):
                         outcome, detail = event.outcome, event.summary
                         ended = True
+                        caution = audit_line(event.cause)  # while the locks are held
+                        if caution is not None:
+                            sink.write(caution.to_json() + "\n")
+                            yield caution
+                    sink.write(event.to_json() + "\n")
+                    sink.flush()
                     try:
                         yield event
                     except KeyboardInterrupt as thrown:
@@ -117,24 +163,22 @@ def locked(
         else:
             result.outcome = Outcome.REFUSED
         outcome = result.outcome
-        yield result
+        yield from _cautioned(audit_line(), result)
     except StackError as err:
         result = failure(env, operation, err)
         # Nothing ran yet (the guard, opening the log): whatever the error, a refusal.
         result.outcome = outcome = Outcome.REFUSED
         detail = err.message
-        yield result
+        yield from _cautioned(audit_line(result.cause), result)
     finally:
-        audit.record(
-            platform.audit_log,
-            operation=operation,
-            env=env.name,
-            arguments=arguments,
-            result=outcome.value,
-            started=started,
-            detail=detail,
-        )
+        audit_line()  # interrupted or closed before its Result: copied if it can be
         alerts.operation_ended(platform, env, operation, outcome.value, detail, log)
+
+
+def _cautioned(caution: Caution | None, result: Result) -> Iterator[Event]:
+    if caution is not None:
+        yield caution
+    yield result
 
 
 def _interrupted(env: Environment, operation: str) -> Result:
