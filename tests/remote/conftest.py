@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -50,6 +50,8 @@ class RemoteEngine:
     known_hosts: Path
     tls_client: Path
     link: str  # the host's end of the veth pair: down = the network to that host is gone
+    #: What the fixture ends on exit, its dockerd first (`start_dockerd` replaces it there).
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def ssh_url(self) -> str:
@@ -62,6 +64,33 @@ class RemoteEngine:
     def client(self) -> docker.DockerClient:
         """Straight to its socket: for the test's own looks, not the code under test."""
         return docker.DockerClient(base_url=f"unix://{self.socket}", timeout=60)
+
+    def stop_dockerd(self) -> None:
+        """Stop its dockerd as `systemctl stop docker` does (SIGTERM: its containers stopped,
+        its socket removed); its data dir, the sshd and the network stay."""
+        dockerd = self.processes[0]
+        assert dockerd.poll() is None, "the remote dockerd is not running"
+        dockerd.terminate()
+        dockerd.wait(timeout=60)
+
+    def start_dockerd(self) -> None:
+        """Start it again, same command line and data dir; returns once it answers (it is
+        then starting its containers that have a restart policy)."""
+        stopped = self.processes[0]
+        assert stopped.poll() is not None, "the remote dockerd is running"
+        with (self.root / "dockerd.log").open("ab") as log:
+            self.processes[0] = subprocess.Popen(
+                stopped.args,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while not answers(self.socket):  # no readiness notification to await
+            assert self.processes[0].poll() is None, (self.root / "dockerd.log").read_text()
+            assert time.monotonic() < deadline, "the remote dockerd did not answer in 60 s"
+            time.sleep(0.05)
 
 
 def run(*args: str) -> None:
@@ -201,7 +230,7 @@ def started_remote_engine() -> Iterator[RemoteEngine]:
             )
             assert save.wait() == 0, image
         yield RemoteEngine(
-            root, netns, address, socket, ssh_config, known_hosts, tls_client, host_if
+            root, netns, address, socket, ssh_config, known_hosts, tls_client, host_if, processes
         )
     finally:
         for proc in reversed(processes):

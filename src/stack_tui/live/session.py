@@ -8,9 +8,10 @@ blocking work (status reads, operations, checks, watchers) runs in host threads 
 their results back through `Host.to_ui`.
 
 There is no periodic resync. Everything a pane shows comes from the engine (its event
-stream) or from files under data/ (inotify); both environments are re-read when the engine
-comes back, after each operation of ours, and on refresh. A timer would only add wake-ups
-(bytes over SSH) to hide a bug we would rather see.
+stream) or from files under data/ (inotify). The environments on an engine are re-read, and
+the checks run again, when that engine comes back; both environments after each operation of
+ours and on refresh. A timer would only add wake-ups (bytes over SSH) to hide a bug we would
+rather see.
 """
 
 from __future__ import annotations
@@ -297,6 +298,7 @@ class Session:
             self._down.pop(env, None)
             self.request_refresh(env, reload=True)
         self.host.changed(Change(Aspect.STATUS))
+        self.run_checks()  # checks run while it was gone failed for that alone
 
     # --- who holds what -----------------------------------------------------------------------
 

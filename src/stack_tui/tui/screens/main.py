@@ -320,7 +320,7 @@ class MainScreen(Screen[None]):
         ]
         parts[["dev", "prod"].index(self.current)].stylize("underline")
         parts += [
-            engine_part(any(down.values())),
+            engine_part(down),
             checks_part(failing, session.checks_running, session.checks_error),
         ]
         self.query_one(StatusBar).show(parts)

@@ -6,6 +6,8 @@ sight (and says which key shows it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -53,10 +55,14 @@ class StatusBar(Static):
             self.update(line)
 
 
-def engine_part(down: bool) -> Text:
-    if down:
-        return Text("engine ✗ UNREACHABLE", style="bold red")
-    return Text.assemble(("engine ", "dim"), ("✓", "green"))
+def engine_part(down: Mapping[str, bool]) -> Text:
+    """`down`: per environment, whether its engine is gone. With each env on its own engine,
+    the one gone is named: the other's engine is fine, and a narrow terminal shows one pane."""
+    gone = [name for name, is_down in down.items() if is_down]
+    if not gone:
+        return Text.assemble(("engine ", "dim"), ("✓", "green"))
+    which = f"{label(gone[0])} " if len(gone) < len(down) else ""
+    return Text(f"{which}engine ✗ UNREACHABLE", style="bold red")
 
 
 def checks_part(failing: int | None, running: bool, error: str) -> Text:
