@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -301,3 +302,30 @@ async def until(
             raise AssertionError(f"not within {timeout:.2f} s: {what or condition}")
         await pilot.pause(0.02)
     return time.monotonic() - started
+
+
+def kill_leftovers(root: Path) -> None:
+    """Kill what outlives its dockerd: containerd shims (made to survive a dockerd that was
+    SIGKILLed, as fault tests do) and the container processes under them, so that an engine
+    the tests made leaves nothing running."""
+    parents: dict[int, int] = {}
+    ours: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            if str(root).encode() in (entry / "cmdline").read_bytes():
+                ours.add(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    doomed = set(ours)
+    grew = True
+    while grew:  # every descendant: the containers' processes under their shims
+        more = {pid for pid, parent in parents.items() if parent in doomed} - doomed
+        doomed |= more
+        grew = bool(more)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -26,7 +26,7 @@ from faults.common import record_notifications, screen_text
 from stack_tui.core import engine
 from stack_tui.live.backend import LiveBackend
 from stack_tui.tui.app import StackApp
-from support import TEST_IMAGES, make_platform, skip_or_fail, until
+from support import TEST_IMAGES, kill_leftovers, make_platform, skip_or_fail, until
 
 pytestmark = pytest.mark.engine
 
@@ -111,6 +111,7 @@ class PrivateEngine:
     def destroy(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
+        kill_leftovers(self.root)
         for mount in reversed(Path("/proc/mounts").read_text().splitlines()):
             point = mount.split()[1]
             if point.startswith(str(self.root)):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,7 @@ from support import (
     TEST_IMAGES,
     destroy,
     drive,
+    kill_leftovers,
     make_certs,
     make_platform,
     result_of,
@@ -250,33 +250,6 @@ def started_remote_engine() -> Iterator[RemoteEngine]:
             if point.startswith(str(root)):
                 subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def kill_leftovers(root: Path) -> None:
-    """Kill what outlives its dockerd: containerd shims (made to survive a dockerd that was
-    SIGKILLed, as fault tests do) and the container processes under them, so that an engine
-    the tests made leaves nothing running."""
-    parents: dict[int, int] = {}
-    ours: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            if str(root).encode() in (entry / "cmdline").read_bytes():
-                ours.add(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-    doomed = set(ours)
-    grew = True
-    while grew:  # every descendant: the containers' processes under their shims
-        more = {pid for pid, parent in parents.items() if parent in doomed} - doomed
-        doomed |= more
-        grew = bool(more)
-    for pid in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="package")
