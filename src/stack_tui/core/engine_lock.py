@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from stack_tui.core import endpoints, engine, locks
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 LOCK_LABEL = "stack-tui.lock"
 HOLDER_LABEL = "stack-tui.holder"
 MACHINE_LABEL = "stack-tui.machine"
+#: This boot of the holder's machine: the holder's pid means something only there.
+BOOT_LABEL = "stack-tui.boot"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def container_name(project: str) -> str:
@@ -61,9 +66,13 @@ def hold(prepared: Prepared, project: str, holder: locks.Holder) -> Iterator[Non
         LOCK_LABEL: project,
         HOLDER_LABEL: json.dumps(asdict(holder)),
         MACHINE_LABEL: socket.gethostname(),
+        BOOT_LABEL: _boot_id(),
     }
     try:
-        made = _create(client, name, image, labels, prepared.env)
+        made = _create(client, name, image, labels, prepared.env, holder)
+        if made is None:  # already ours: lent to an operation run inside the holder's
+            yield
+            return
         attached = engine.call(
             lambda: client.api.attach_socket(made, params={"stdin": 1, "stream": 1})
         )
@@ -72,14 +81,24 @@ def hold(prepared: Prepared, project: str, holder: locks.Holder) -> Iterator[Non
             yield
         finally:
             attached.close()  # `cat` reads EOF and the container removes itself; also:
-            with suppress(docker.errors.NotFound, docker.errors.APIError):
+            # (best effort: an engine gone from the network keeps it until it notices the
+            # connection is dead; our next operation on it finds it stale, see _stale_here)
+            with suppress(docker.errors.DockerException, OSError):
                 client.api.remove_container(made, force=True)
     finally:
         client.close()
 
 
-def _create(client: Any, name: str, image: str, labels: dict[str, str], env: Environment) -> str:
-    """Create the lock container; on a name conflict, remove a stale one once and retry."""
+def _create(
+    client: Any,
+    name: str,
+    image: str,
+    labels: dict[str, str],
+    env: Environment,
+    holder: locks.Holder,
+) -> str | None:
+    """Create the lock container; on a name conflict, remove a stale one once and retry.
+    None: the lock is `holder`'s already (lent, locks.lend)."""
     import docker
 
     for _ in range(3):
@@ -104,17 +123,49 @@ def _create(client: Any, name: str, image: str, labels: dict[str, str], env: Env
             found = engine.call(lambda: client.api.inspect_container(name))
         except docker.errors.NotFound:
             continue  # it went away meanwhile: try again
-        if not (found.get("State") or {}).get("Running"):
-            # Stale (its creator died before starting it), or ending (its holder let go and
-            # it is removing itself): remove it if no one is, and wait until it is gone.
+        labels_found = (found.get("Config") or {}).get("Labels") or {}
+        if labels_found.get(HOLDER_LABEL) == labels[HOLDER_LABEL]:
+            return None
+        if not (found.get("State") or {}).get("Running") or _stale_here(labels_found):
+            # Stale (its creator died before starting it, or an operation of this machine
+            # that is over), or ending (its holder let go and it is removing itself):
+            # remove it if no one is, and wait until it is gone.
             with suppress(docker.errors.APIError):  # NotFound, or "removal in progress"
                 client.api.remove_container(name, force=True)
             with suppress(docker.errors.NotFound):
                 client.api.wait(name, condition="removed")
             continue
-        labels_found = (found.get("Config") or {}).get("Labels") or {}
         raise LockHeld(f"{env.name} is busy on its engine: {_who(labels_found)}.", _HINT)
     raise LockHeld(f"{env.name}'s engine lock could not be taken (contended).", _HINT)
+
+
+def _stale_here(labels: Mapping[str, str]) -> bool:
+    """Taken in this boot of this machine by an operation that is over: by a process that is
+    gone, or by this one (which holds the env's flock now, so its operation that took it
+    has ended; the engine never saw that operation's connection close: the network to it
+    was cut, and its host's sshd or dockerd keeps a dead connection until it probes it)."""
+    if not labels.get(BOOT_LABEL) or labels.get(BOOT_LABEL) != _boot_id():
+        return False
+    try:
+        pid = int(json.loads(labels.get(HOLDER_LABEL, ""))["pid"])
+    except (TypeError, ValueError, KeyError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
 
 
 _HINT = (
