@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -50,6 +51,8 @@ class RemoteEngine:
     known_hosts: Path
     tls_client: Path
     link: str  # the host's end of the veth pair: down = the network to that host is gone
+    #: What the fixture ends on exit, its dockerd first (`start_dockerd` replaces it there).
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def ssh_url(self) -> str:
@@ -62,6 +65,33 @@ class RemoteEngine:
     def client(self) -> docker.DockerClient:
         """Straight to its socket: for the test's own looks, not the code under test."""
         return docker.DockerClient(base_url=f"unix://{self.socket}", timeout=60)
+
+    def stop_dockerd(self) -> None:
+        """Stop its dockerd as `systemctl stop docker` does (SIGTERM: its containers stopped,
+        its socket removed); its data dir, the sshd and the network stay."""
+        dockerd = self.processes[0]
+        assert dockerd.poll() is None, "the remote dockerd is not running"
+        dockerd.terminate()
+        dockerd.wait(timeout=60)
+
+    def start_dockerd(self) -> None:
+        """Start it again, same command line and data dir; returns once it answers (it is
+        then starting its containers that have a restart policy)."""
+        stopped = self.processes[0]
+        assert stopped.poll() is not None, "the remote dockerd is running"
+        with (self.root / "dockerd.log").open("ab") as log:
+            self.processes[0] = subprocess.Popen(
+                stopped.args,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while not answers(self.socket):  # no readiness notification to await
+            assert self.processes[0].poll() is None, (self.root / "dockerd.log").read_text()
+            assert time.monotonic() < deadline, "the remote dockerd did not answer in 60 s"
+            time.sleep(0.05)
 
 
 def run(*args: str) -> None:
@@ -201,7 +231,7 @@ def started_remote_engine() -> Iterator[RemoteEngine]:
             )
             assert save.wait() == 0, image
         yield RemoteEngine(
-            root, netns, address, socket, ssh_config, known_hosts, tls_client, host_if
+            root, netns, address, socket, ssh_config, known_hosts, tls_client, host_if, processes
         )
     finally:
         for proc in reversed(processes):
@@ -254,3 +284,22 @@ def split(
         destroy(platform)  # compose down through the same endpoints: the remote one too
         endpoints.close_tunnels()
         assert not remote_engine.client().containers.list(all=True)
+
+
+def kill_dockerd(remote: RemoteEngine) -> None:
+    """SIGKILL the remote engine's dockerd, as a crash or the OOM killer would (nothing
+    stopped by it, its socket left behind); `remote.start_dockerd()` brings it back. The
+    containerd it started dies with it (a parent-death signal); on a host whose containerd is
+    a service of its own, that one would stay up, and the containers with it."""
+    dockerd = remote.processes[0]
+    assert dockerd.poll() is None, "the remote dockerd is not running"
+    pidfile = remote.root / "exec" / "containerd" / "containerd.pid"
+    watch = os.pidfd_open(int(pidfile.read_text()))
+    try:
+        dockerd.kill()
+        dockerd.wait(timeout=60)
+        select.select([watch], [], [], 60)  # readable once containerd has exited
+    finally:
+        os.close(watch)
+    # Until init reaps it, the next dockerd would take it for alive and wait on its socket.
+    pidfile.unlink()
