@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from stack_tui.core import dotenv
 from stack_tui.core.environments import Environment
@@ -104,7 +104,9 @@ class Endpoint:
         if not self.via:
             return text
         tunnel = self.host.removeprefix("unix://")
-        return text.replace(self.host, self.via).replace(tunnel, self.via)
+        for said in (self.host, quote(tunnel, safe=""), tunnel):  # Go's URLs quote the path
+            text = text.replace(said, self.via)
+        return text
 
     def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The process environment for the docker CLI and Compose: `base` (ours) with the
