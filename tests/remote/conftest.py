@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -285,3 +286,22 @@ def split(
         destroy(platform)  # compose down through the same endpoints: the remote one too
         endpoints.close_tunnels()
         assert not remote_engine.client().containers.list(all=True)
+
+
+def kill_dockerd(remote: RemoteEngine) -> None:
+    """SIGKILL the remote engine's dockerd, as a crash or the OOM killer would (nothing
+    stopped by it, its socket left behind); `remote.start_dockerd()` brings it back. The
+    containerd it started dies with it (a parent-death signal); on a host whose containerd is
+    a service of its own, that one would stay up, and the containers with it."""
+    dockerd = remote.processes[0]
+    assert dockerd.poll() is None, "the remote dockerd is not running"
+    pidfile = remote.root / "exec" / "containerd" / "containerd.pid"
+    watch = os.pidfd_open(int(pidfile.read_text()))
+    try:
+        dockerd.kill()
+        dockerd.wait(timeout=60)
+        select.select([watch], [], [], 60)  # readable once containerd has exited
+    finally:
+        os.close(watch)
+    # Until init reaps it, the next dockerd would take it for alive and wait on its socket.
+    pidfile.unlink()

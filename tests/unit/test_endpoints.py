@@ -206,3 +206,19 @@ def test_tunnel_directories_left_by_killed_processes_are_swept(
         listening.listen()
         assert endpoints._tunnels_home() == home
         assert not dead.exists() and live.exists()
+
+
+def test_a_tools_words_about_our_tunnel_name_the_engine_instead() -> None:
+    """Compose and the docker CLI print the socket they were given (ours, a temporary tunnel),
+    also quoted inside URLs: the operator reads the engine they configured."""
+    tunnel = "/tmp/stack-tui-engines-0/engine-7ovp1al3/docker.sock"
+    endpoint = Endpoint("prod", f"unix://{tunnel}", "STACK_PROD_ENGINE", via="ssh://ops@db1")
+    said = endpoint.plain(
+        f"Cannot connect to the Docker daemon at unix://{tunnel}. Is the docker daemon running?\n"
+        'error during connect: Post "http://%2Ftmp%2Fstack-tui-engines-0%2Fengine-7ovp1al3'
+        '%2Fdocker.sock/v1.41/containers/create": EOF'
+    )
+    assert "engine-7ovp1al3" not in said and "%2F" not in said
+    assert said.count("ssh://ops@db1") == 2
+    local = Endpoint("prod", f"unix://{tunnel}")
+    assert local.plain(f"at unix://{tunnel}") == f"at unix://{tunnel}"  # no tunnel: as said

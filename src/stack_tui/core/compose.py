@@ -96,6 +96,7 @@ def run(
     """Run compose and capture its output; on failure raise with Compose's own message."""
     prepared = ready(target)
     env = prepared.env
+    endpoint = endpoints.resolve(prepared)
     try:
         done = subprocess.run(
             command(env, *args),
@@ -111,7 +112,7 @@ def run(
             "Check the engine with 'docker info'.",
         ) from None
     if check and done.returncode != 0:
-        raise compose_error(prepared, args, done.stderr)
+        raise compose_error(prepared, args, endpoint.plain(done.stderr), endpoint)
     return done
 
 
@@ -123,12 +124,21 @@ def attached(target: Target, *args: str) -> int:
     ).returncode
 
 
-def compose_error(prepared: Prepared, args: Sequence[str], stderr: str) -> StackError:
+def compose_error(
+    prepared: Prepared,
+    args: Sequence[str],
+    stderr: str,
+    endpoint: endpoints.Endpoint | None = None,
+) -> StackError:
     env = prepared.env
     message = prepared.redact(stderr.strip()) or "(no output)"
     hint = "Fix the compose files or .env as the message says."
     if "Cannot connect to the Docker daemon" in message or "docker.sock" in message:
-        hint = "The Docker engine is unreachable: start it or set DOCKER_HOST."
+        hint = (
+            f"{endpoint.describe()} does not answer: check that host and its dockerd."
+            if endpoint is not None and endpoint.configured
+            else "The Docker engine is unreachable: start it or set DOCKER_HOST."
+        )
     if "ssh" in message and ("connection" in message.lower() or "exit status" in message):
         hint = f"{env.name}'s engine is unreachable over SSH: check it with 'ssh' by hand."
     return StackError(
@@ -161,6 +171,7 @@ def service_names(target: Target) -> list[str]:
 def stream(target: Target, *args: str) -> Iterator[str]:
     """Run compose, yielding its merged stdout/stderr lines (redacted); raise if it fails."""
     prepared = ready(target)
+    endpoint = endpoints.resolve(prepared)
     with subprocess.Popen(
         command(prepared.env, *args),
         env=process_env(prepared),
@@ -172,9 +183,9 @@ def stream(target: Target, *args: str) -> Iterator[str]:
         assert proc.stdout is not None
         tail: list[str] = []
         for line in proc.stdout:
-            clean = prepared.redact(line.rstrip("\n"))
+            clean = endpoint.plain(prepared.redact(line.rstrip("\n")))
             tail = [*tail[-40:], clean]
             yield clean
         code = proc.wait()
     if code != 0:
-        raise compose_error(prepared, args, "\n".join(tail))
+        raise compose_error(prepared, args, "\n".join(tail), endpoint)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from stack_tui.core import dotenv
 from stack_tui.core.environments import Environment
@@ -44,6 +44,12 @@ TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
 #: ssh -G's values of StrictHostKeyChecking that would take a host key without asking.
 UNCHECKED_HOST_KEYS = ("false", "no", "off", "accept-new")
 SSH_CONNECT_TIMEOUT = 10
+#: Seconds an engine's connection may stay silent (packets dropped: the network to its host
+#: gone, nothing refuses) before it is given up: ssh's keepalives over a tunnel, TCP's over
+#: tcp://. Without it a stream from the engine (a dump, logs, events) would wait forever.
+DEAD_AFTER = 30
+#: Keepalive probes sent before the connection is given up (one every DEAD_AFTER / this).
+KEEPALIVE_PROBES = 3
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,16 @@ class Endpoint:
         address = self.via or self.host
         named = "" if self.named_by in ("local", address) else f" ({self.named_by})"
         return f"{self.env}'s engine {address}{named}"
+
+    def plain(self, text: str) -> str:
+        """`text` (Compose's, the docker CLI's) with this process's tunnel socket named as the
+        engine the operator configured: a temporary socket path means nothing to them."""
+        if not self.via:
+            return text
+        tunnel = self.host.removeprefix("unix://")
+        for said in (self.host, quote(tunnel, safe=""), tunnel):  # Go's URLs quote the path
+            text = text.replace(said, self.via)
+        return text
 
     def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The process environment for the docker CLI and Compose: `base` (ours) with the
@@ -245,8 +261,12 @@ def ssh_command(endpoint: Endpoint, *options: str) -> list[str]:
     return [*line, *options, "--", str(parts.hostname)]
 
 
-#: Never a prompt (the TUI owns the terminal), never a new host key accepted.
-BATCH = ("-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}")
+def batch() -> tuple[str, ...]:
+    """Never a prompt (the TUI owns the terminal), never a new host key accepted, and a
+    bounded wait for a host whose network is gone."""
+    return ("-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}")
+
+
 #: Asked of the remote host once: its engine answers, and where its socket is.
 REMOTE_PROBE = (
     "docker version --format '{{.Server.Version}}' >/dev/null && "
@@ -335,14 +355,14 @@ def _open_tunnel(endpoint: Endpoint) -> Tunnel:
     local = directory / "docker.sock"
     forward = ssh_command(
         endpoint,
-        *BATCH,
+        *batch(),
         "-T",
         "-o",
         "ExitOnForwardFailure=yes",
         "-o",
-        "ServerAliveInterval=10",
+        f"ServerAliveInterval={keepalive_interval()}",
         "-o",
-        "ServerAliveCountMax=3",
+        f"ServerAliveCountMax={KEEPALIVE_PROBES}",
         "-o",
         "StreamLocalBindMask=0177",
         "-L",
@@ -364,6 +384,11 @@ def _open_tunnel(endpoint: Endpoint) -> Tunnel:
             raise _ssh_error(endpoint, said, proc.returncode)
         time.sleep(0.01)
     return found
+
+
+def keepalive_interval() -> int:
+    """Seconds between two keepalive probes: KEEPALIVE_PROBES unanswered ones take DEAD_AFTER."""
+    return max(1, DEAD_AFTER // KEEPALIVE_PROBES)
 
 
 def _tunnels_home() -> Path:
@@ -395,7 +420,7 @@ def _probe(endpoint: Endpoint) -> str:
     """The remote engine's socket path, once its engine answered there."""
     try:
         done = subprocess.run(
-            [*ssh_command(endpoint, *BATCH), REMOTE_PROBE],
+            [*ssh_command(endpoint, *batch()), REMOTE_PROBE],
             capture_output=True,
             text=True,
             check=False,

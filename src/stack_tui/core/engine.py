@@ -95,7 +95,13 @@ def translated(endpoint: Endpoint | None = None) -> Iterator[None]:
 
     try:
         yield
-    except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as err:
+    except (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,  # a hung engine: ReadTimeout is no ConnectionError
+        ConnectionError,
+        TimeoutError,  # a stream's read, given up by TCP keepalive (engine.client)
+        FileNotFoundError,
+    ) as err:
         raise unreachable(err, endpoint) from None
     except docker.errors.APIError as err:
         if err.is_server_error():  # e.g. "database not open" while dockerd shuts down
@@ -132,9 +138,39 @@ def client(timeout: int = 30, endpoint: Endpoint | None = None) -> docker.Docker
             base_url=endpoint.host, timeout=timeout, tls=tls, version=MINIMUM_API_VERSION
         )
         engine.api.trust_env = False
+        if endpoint.tls_dir is not None:
+            engine.api.mount("https://", _keepalive_adapter())
         engine.api._version = engine.api._retrieve_server_version()
         engine.ping()
     return engine
+
+
+def _keepalive_adapter() -> Any:
+    """requests' HTTPS adapter with connections that probe a silent engine: docker-py reads
+    streams (a dump, logs, events, exec output) with no timeout, so with the network to the
+    engine's host gone (packets dropped, nothing refused) such a read would wait forever.
+    TCP keepalive and TCP_USER_TIMEOUT end it after endpoints.DEAD_AFTER seconds instead.
+    (ssh:// needs none of this: the tunnel's own keepalives end it, core.endpoints.)"""
+    import requests
+    from urllib3.connection import HTTPConnection
+
+    from stack_tui.core import endpoints
+
+    interval = endpoints.keepalive_interval()
+    options = [
+        *HTTPConnection.default_socket_options,
+        (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+        (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval),
+        (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval),
+        (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, endpoints.KEEPALIVE_PROBES),
+        (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, endpoints.DEAD_AFTER * 1000),
+    ]
+
+    class KeepaliveAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, socket_options=options, **kwargs)
+
+    return KeepaliveAdapter()
 
 
 def for_env(target: Environment | Prepared, timeout: int = 30) -> docker.DockerClient:

@@ -17,12 +17,14 @@ is gone (`wait` for removal), bounded, then tries again.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from stack_tui.core import endpoints, engine, lock_image, locks
 from stack_tui.core.environments import Environment
@@ -32,6 +34,9 @@ from stack_tui.core.prepared import Prepared
 LOCK_LABEL = "stack-tui.lock"
 HOLDER_LABEL = "stack-tui.holder"
 MACHINE_LABEL = "stack-tui.machine"
+#: This boot of the holder's machine: the holder's pid means something only there.
+BOOT_LABEL = "stack-tui.boot"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def container_name(project: str) -> str:
@@ -65,9 +70,13 @@ def hold(
             LOCK_LABEL: project,
             HOLDER_LABEL: json.dumps(asdict(holder)),
             MACHINE_LABEL: socket.gethostname(),
+            BOOT_LABEL: _boot_id(),
         }
         taker = _Taker(client, endpoint, container_name(project), prepared.env, wait, waiting)
         made = taker.take(image, labels)
+        if made is None:  # already ours: lent to an operation run inside the holder's
+            yield
+            return
         attached = engine.call(
             lambda: client.api.attach_socket(made, params={"stdin": 1, "stream": 1})
         )
@@ -76,7 +85,9 @@ def hold(
             yield
         finally:
             attached.close()  # the program reads EOF and the container removes itself; also:
-            with suppress(docker.errors.NotFound, docker.errors.APIError):
+            # (best effort: an engine gone from the network keeps it until it notices the
+            # connection is dead; our next operation on it finds it stale, see _stale_here)
+            with suppress(docker.errors.DockerException, OSError):
                 client.api.remove_container(made, force=True)
     finally:
         client.close()
@@ -100,7 +111,8 @@ class _Taker:
         self.deadline = time.monotonic() + wait
         self.seen = ""  # the holder last told to `waiting`
 
-    def take(self, image: str, labels: dict[str, str]) -> str:
+    def take(self, image: str, labels: dict[str, str]) -> str | None:
+        """The lock container's ID; None when `labels`' holder holds it already (lent)."""
         import docker
 
         client = self.client
@@ -122,14 +134,16 @@ class _Taker:
             except docker.errors.APIError as err:
                 if err.status_code != 409:
                     raise
-            if not self._waited_for_a_live_holder():
-                stale += 1
+            after = self._after_conflict(labels[HOLDER_LABEL])
+            if after == "lent":
+                return None
+            stale += after == "stale"
         raise LockHeld(f"{self.env.name}'s engine lock could not be taken (contended).", _HINT)
 
-    def _waited_for_a_live_holder(self) -> bool:
-        """After a conflict: False when the container was stale or gone; True when its live
-        holder ended within our wait (or the wait ran out: the next try names them); LockHeld
-        when it is held and the wait is over."""
+    def _after_conflict(self, holder: str) -> Literal["lent", "stale", "waited"]:
+        """After a conflict: "lent" when `holder` holds it already; "stale" when it was stale
+        or gone; "waited" when its live holder ended within our wait (or the wait ran out:
+        the next try names them); LockHeld when it is held and the wait is over."""
         import docker
         import requests
 
@@ -137,16 +151,20 @@ class _Taker:
         try:
             found = engine.call(lambda: client.api.inspect_container(self.name))
         except docker.errors.NotFound:
-            return False  # it went away meanwhile
-        if not (found.get("State") or {}).get("Running"):
-            # Stale (its creator died before starting it), or ending (its holder let go and
-            # it is removing itself): remove it if no one is, and wait until it is gone.
+            return "stale"  # it went away meanwhile
+        labels_found = (found.get("Config") or {}).get("Labels") or {}
+        if labels_found.get(HOLDER_LABEL) == holder:
+            return "lent"
+        if not (found.get("State") or {}).get("Running") or _stale_here(labels_found):
+            # Stale (its creator died before starting it, or an operation of this machine
+            # that is over), or ending (its holder let go and it is removing itself):
+            # remove it if no one is, and wait until it is gone.
             with suppress(docker.errors.APIError):  # NotFound, or "removal in progress"
                 client.api.remove_container(self.name, force=True)
             with suppress(docker.errors.NotFound):
                 client.api.wait(self.name, condition="removed")
-            return False
-        who = _who((found.get("Config") or {}).get("Labels") or {})
+            return "stale"
+        who = _who(labels_found)
         left = self.deadline - time.monotonic()
         if left <= 0:
             if self.wait > 0:
@@ -168,7 +186,7 @@ class _Taker:
             # the engine still answering says it was that; the next try names the holder.
             with engine.translated(self.endpoint):
                 client.ping()
-        return True
+        return "waited"
 
 
 _HINT = (
@@ -185,3 +203,32 @@ def _who(labels: Mapping[str, str]) -> str:
     except (TypeError, ValueError):
         return f"an operation from host {machine}"
     return f"{holder.describe()} on host {machine}"
+
+
+def _stale_here(labels: Mapping[str, str]) -> bool:
+    """Taken in this boot of this machine by an operation that is over: by a process that is
+    gone, or by this one (which holds the env's flock now, so its operation that took it
+    has ended; the engine never saw that operation's connection close: the network to it
+    was cut, and its host's sshd or dockerd keeps a dead connection until it probes it)."""
+    if not labels.get(BOOT_LABEL) or labels.get(BOOT_LABEL) != _boot_id():
+        return False
+    try:
+        pid = int(json.loads(labels.get(HOLDER_LABEL, ""))["pid"])
+    except (TypeError, ValueError, KeyError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""

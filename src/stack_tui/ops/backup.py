@@ -38,9 +38,9 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import audit, backups, drills, engine, pg
+from stack_tui.core import audit, backups, drills, endpoints, engine, pg
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
-from stack_tui.core.errors import Refused, StackError
+from stack_tui.core.errors import EngineUnreachable, Refused, StackError
 from stack_tui.core.prepared import Prepared
 from stack_tui.ops import blocking, offsite
 from stack_tui.ops.events import (
@@ -115,24 +115,36 @@ def backup_steps(
 
 
 def _dump(platform: Platform, prepared: Prepared) -> Generator[Event, None, Path]:
-    client = engine.for_env(prepared)
+    endpoint = endpoints.resolve(prepared)
+    client = engine.client(endpoint=endpoint)
     try:
-        return (yield from _dump_with(client, platform, prepared))
+        return (yield from _dump_with(client, endpoint, platform, prepared))
+    except EngineUnreachable:
+        raise _engine_lost(endpoint) from None
     except OSError as err:
-        raise _os_error(err, platform.backups_dir) from None
+        if isinstance(err, requests.RequestException):  # requests' errors are OSErrors
+            raise _engine_lost(endpoint) from None
+        raise _write_error(err, platform.backups_dir) from None
     finally:
         client.close()
 
 
-def _os_error(err: OSError, directory: Path) -> StackError:
-    """An OSError that escaped: a hung engine (requests' errors are OSErrors) or the disk."""
-    if isinstance(err, requests.RequestException):
-        return engine.unreachable(err)
-    return _write_error(err, directory)
+def _engine_lost(endpoint: endpoints.Endpoint) -> EngineUnreachable:
+    """The engine stopped answering (its host gone from the network, its dockerd killed, the
+    tunnel cut) before the dump was complete: said of this env's engine, by name."""
+    return EngineUnreachable(
+        f"{endpoint.describe()} stopped answering during the backup: nothing was kept "
+        "(the partial file was removed); older backups are untouched.",
+        f"Check that host and its dockerd (docker -H {endpoint.via or endpoint.host} info), "
+        "then back up again.",
+    )
 
 
 def _dump_with(
-    client: docker.DockerClient, platform: Platform, prepared: Prepared
+    client: docker.DockerClient,
+    endpoint: endpoints.Endpoint,
+    platform: Platform,
+    prepared: Prepared,
 ) -> Generator[Event, None, Path]:
     env = prepared.env
     container = running_postgres(client, env, "nothing to back up")
@@ -176,9 +188,13 @@ def _dump_with(
                         f"Docker could not start pg_dump: {err.explanation}.",
                         "Check the Postgres container (docker logs).",
                     ) from None
-            watched = blocking.watched(stream, db, env.name, "pg_dump")
+            watched = blocking.watched(_from_engine(stream, endpoint), db, env.name, "pg_dump")
             try:
                 stderr = yield from _compress(env, watched, fd, directory, waits)
+            except EngineUnreachable:
+                watched.close()  # nothing to end on an engine that does not answer
+                _close_stream(stream)
+                raise
             except BaseException:
                 # Unread output first: dockerd starts no other exec in the container while an
                 # exec's output is neither drained nor closed. Then our backend: a pg_dump
@@ -198,7 +214,7 @@ def _dump_with(
             os.close(fd)  # unbuffered: closing never retries a failed write
         for line in stderr.decode(errors="replace").splitlines():
             yield OutputLine(env.name, line, source="pg_dump")
-        _check_exit(client, container, exec_id, stderr, waits)
+        _check_exit(client, endpoint, container, exec_id, stderr, waits)
         verification = backups.verify(partial)
         if not verification.ok:
             raise StackError(
@@ -221,6 +237,18 @@ def _dump_with(
     return final
 
 
+def _from_engine(
+    stream: Iterator[tuple[bytes | None, bytes | None]], endpoint: endpoints.Endpoint
+) -> Iterator[tuple[bytes | None, bytes | None]]:
+    """The exec's output; a broken read (reset, or given up by keepalive when the network to
+    the engine is gone: core.engine) is EngineUnreachable, never taken for a disk error."""
+    try:
+        with engine.translated(endpoint):
+            yield from stream
+    except OSError as err:  # this stream reads a socket, nothing else (an SSLError too)
+        raise engine.unreachable(err, endpoint) from None
+
+
 def _compress(
     env: Environment,
     stream: Iterator[tuple[bytes | None, bytes | None] | Event],
@@ -236,41 +264,41 @@ def _compress(
     stderr = b""
     dumped = 0
     next_progress = PROGRESS_BYTES
-    try:
-        for item in stream:
-            if isinstance(item, Event):
-                if isinstance(item, Waiting):
-                    waits[:] = [item]
-                yield item
-                continue
-            data, errors = item
-            if data:
-                piece = compressor.compress(data)
-                packed.append(piece)
-                pending += len(piece)
-                if pending >= WRITE_BUFFER:
-                    _write_all(fd, b"".join(packed))
-                    packed.clear()
-                    pending = 0
-                dumped += len(data)
-                if dumped >= next_progress:
-                    next_progress += PROGRESS_BYTES
-                    yield OutputLine(
-                        env.name, f"{backups.human_size(dumped)} of SQL dumped", source="backup"
-                    )
-            if errors:
-                stderr = (stderr + errors)[-STDERR_KEPT:]
-        packed.append(compressor.flush())
-        _write_all(fd, b"".join(packed))
-    except OSError as err:
-        raise _write_error(err, directory) from None
+    for item in stream:
+        if isinstance(item, Event):
+            if isinstance(item, Waiting):
+                waits[:] = [item]
+            yield item
+            continue
+        data, errors = item
+        if data:
+            piece = compressor.compress(data)
+            packed.append(piece)
+            pending += len(piece)
+            if pending >= WRITE_BUFFER:
+                _write_all(fd, b"".join(packed), directory)
+                packed.clear()
+                pending = 0
+            dumped += len(data)
+            if dumped >= next_progress:
+                next_progress += PROGRESS_BYTES
+                yield OutputLine(
+                    env.name, f"{backups.human_size(dumped)} of SQL dumped", source="backup"
+                )
+        if errors:
+            stderr = (stderr + errors)[-STDERR_KEPT:]
+    packed.append(compressor.flush())
+    _write_all(fd, b"".join(packed), directory)
     return stderr
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, directory: Path) -> None:
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as err:
+        raise _write_error(err, directory) from None
 
 
 def _close_stream(stream: Any) -> None:
@@ -301,7 +329,12 @@ def _write_error(err: OSError, directory: Path) -> StackError:
 
 
 def _check_exit(
-    client: docker.DockerClient, container: Any, exec_id: str, stderr: bytes, waits: list[Waiting]
+    client: docker.DockerClient,
+    endpoint: endpoints.Endpoint,
+    container: Any,
+    exec_id: str,
+    stderr: bytes,
+    waits: list[Waiting],
 ) -> None:
     """Raise unless pg_dump exited with status 0."""
     said = stderr.decode(errors="replace").strip().splitlines()
@@ -320,8 +353,9 @@ def _check_exit(
         code = _exit_status(client, exec_id)
     except docker.errors.NotFound:
         raise StackError(
-            "The Docker engine restarted during the dump; nothing was kept.",
-            engine.UNREACHABLE_HINT,
+            f"{endpoint.describe()} restarted during the dump; nothing was kept "
+            "(older backups are untouched).",
+            "Back up again once its containers are up (./stack status).",
         ) from None
     if code == 0:
         return

@@ -21,7 +21,7 @@ import docker
 
 from stack_tui.core import compose, dotenv, endpoints, engine, records
 from stack_tui.core.environments import Environment, Platform
-from stack_tui.core.errors import Refused
+from stack_tui.core.errors import EngineUnreachable, Refused
 from stack_tui.core.prepared import Prepared
 from stack_tui.core.records import ServiceState
 from stack_tui.ops import offsite, runner
@@ -132,6 +132,8 @@ def _deploy(
         )
         if outcome.ok:
             yield from _attach_traefik(platform, client)
+        else:
+            engine.ping(client)  # an engine that went away is said as such, at once
         final = status(platform, env, client, services, prepared=prepared)
         image_refs = {name: str(rendered[name].get("image", "")) for name in services}
         reasons = (
@@ -171,8 +173,23 @@ def _deploy(
             wait_timeout,
             payload,
         )
+    except EngineUnreachable:
+        raise _cut_short(remote, record) from None
     finally:
         records.finish_interrupted(platform, record, client, before)
+
+
+def _cut_short(endpoint: endpoints.Endpoint, record: records.Record) -> EngineUnreachable:
+    """The engine went away after the deploy began changing containers: what may be left,
+    and what repairs it once the engine answers again."""
+    rollback = "./stack rollback" + (" --dev" if endpoint.env == "dev" else "")
+    deploy = "./stack deploy" if endpoint.env == "prod" else f"./stack {endpoint.env} deploy"
+    return EngineUnreachable(
+        f"{endpoint.describe()} stopped answering during the deploy: its services may be "
+        f"part replaced (record {record.id}: interrupted).",
+        f"Once it answers (docker -H {endpoint.via or endpoint.host} info): ./stack status "
+        f"shows what runs; {deploy} finishes the deploy, or {rollback} goes back to before it.",
+    )
 
 
 def _failed(

@@ -148,12 +148,15 @@ def _backup_command(env: Environment) -> str:
 def _drill(platform: Platform, env: Environment, file: Path | None) -> Iterator[Event]:
     started = time.monotonic()
     path = choose(platform, env, file)
-    client = engine.for_env(env, timeout=120)
+    endpoint = endpoints.resolve(env)
+    client = engine.client(120, endpoint)
     try:
         yield from _remove_leftovers(client, env)
         image, user = _image_and_user(client, env)
-        tmpfs = _tmpfs_size(client, path)
-        if not tmpfs:
+        # This machine's memory and disk say nothing about another host's (its Docker root
+        # may well exist here too): there, an anonymous volume, and the load says a full disk.
+        tmpfs = 0 if endpoint.remote else _tmpfs_size(client, path)
+        if not tmpfs and not endpoint.remote:
             _check_space(client, path)
         where = "on a tmpfs" if tmpfs else "on an anonymous volume"
         yield StepStarted(
@@ -172,7 +175,7 @@ def _drill(platform: Platform, env: Environment, file: Path | None) -> Iterator[
             _remove(server.container)
     except OSError as err:
         if isinstance(err, requests.RequestException):
-            raise engine.unreachable(err) from None
+            raise engine.unreachable(err, endpoint) from None
         raise StackError(
             f"The drill stopped: {err.strerror or err}.",
             "Check the file and the disk, then try again.",

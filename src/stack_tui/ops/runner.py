@@ -18,7 +18,7 @@ from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
-from stack_tui.core import audit, engine_audit, engine_lock, locks
+from stack_tui.core import audit, engine, engine_audit, engine_lock, locks
 from stack_tui.core.environments import Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, LockHeld, Refused, StackError
 from stack_tui.core.prepared import Prepared, prepare
@@ -168,7 +168,7 @@ def locked(
         result = failure(env, operation, err)
         # Nothing ran yet (the guard, opening the log): whatever the error, a refusal.
         result.outcome = outcome = Outcome.REFUSED
-        detail = err.message
+        detail = result.summary
         yield from _cautioned(audit_line(result.cause), result)
     finally:
         audit_line()  # interrupted or closed before its Result: copied if it can be
@@ -209,6 +209,10 @@ def _body_or_failure(
 
 def failure(env: Environment, operation: str, err: StackError) -> Result:
     """The Result for an error: its outcome and cause come from the error's family."""
+    if isinstance(err, EngineUnreachable) and not err.message.startswith(f"{env.name}'s"):
+        # Said by code that did not know which engine its client reached (as status does):
+        # an operation on another host's engine names that engine, never the local one.
+        err = engine.unreachable_for(env, err.__context__)
     outcome, cause = classify(err)
     return Result(
         env.name,
