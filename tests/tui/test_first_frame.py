@@ -1,0 +1,104 @@
+"""The first frame draws each pane as one PaneSnapshot; the real widgets that take its
+place right after must show the very same screen, every cell and every style (compared
+unfocused: the focus comes with the real table, as it came after the first frame before).
+And a key pressed before the swap acts as it does after."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import fakes
+import pytest
+from helpers import screen_is, settled
+
+from stack_tui.ops.status import EnvStatus
+from stack_tui.tui.app import StackApp
+from stack_tui.tui.screens.logs import LogsScreen
+from stack_tui.tui.widgets.env_pane import EnvPane
+from stack_tui.tui.widgets.pane_snapshot import PaneSnapshot
+
+State = Callable[[Any, str], EnvStatus]
+STATES: dict[str, tuple[State, State]] = {
+    "healthy": (fakes.healthy, fakes.healthy),
+    "missing-volume": (fakes.healthy, fakes.missing_volume),
+    "many-backups": (fakes.many_backups, fakes.many_backups),
+    "drilled-and-stale": (fakes.drilled_and_stale, fakes.died),
+}
+#: At 80x24 one pane shows (and the backups table scrolls); at 200x50 the backups fill it.
+CASES = [
+    ("healthy", (80, 24)),
+    ("healthy", (120, 40)),
+    ("many-backups", (80, 24)),
+    ("many-backups", (200, 50)),
+    ("missing-volume", (120, 40)),
+    ("drilled-and-stale", (120, 40)),
+]
+
+
+def screen_cells(app: StackApp) -> list[list[tuple[str, str]]]:
+    """Every cell on screen: its character and its style, as the terminal gets them."""
+    return [
+        [(char, str(segment.style)) for segment in strip for char in segment.text]
+        for strip in app.screen._compositor.render_strips()
+    ]
+
+
+def app_for(state: str) -> StackApp:
+    dev, prod = STATES[state]
+    platform = fakes.make_platform()
+    return StackApp(
+        fakes.FixedBackend(platform, {"dev": dev(platform, "dev"), "prod": prod(platform, "prod")})
+    )
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Callable[[EnvPane], Any]:
+    """Panes keep their snapshot until the test swaps them (returns the real swap)."""
+    swap = EnvPane.swap
+
+    async def later(self: EnvPane) -> None:
+        pass
+
+    monkeypatch.setattr(EnvPane, "swap", later)
+    return swap
+
+
+@pytest.mark.parametrize(("state", "size"), CASES, ids=[f"{s}-{w}x{h}" for s, (w, h) in CASES])
+async def test_the_swap_changes_nothing_on_screen(
+    state: str, size: tuple[int, int], held: Callable[[EnvPane], Any]
+) -> None:
+    app = app_for(state)
+    async with app.run_test(size=size) as pilot:
+        main = await settled(pilot)
+        assert len(main.query(PaneSnapshot)) == 2, "the first frame shows the snapshots"
+        first = screen_cells(app)
+        for name in ("dev", "prod"):
+            await held(main.pane(name))
+        app.set_focus(None)
+        await pilot.pause()
+        assert not main.query(PaneSnapshot), "the real widgets took their place"
+        swapped = screen_cells(app)
+        for y, (before, after) in enumerate(zip(first, swapped, strict=True)):
+            assert after == before, f"line {y} changed"
+
+
+async def test_the_services_table_takes_the_focus_after_the_swap() -> None:
+    app = app_for("healthy")
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await settled(pilot)
+        await pilot.pause()
+        assert app.focused is main.pane("dev").services
+
+
+async def test_a_key_pressed_before_the_swap_acts_on_the_real_table(
+    held: Callable[[EnvPane], Any],
+) -> None:
+    app = app_for("healthy")
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await settled(pilot)
+        assert main.query(PaneSnapshot)
+        await pilot.press("l")
+        await screen_is(pilot, LogsScreen)
+        screen = app.screen
+        assert isinstance(screen, LogsScreen) and screen.services == ["agent"]
