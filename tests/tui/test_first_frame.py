@@ -11,6 +11,7 @@ from typing import Any
 import fakes
 import pytest
 from helpers import screen_is, settled
+from textual.pilot import Pilot
 
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.app import StackApp
@@ -36,12 +37,26 @@ CASES = [
 ]
 
 
-def screen_cells(app: StackApp) -> list[list[tuple[str, str]]]:
-    """Every cell on screen: its character and its style, as the terminal gets them."""
-    return [
-        [(char, str(segment.style)) for segment in strip for char in segment.text]
-        for strip in app.screen._compositor.render_strips()
-    ]
+async def pane_cells(pilot: Pilot[int]) -> list[list[tuple[str, str]]]:
+    """Every cell of the panes' area (what the swap touches; the footer composes its keys
+    meanwhile): character and style, as the terminal gets them, once two reads agree (a
+    read between a content change and its layout would compare a half-done screen)."""
+    app = pilot.app
+    assert isinstance(app, StackApp)
+    region = app.main.query_one("#panes").region
+
+    def read() -> list[list[tuple[str, str]]]:
+        strips = app.screen._compositor.render_strips()[region.y : region.bottom]
+        return [[(char, str(seg.style)) for seg in strip for char in seg.text] for strip in strips]
+
+    cells = read()
+    for _ in range(50):
+        await pilot.pause()
+        again = read()
+        if again == cells:
+            return cells
+        cells = again
+    raise AssertionError("the screen did not settle")
 
 
 def app_for(state: str) -> StackApp:
@@ -72,13 +87,13 @@ async def test_the_swap_changes_nothing_on_screen(
     async with app.run_test(size=size) as pilot:
         main = await settled(pilot)
         assert len(main.query(PaneSnapshot)) == 2, "the first frame shows the snapshots"
-        first = screen_cells(app)
+        first = await pane_cells(pilot)
         for name in ("dev", "prod"):
             await held(main.pane(name))
         app.set_focus(None)
         await pilot.pause()
         assert not main.query(PaneSnapshot), "the real widgets took their place"
-        swapped = screen_cells(app)
+        swapped = await pane_cells(pilot)
         for y, (before, after) in enumerate(zip(first, swapped, strict=True)):
             assert after == before, f"line {y} changed"
 

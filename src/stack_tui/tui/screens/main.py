@@ -208,8 +208,11 @@ class MainScreen(Screen[None]):
         pane = self.pane(self.current)
 
         def focus() -> None:
-            if pane.env.name == self.current and pane.services.display:
-                pane.services.focus()
+            table = pane.services
+            # Hidden (no services to show): only when nothing has the focus, as Textual's
+            # auto-focus gave it to the table when it was mounted with the screen.
+            if pane.env.name == self.current and (table.display or self.focused is None):
+                table.focus()
 
         pane.when_swapped(focus)  # the first frame's snapshot has nothing to focus
 
