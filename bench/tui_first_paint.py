@@ -287,18 +287,9 @@ def main() -> None:
         "is: this host sets PYTHONDONTWRITEBYTECODE, under which each launch used to compile "
         "our modules from source again (about 60 ms, counted against us only).",
         "",
-        "Where the difference to the floor goes, counted in instructions (valgrind "
-        "callgrind, the same probes; deterministic where CPU time on this shared host is "
-        "not): the floor's whole launch is 970 M instructions, 863 M of them importing "
-        "Python's and Textual's modules and 107 M its first frame. Ours was 1,824 M before "
-        "this change and is 1,674 M (1.73x): importing our modules costs 193 M more than the "
-        "floor's imports (322 M before: the checks, deploy records, event types, operation "
-        "driver, dump scanner, notifications and switch-over are now imported when first "
-        "used), and the first frame 511 M more than the floor's. Of that frame, the four "
-        "DataTables (two per pane) are about 275 M (measured by replacing them with Statics), "
-        "the rest is the other 40-odd widgets (header, status line, footer keys, two panes "
-        "of ten Statics) and app.tcss applied to them. 1.25x would be 1,212 M in all: less "
-        "than the imports alone (1,056 M) plus the four tables.",
+        "Where the difference to the floor goes, counted in instructions (deterministic "
+        'where CPU time on this shared host is not): the section "TUI first paint '
+        '(instructions)" (`--instructions`).',
     ]
     print("\n".join(lines))
     if options.write_doc:
