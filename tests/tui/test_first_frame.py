@@ -29,7 +29,6 @@ STATES: dict[str, tuple[State, State]] = {
 #: At 80x24 one pane shows (and the backups table scrolls); at 200x50 the backups fill it.
 CASES = [
     ("healthy", (80, 24)),
-    ("healthy", (120, 40)),
     ("many-backups", (80, 24)),
     ("many-backups", (200, 50)),
     ("missing-volume", (120, 40)),
@@ -90,20 +89,13 @@ async def test_the_swap_changes_nothing_on_screen(
         first = await pane_cells(pilot)
         for name in ("dev", "prod"):
             await held(main.pane(name))
-        app.set_focus(None)
+        assert app.focused is main.pane(main.current).services, "the real table has the focus"
+        app.set_focus(None)  # compared unfocused, as the first frame showed them
         await pilot.pause()
         assert not main.query(PaneSnapshot), "the real widgets took their place"
         swapped = await pane_cells(pilot)
         for y, (before, after) in enumerate(zip(first, swapped, strict=True)):
             assert after == before, f"line {y} changed"
-
-
-async def test_the_services_table_takes_the_focus_after_the_swap() -> None:
-    app = app_for("healthy")
-    async with app.run_test(size=(120, 40)) as pilot:
-        main = await settled(pilot)
-        await pilot.pause()
-        assert app.focused is main.pane("dev").services
 
 
 async def test_a_key_pressed_before_the_swap_acts_on_the_real_table(
