@@ -4,8 +4,8 @@ A pane is a dozen Statics and two DataTables; mounting, styling and laying out t
 widgets was most of the launch's first frame (DataTable alone costs more to import and
 mount than the whole smallest Textual app paints). This widget draws the same pane,
 cell for cell and style for style, with the Line API: the same texts through the same
-visuals, the tables through the same cell renderer as DataTable, the styles from
-component classes declared like the real widgets' CSS. EnvPane shows it for the first
+visuals, the tables' cells, cursor, header and scrollbar as DataTable renders them, the
+styles from component classes declared like the real widgets' CSS. EnvPane shows it for the first
 frame and puts the real widgets in its place right after (tests/tui/test_first_frame.py
 compares the two screens).
 
