@@ -3,18 +3,22 @@
 before this branch ("today"), side by side.
 
     .venv/bin/python bench/tui_first_paint.py [--rounds 15] [--today REV] [--write-doc]
+    .venv/bin/python bench/tui_first_paint.py --instructions [--today REV] [--write-doc]
 
 CPU time (not wall time) so that a busy shared host does not decide the result: it is
 the work each launch does, whatever else runs. Each round starts both in fresh
 interpreters, in alternating order. The TUI's data are fixed (built in the probe, no
 engine): what is measured is Python, the imports, Textual and our first frame.
-`--write-doc` replaces the "TUI first paint" section of docs/benchmarks.md.
+`--instructions` counts instructions instead (valgrind callgrind): deterministic on a busy
+host, imports and first frame apart. `--write-doc` replaces the "TUI first paint (CPU)" or
+"(instructions)" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,6 +30,7 @@ from pathlib import Path
 import common
 
 SECTION = "## TUI first paint (CPU)"
+COUNTED_SECTION = "## TUI first paint (instructions)"
 SIZE = (120, 40)
 
 #: Run in a fresh interpreter: print the CPU seconds used when the first frame is painted.
@@ -34,13 +39,14 @@ PROBE = {
 import time
 from textual.app import App
 from textual.widgets import Static
+IMPORTED
 
 class Floor(App):
     def compose(self):
         yield Static("floor")
 
     def on_mount(self):
-        self.call_after_refresh(lambda: self.exit(time.process_time()))
+        self.call_after_refresh(lambda: painted(self))
 
 app = Floor()
 app.run(headless=True, size=SIZE)
@@ -57,6 +63,7 @@ from stack_tui.core.backups import BackupInfo
 from stack_tui.core.environments import Platform
 from stack_tui.ops.status import EnvStatus, ServiceStatus, VolumeStatus
 from stack_tui.tui.app import StackApp
+IMPORTED
 
 NOW = datetime(2026, 2, 23, 17, 30)
 platform = Platform(root=Path(REPO), data_dir=Path("/srv/platform/data"),
@@ -90,7 +97,7 @@ class Timed(StackApp):
     CSS_PATH = REPO + "/src/stack_tui/tui/app.tcss"
 
     def on_mount(self):
-        self.call_after_refresh(lambda: self.exit(time.process_time()))
+        self.call_after_refresh(lambda: painted(self))
 
 app = Timed(Fixed())
 app.run(headless=True, size=SIZE)
@@ -99,13 +106,68 @@ print(app.return_value)
 }
 
 
+#: Ends the process when Textual's compositor has rendered its first whole screen: the
+#: first frame itself, before what the app does once it is up (the footer's keys, timers).
+RENDERED = """
+from textual._compositor import Compositor
+_render_full_update = Compositor.render_full_update
+def _first_frame(self, *args, **kwargs):
+    _render_full_update(self, *args, **kwargs)
+    os._exit(0)
+Compositor.render_full_update = _first_frame
+"""
+
+
+def probe_code(probe: str, tree: Path, stop: str = "") -> str:
+    """The probe as code for `python -c`. `stop`: "" prints the CPU seconds at the first
+    paint; "imports" ends the process right after the probe's imports, "rendered" when the
+    first screen is rendered, "paint" where the CPU probe reads its clock (os._exit: no
+    teardown counted)."""
+    painted = "os._exit(0)" if stop == "paint" else "app.exit(time.process_time())"
+    prelude = (
+        f"import os, time\nREPO = {str(tree)!r}\nSIZE = {SIZE!r}\n"
+        f"def painted(app):\n    {painted}\n"
+    )
+    imported = {"imports": "os._exit(0)", "rendered": RENDERED}.get(stop, "")
+    return prelude + PROBE[probe].replace("IMPORTED", imported)
+
+
+def environment(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree / "src")}
+
+
 def cpu_to_first_paint(probe: str, tree: Path) -> float:
-    code = f"REPO = {str(tree)!r}\nSIZE = {SIZE!r}\n" + PROBE[probe]
-    environment = {**os.environ, "PYTHONPATH": str(tree / "src")}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment
+        [sys.executable, "-c", probe_code(probe, tree)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment(tree),
     )
     return float(done.stdout.strip().splitlines()[-1])
+
+
+def instructions(probe: str, tree: Path, stop: str) -> int:
+    """Instructions executed (valgrind callgrind's total Ir) from the interpreter's start to
+    `stop`: deterministic, whatever else runs on the host (hash seed fixed)."""
+    with tempfile.TemporaryDirectory(prefix="stack-tui-callgrind-") as scratch:
+        out = Path(scratch) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-c",
+                probe_code(probe, tree, stop),
+            ],
+            capture_output=True,
+            check=True,
+            env={**environment(tree), "PYTHONHASHSEED": "0"},
+        )
+        totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    assert totals, "callgrind wrote no total"
+    return int(totals.group(1))
 
 
 def today_tree(rev: str) -> Path:
@@ -120,11 +182,62 @@ def today_tree(rev: str) -> Path:
     return target
 
 
+def counted(runs: dict[str, tuple[str, Path]], rev: str) -> list[str]:
+    """The instruction-count table: imports, first frame and the whole launch of each."""
+    stops = ("imports", "rendered", "paint")
+    found = {
+        ui: {stop: instructions(probe, tree, stop) for stop in stops}
+        for ui, (probe, tree) in runs.items()
+    }
+    floor = found["floor"]
+
+    def m(count: int) -> str:
+        return f"{count / 1e6:,.0f} M"
+
+    rows = []
+    for ui, title in (
+        ("stack-tui", "stack-tui"),
+        ("today", f"today ({rev[:7]})"),
+        ("floor", "textual floor (one Static)"),
+    ):
+        at = found[ui]
+        bold = "**" if ui == "stack-tui" else ""
+        rows.append(
+            f"| {title} | {m(at['imports'])} | {m(at['rendered'] - at['imports'])} "
+            f"| {m(at['rendered'])}: {bold}{at['rendered'] / floor['rendered']:.2f}x{bold} "
+            f"| {m(at['paint'])}: {bold}{at['paint'] / floor['paint']:.2f}x{bold} |"
+        )
+    return [
+        f"`bench/tui_first_paint.py --instructions`, {datetime.now():%Y-%m-%d}, "
+        f"{common.cpu_model()}, Python {sys.version.split()[0]}: instructions executed "
+        "(valgrind callgrind, total Ir; PYTHONHASHSEED=0) by a fresh interpreter running the "
+        f"probes of the CPU table above (headless at {SIZE[0]}x{SIZE[1]}, fixed data), each "
+        "ended (os._exit) at three points: after the probe's imports; when Textual's "
+        "compositor has rendered the first whole screen (the first frame: both panes "
+        "populated); and where the CPU probe reads its clock (an after-refresh callback "
+        "from the app's mount, which also runs what the app does right after its first "
+        "frame: the footer composing its keys, a second screen update). Deterministic: one "
+        "run each; ratios to the floor at the same point.",
+        "",
+        "| launch | imports | first frame | to the first frame | to the CPU probe's clock |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"1.25x the floor is {m(int(floor['rendered'] * 1.25))} to the first frame, "
+        f"{m(int(floor['paint'] * 1.25))} to the CPU probe's clock.",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
         "--today", default="", help="the revision to compare with (default: merge-base with main)"
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions (valgrind callgrind, one run each) instead of CPU time",
     )
     parser.add_argument("--write-doc", action="store_true")
     options = parser.parse_args()
@@ -135,6 +248,12 @@ def main() -> None:
         "floor": ("floor", common.REPO),
     }
     common.compile_bytecode(*{tree / "src" for _, tree in runs.values()})
+    if options.instructions:
+        lines = counted(runs, rev)
+        print("\n".join(lines))
+        if options.write_doc:
+            common.write_doc(COUNTED_SECTION, lines)
+        return
     found: dict[str, list[float]] = {ui: [] for ui in runs}
     names = list(runs)
     for number in range(options.rounds):
@@ -168,18 +287,9 @@ def main() -> None:
         "is: this host sets PYTHONDONTWRITEBYTECODE, under which each launch used to compile "
         "our modules from source again (about 60 ms, counted against us only).",
         "",
-        "Where the difference to the floor goes, counted in instructions (valgrind "
-        "callgrind, the same probes; deterministic where CPU time on this shared host is "
-        "not): the floor's whole launch is 970 M instructions, 863 M of them importing "
-        "Python's and Textual's modules and 107 M its first frame. Ours was 1,824 M before "
-        "this change and is 1,674 M (1.73x): importing our modules costs 193 M more than the "
-        "floor's imports (322 M before: the checks, deploy records, event types, operation "
-        "driver, dump scanner, notifications and switch-over are now imported when first "
-        "used), and the first frame 511 M more than the floor's. Of that frame, the four "
-        "DataTables (two per pane) are about 275 M (measured by replacing them with Statics), "
-        "the rest is the other 40-odd widgets (header, status line, footer keys, two panes "
-        "of ten Statics) and app.tcss applied to them. 1.25x would be 1,212 M in all: less "
-        "than the imports alone (1,056 M) plus the four tables.",
+        "Where the difference to the floor goes, counted in instructions (deterministic "
+        'where CPU time on this shared host is not): the section "TUI first paint '
+        '(instructions)" (`--instructions`).',
     ]
     print("\n".join(lines))
     if options.write_doc:

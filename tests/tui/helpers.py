@@ -15,9 +15,14 @@ async def settled(pilot: Pilot[int]) -> MainScreen:
     app = pilot.app
     assert isinstance(app, StackApp)
     main = app.main
-    await until(
+    session = main.session
+    await until(  # the checks start after the first paint: wait for their first result
         pilot,
-        lambda: len(main.session.statuses) == 2 and not main.session.checks_running,
+        lambda: (
+            len(session.statuses) == 2
+            and (session.checks is not None or bool(session.checks_error))
+            and not session.checks_running
+        ),
         what="both panes populated and the checks done",
     )
     await pilot.pause()

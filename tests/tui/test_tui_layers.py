@@ -63,3 +63,11 @@ NOT_AT_LAUNCH = [
 def test_the_first_frame_imports_nothing_only_operations_and_checks_need() -> None:
     loaded = loaded_after(FIRST_FRAME, ("stack_tui",))
     assert [name for name in NOT_AT_LAUNCH if f"'{name}'" in loaded] == []
+
+
+def test_the_first_frame_does_not_import_datatable() -> None:
+    """The panes' first frame is drawn by PaneSnapshot; DataTable (and our tables built on
+    it) are imported right after it, when the real widgets take its place."""
+    loaded = loaded_after(FIRST_FRAME, ("textual", "stack_tui"))
+    assert "'textual.widgets._data_table'" not in loaded
+    assert "'stack_tui.tui.widgets.tables'" not in loaded

@@ -65,6 +65,7 @@ def row_details(row: CheckRow) -> Text:
 
 
 class CheckScreen(Screen[None]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back to both panes"),
         Binding("ctrl+r,R", "rerun", "Run the checks again", key_display="^r"),

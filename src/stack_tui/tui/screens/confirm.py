@@ -30,6 +30,7 @@ SHORT = 34
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, plan: Plan) -> None:

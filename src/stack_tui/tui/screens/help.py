@@ -57,6 +57,7 @@ def key_rows(screen: Screen[object]) -> list[KeyRow]:
 
 
 class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
 
     def __init__(self, rows: list[KeyRow], read_only: bool) -> None:

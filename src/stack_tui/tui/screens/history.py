@@ -29,6 +29,7 @@ class RollbackChoice:
 
 
 class HistoryScreen(ModalScreen[RollbackChoice | None]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("u", "rollback(False)", "Roll back to before this"),

@@ -48,6 +48,7 @@ class ReadingChanged(Message):
 
 
 class LogsScreen(Screen[None]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [
         Binding("escape", "leave", "Back"),
         Binding("slash", "search", "Search"),

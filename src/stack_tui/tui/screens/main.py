@@ -27,9 +27,9 @@ from stack_tui.live.session import Aspect, Change, Session
 from stack_tui.ops.status import next_change
 from stack_tui.tui import plans
 from stack_tui.tui.messages import session_changes
+from stack_tui.tui.widgets.cells import next_redraw
 from stack_tui.tui.widgets.env_pane import EnvPane, activity, resources_text, restores_text
 from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part, env_summary
-from stack_tui.tui.widgets.tables import next_redraw
 
 if TYPE_CHECKING:
     from stack_tui.ops.events import Event
@@ -205,9 +205,16 @@ class MainScreen(Screen[None]):
         self._watch_resources()
 
     def _focus_current(self) -> None:
-        table = self.pane(self.current).services
-        if table.display:
-            table.focus()
+        pane = self.pane(self.current)
+
+        def focus() -> None:
+            table = pane.services
+            # Hidden (no services to show): only when nothing has the focus, as Textual's
+            # auto-focus gave it to the table when it was mounted with the screen.
+            if pane.env.name == self.current and (table.display or self.focused is None):
+                table.focus()
+
+        pane.when_swapped(focus)  # the first frame's snapshot has nothing to focus
 
     def action_switch_pane(self) -> None:
         self._set_current("prod" if self.current == "dev" else "dev")

@@ -31,7 +31,8 @@ from stack_tui.ops.events import (
 )
 from stack_tui.tui.messages import session_changes
 from stack_tui.tui.plans import label
-from stack_tui.tui.widgets.tables import Cell, SyncTable
+from stack_tui.tui.widgets.cells import Cell
+from stack_tui.tui.widgets.tables import SyncTable
 
 GOOD_STATES = ("healthy", "started", "running", "created", "recreated")
 BAD_STATES = ("error", "unhealthy", "exited", "failed", "dead")
@@ -87,6 +88,7 @@ def log_lines(event: Event) -> list[str]:
 
 
 class OperationScreen(Screen[None]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [Binding("escape", "app.pop_screen", "Back to both panes")]
 
     def __init__(self, run: Run) -> None:

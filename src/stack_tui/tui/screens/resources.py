@@ -23,6 +23,7 @@ VIEWER = "history"
 
 
 class ResourceScreen(Screen[None]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [Binding("escape", "app.pop_screen", "Back to both panes")]
 
     def __init__(self, session: Session, env: Environment) -> None:

@@ -28,7 +28,8 @@ from stack_tui.core.backups import BackupInfo
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import StackError
 from stack_tui.tui.plans import label
-from stack_tui.tui.widgets.tables import BackupFilesTable, Cell
+from stack_tui.tui.widgets.cells import Cell
+from stack_tui.tui.widgets.tables import BackupFilesTable
 
 OffsiteLister = Callable[[], list[BackupInfo] | None]
 
@@ -52,6 +53,7 @@ class PickerTable(BackupFilesTable):
 
 
 class RestorePicker(ModalScreen[Pick | None]):
+    CSS_PATH = "../screens.tcss"  # loaded when first shown, not at launch
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("a", "toggle_other", "Other env's backups too"),

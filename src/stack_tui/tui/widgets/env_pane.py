@@ -8,12 +8,14 @@ and its label in capitals everywhere. Problems are words, not only colours
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Static
 
 from stack_tui.core.environments import Environment
@@ -22,11 +24,20 @@ from stack_tui.core.stats import History, describe
 from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.plans import label
-from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable, coarse_age
+from stack_tui.tui.widgets.cells import (
+    BACKUP_COLUMNS,
+    SERVICE_COLUMNS,
+    backup_rows,
+    coarse_age,
+    service_rows,
+)
+from stack_tui.tui.widgets.pane_snapshot import PaneContent, PaneSnapshot, Table
 
-if TYPE_CHECKING:  # the checks and off-host state arrive after the first paint
+if TYPE_CHECKING:  # the checks and off-host state arrive after the first paint; the
+    # tables' widgets (DataTable) right after it
     from stack_tui.core.parity import CheckReport
     from stack_tui.ops.offsite import PaneState
+    from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
 
 
 def activity(
@@ -78,7 +89,11 @@ def activity(
 
 
 class EnvPane(VerticalScroll):
-    """Everything shown about one environment; `show()` touches only what changed."""
+    """Everything shown about one environment; `show()` touches only what changed.
+
+    The first frame draws the pane as one PaneSnapshot; right after it, the real widgets
+    (the services table takes the focus and the cursor) take its place, showing the same.
+    """
 
     can_focus = False
 
@@ -87,35 +102,77 @@ class EnvPane(VerticalScroll):
         self.env = env
         self.border_title = f"{'2' if env.is_prod else '1'} {label(env)}"
         self._shown: dict[str, str] = {}
+        self._content = self._compute(None, 0.0, None, activity(None, None, 0.0))
+        self._snapshot: PaneSnapshot | None = PaneSnapshot(self._content, prod=env.is_prod)
+        self._parts: dict[str, Widget] = {}
+        #: Called once the real widgets are mounted (MainScreen focuses the table then).
+        self._on_swapped: list[Callable[[], None]] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(id="banner", classes="banner")
-        yield Static(id="problem", classes="problem")
-        yield Static("Services", id="services-title", classes="section")
-        yield ServicesTable(id="services")
-        yield Static(id="resources", classes="resources")
-        yield Static("Volumes", classes="section")
-        yield Static(id="volumes")
-        yield Static(id="restores")
-        yield Static("Backups", id="backups-title", classes="section")
-        yield Static(id="stale")
-        yield Static(id="offsite")
-        backups = BackupsTable(id="backups")
-        backups.can_focus = False
-        backups.show_cursor = False
-        yield backups
-        yield Static("Operation", classes="section")
-        yield Static(id="operation")
+        assert self._snapshot is not None
+        yield self._snapshot
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.swap)
 
     @property
     def services(self) -> ServicesTable:
-        return self.query_one("#services", ServicesTable)
+        """The services table (built, filled and mounted on first use if the first frame's
+        snapshot still shows: a key pressed before the swap acts on the real table)."""
+        self._build()
+        return cast("ServicesTable", self._parts["services"])
 
-    def _set(self, widget_id: str, content: Text | str) -> None:
-        key = content.markup if isinstance(content, Text) else content
-        if self._shown.get(widget_id) != key:
-            self._shown[widget_id] = key
-            self.query_one(f"#{widget_id}", Static).update(content)
+    @property
+    def swapped(self) -> bool:
+        return self._snapshot is None
+
+    def when_swapped(self, callback: Callable[[], None]) -> None:
+        if self.swapped:
+            callback()
+        else:
+            self._on_swapped.append(callback)
+
+    async def swap(self) -> None:
+        """Put the real widgets in the snapshot's place, in one screen update."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return
+        self._build()
+        self._snapshot = None
+        with self.app.batch_update():
+            await self.mount_all(self._parts.values(), before=snapshot)
+            await snapshot.remove()
+        for callback in self._on_swapped:
+            callback()
+        self._on_swapped.clear()
+
+    def _build(self) -> None:
+        """The real widgets, filled with what the pane shows (not yet mounted)."""
+        if self._parts:
+            return
+        from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
+
+        backups = BackupsTable(id="backups")
+        backups.can_focus = False
+        backups.show_cursor = False
+        parts: list[Widget] = [
+            Static(id="banner", classes="banner"),
+            Static(id="problem", classes="problem"),
+            Static("Services", id="services-title", classes="section"),
+            ServicesTable(id="services"),
+            Static(id="resources", classes="resources"),
+            Static("Volumes", classes="section"),
+            Static(id="volumes"),
+            Static(id="restores"),
+            Static("Backups", id="backups-title", classes="section"),
+            Static(id="stale"),
+            Static(id="offsite"),
+            backups,
+            Static("Operation", classes="section"),
+            Static(id="operation"),
+        ]
+        self._parts = {part.id or f"section-{index}": part for index, part in enumerate(parts)}
+        self._fill(self._content)
 
     def show(
         self,
@@ -125,18 +182,38 @@ class EnvPane(VerticalScroll):
         activity: Text,
         restores: Text | None = None,
     ) -> None:
-        self._set("banner", self._banner(status))
+        self._show(
+            self._compute(status, now, engine_down, activity, restores, self._content.resources)
+        )
+
+    def show_resources(self, text: Text | None) -> None:
+        """Resource use under the services (None: off, hidden)."""
+        self._show(replace(self._content, resources=text))
+
+    def _show(self, content: PaneContent) -> None:
+        self._content = content
+        self.set_class(content.problem is not None, "-problem")
+        self.set_class(content.stale_services, "-stale")
+        if self._parts:
+            self._fill(content)
+        elif content.drawable:
+            assert self._snapshot is not None
+            self._snapshot.show(content)
+        else:  # only the real widgets can show it
+            self.call_later(self.swap)
+            self._build()
+
+    def _compute(
+        self,
+        status: EnvStatus | None,
+        now: float,
+        engine_down: tuple[str, str] | None,
+        activity: Text,
+        restores: Text | None = None,
+        resources: Text | None = None,
+    ) -> PaneContent:
         problem = engine_down or ((status.error, status.hint) if status and status.error else None)
-        self.set_class(problem is not None, "-problem")
-        if problem is None:
-            self._set("problem", "")
-        else:
-            self._set(
-                "problem", Text.assemble(("✗ ", "bold"), (problem[0], "bold"), "\n", problem[1])
-            )
         services = status.services if status else ()
-        self.query_one("#services", ServicesTable).show(services, now)
-        self.query_one("#services", ServicesTable).display = bool(services)
         if status is None:
             title = "Services: reading…"
         elif engine_down and services:
@@ -148,37 +225,61 @@ class EnvPane(VerticalScroll):
             title = "Services: unknown"
         else:
             title = f"Services ({sum(row.ok for row in services)}/{len(services)} ok)"
-        self._set("services-title", title)
-        self.set_class(bool(problem and services), "-stale")
-        self._set("volumes", self._volumes(status, problem is not None))
-        self._set("restores", restores or "")
-        self.query_one("#restores", Static).display = bool(restores)
         backups = status.backups if status else ()
-        table = self.query_one("#backups", BackupsTable)
-        table.show(backups, now)
-        table.display = bool(backups)
-        self._set(
-            "backups-title",
-            f"Backups ({len(backups)}, newest first)"
-            if backups
-            else "Backups: none yet (b takes one)",
-        )
         stale = Text()
         for alarm in status.stale if status else ():
             stale.append("\n" if stale else "")
             stale.append(" STALE ", style="bold reverse red")
             stale.append(f" {alarm.message()}", style="bold red")
-        self._set("stale", stale)
-        self.query_one("#stale", Static).display = bool(stale)
-        copies = offsite_text(status.offsite if status else None, self.env, now)
-        self._set("offsite", copies or "")
-        self.query_one("#offsite", Static).display = bool(copies)
-        self._set("operation", activity)
+        return PaneContent(
+            banner=self._banner(status),
+            problem=None
+            if problem is None
+            else Text.assemble(("✗ ", "bold"), (problem[0], "bold"), "\n", problem[1]),
+            services_title=title,
+            services=Table(SERVICE_COLUMNS, service_rows(services, now), cursor=True),
+            stale_services=bool(problem and services),
+            volumes=self._volumes(status, problem is not None),
+            restores=restores,
+            backups_title=f"Backups ({len(backups)}, newest first)"
+            if backups
+            else "Backups: none yet (b takes one)",
+            stale=stale or None,
+            offsite=offsite_text(status.offsite if status else None, self.env, now),
+            backups=Table(BACKUP_COLUMNS, backup_rows(backups, now)),
+            operation=activity,
+            resources=resources,
+        )
 
-    def show_resources(self, text: Text | None) -> None:
-        """Resource use under the services (None: off, hidden)."""
-        self._set("resources", text or "")
-        self.query_one("#resources", Static).display = text is not None
+    def _set(self, widget_id: str, content: Text | str) -> None:
+        key = content.markup if isinstance(content, Text) else content
+        if self._shown.get(widget_id) != key:
+            self._shown[widget_id] = key
+            cast(Static, self._parts[widget_id]).update(content)
+
+    def _fill(self, content: PaneContent) -> None:
+        """Show `content` in the real widgets (mounted or not yet)."""
+        parts = self._parts
+        self._set("banner", content.banner)
+        self._set("problem", content.problem or "")
+        services = cast("ServicesTable", parts["services"])
+        services.sync(content.services.rows)
+        services.display = bool(content.services.rows)
+        self._set("services-title", content.services_title)
+        self._set("resources", content.resources or "")
+        parts["resources"].display = content.resources is not None
+        self._set("volumes", content.volumes)
+        self._set("restores", content.restores or "")
+        parts["restores"].display = bool(content.restores)
+        backups = cast("BackupsTable", parts["backups"])
+        backups.sync(content.backups.rows)
+        backups.display = bool(content.backups.rows)
+        self._set("backups-title", content.backups_title)
+        self._set("stale", content.stale or "")
+        parts["stale"].display = bool(content.stale)
+        self._set("offsite", content.offsite or "")
+        parts["offsite"].display = bool(content.offsite)
+        self._set("operation", content.operation)
 
     def _banner(self, status: EnvStatus | None) -> Text:
         domain = status.domain if status and status.domain else "no domain set"

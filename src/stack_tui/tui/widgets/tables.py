@@ -9,18 +9,22 @@ equality ignores a Text's base style).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 from rich.text import Text
 from textual.widgets import DataTable
 
-from stack_tui.core.backups import BackupInfo, human_size
+from stack_tui.core.backups import BackupInfo
 from stack_tui.ops.status import ServiceStatus
-
-Cell = tuple[str, str]
-Row = tuple[str, tuple[Cell, ...]]
+from stack_tui.tui.widgets.cells import (
+    BACKUP_COLUMNS,
+    SERVICE_COLUMNS,
+    Cell,
+    Row,
+    backup_rows,
+    service_rows,
+    taken_cell,
+)
 
 
 class SyncTable(DataTable[Text]):
@@ -69,129 +73,23 @@ class SyncTable(DataTable[Text]):
             self.move_cursor(row=self._keys.index(keep), animate=False, scroll=False)
 
 
-def state_cell(row: ServiceStatus) -> Cell:
-    if row.state == "running":
-        return ("running", "green")
-    if row.state in ("created", "paused", "restarting"):
-        return (row.state, "bold yellow")
-    return (row.state.upper(), "bold red")
-
-
-def health_cell(row: ServiceStatus) -> Cell:
-    if row.health == "healthy":
-        return ("healthy", "green")
-    if row.health == "starting":
-        return ("starting", "yellow")
-    if row.health:
-        return (row.health.upper(), "bold red")
-    return ("-", "dim")
-
-
-def short_image(image: str) -> str:
-    """`ghcr.io/open-webui/open-webui:main` -> `open-webui:main`: the tag is what differs."""
-    return image.rsplit("/", 1)[-1]
-
-
-def up_since(started: float | None, now: float) -> str:
-    """When a running container started: "06:18" today, "27 Nov" before. A clock time, not
-    a duration, so the cell stays true without redrawing (only midnight changes it)."""
-    if started is None:
-        return "-"
-    start, today = datetime.fromtimestamp(started), datetime.fromtimestamp(now)
-    return start.strftime("%H:%M") if start.date() == today.date() else start.strftime("%d %b")
-
-
-def coarse_age(seconds: float) -> str:
-    """A backup's age at a glance ("<1h", "5h", "3d"); the exact time is in the next column."""
-    seconds = max(0.0, seconds)
-    if seconds < 3600:
-        return "<1h"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"
-
-
-def _coarse_age_changes_in(seconds: float) -> float:
-    step = 3600 if seconds < 86400 else 86400
-    return step - max(0.0, seconds) % step
-
-
-def next_redraw(started: Sequence[float], taken: Sequence[float], now: float) -> float | None:
-    """Seconds until one of these cells reads differently: a backup's coarse age (hourly at
-    most) or an up-since time crossing midnight. None when nothing shown can change."""
-    waits = [_coarse_age_changes_in(now - at) for at in taken]
-    today = datetime.fromtimestamp(now)
-    if any(datetime.fromtimestamp(at).date() == today.date() for at in started):
-        midnight = datetime.combine(today.date() + timedelta(days=1), datetime.min.time())
-        waits.append(time.mktime(midnight.timetuple()) - now)
-    return min(waits) if waits else None
-
-
 class ServicesTable(SyncTable):
-    COLUMNS = (
-        ("service", "service"),
-        ("state", "state"),
-        ("health", "health"),
-        ("since", "up since"),
-        ("image", "image"),
-    )
+    COLUMNS = SERVICE_COLUMNS
 
     def show(self, services: Sequence[ServiceStatus], now: float) -> None:
-        self.sync(
-            [
-                (
-                    row.service,
-                    (
-                        (row.service, "bold"),
-                        state_cell(row),
-                        health_cell(row),
-                        (up_since(row.started if row.state == "running" else None, now), ""),
-                        (short_image(row.image) or "-", ""),
-                    ),
-                )
-                for row in services
-            ]
-        )
-
-
-def verified_cell(info: BackupInfo) -> Cell:
-    """The file's checks in one word or two: a restore drill says more than a checksum."""
-    if info.drill is not None and not info.drill.ok:
-        return ("DRILL FAILED", "bold red")
-    if info.verified is False:
-        return ("FAILED", "bold red")
-    if info.drill is not None:
-        return (f"drilled {info.drill.short()}", "green")
-    if info.verified is True:
-        return ("ok", "green")
-    if info.verified is False:
-        return ("FAILED", "bold red")
-    return ("-", "dim")
+        self.sync(service_rows(services, now))
 
 
 class BackupsTable(SyncTable):
     """A pane's backups, newest first, by the time they were taken."""
 
-    COLUMNS = (("taken", "taken"), ("size", "size"), ("age", "age"), ("verified", "verified"))
+    COLUMNS = BACKUP_COLUMNS
 
     def first_cell(self, info: BackupInfo) -> Cell:
-        return (info.taken.strftime("%Y-%m-%d %H:%M:%S"), "")
+        return taken_cell(info)
 
     def show(self, items: Sequence[BackupInfo], now: float) -> None:
-        self.sync(
-            [
-                (
-                    str(info.path),
-                    (
-                        self.first_cell(info),
-                        (human_size(info.size), ""),
-                        (coarse_age(now - info.taken.timestamp()), ""),
-                        verified_cell(info),
-                    ),
-                )
-                for info in items
-            ]
-        )
+        self.sync(backup_rows(items, now, self.first_cell))
 
 
 class BackupFilesTable(BackupsTable):

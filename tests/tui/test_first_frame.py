@@ -1,0 +1,111 @@
+"""The first frame draws each pane as one PaneSnapshot; the real widgets that take its
+place right after must show the very same screen, every cell and every style (compared
+unfocused: the focus comes with the real table, as it came after the first frame before).
+And a key pressed before the swap acts as it does after."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import fakes
+import pytest
+from helpers import screen_is, settled
+from textual.pilot import Pilot
+
+from stack_tui.ops.status import EnvStatus
+from stack_tui.tui.app import StackApp
+from stack_tui.tui.screens.logs import LogsScreen
+from stack_tui.tui.widgets.env_pane import EnvPane
+from stack_tui.tui.widgets.pane_snapshot import PaneSnapshot
+
+State = Callable[[Any, str], EnvStatus]
+STATES: dict[str, tuple[State, State]] = {
+    "healthy": (fakes.healthy, fakes.healthy),
+    "missing-volume": (fakes.healthy, fakes.missing_volume),
+    "many-backups": (fakes.many_backups, fakes.many_backups),
+    "drilled-and-stale": (fakes.drilled_and_stale, fakes.died),
+}
+#: At 80x24 one pane shows (and the backups table scrolls); at 200x50 the backups fill it.
+CASES = [
+    ("healthy", (80, 24)),
+    ("many-backups", (80, 24)),
+    ("many-backups", (200, 50)),
+    ("missing-volume", (120, 40)),
+    ("drilled-and-stale", (120, 40)),
+]
+
+
+async def pane_cells(pilot: Pilot[int]) -> list[list[tuple[str, str]]]:
+    """Every cell of the panes' area (what the swap touches; the footer composes its keys
+    meanwhile): character and style, as the terminal gets them, once two reads agree (a
+    read between a content change and its layout would compare a half-done screen)."""
+    app = pilot.app
+    assert isinstance(app, StackApp)
+    region = app.main.query_one("#panes").region
+
+    def read() -> list[list[tuple[str, str]]]:
+        strips = app.screen._compositor.render_strips()[region.y : region.bottom]
+        return [[(char, str(seg.style)) for seg in strip for char in seg.text] for strip in strips]
+
+    cells = read()
+    for _ in range(50):
+        await pilot.pause()
+        again = read()
+        if again == cells:
+            return cells
+        cells = again
+    raise AssertionError("the screen did not settle")
+
+
+def app_for(state: str) -> StackApp:
+    dev, prod = STATES[state]
+    platform = fakes.make_platform()
+    return StackApp(
+        fakes.FixedBackend(platform, {"dev": dev(platform, "dev"), "prod": prod(platform, "prod")})
+    )
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Callable[[EnvPane], Any]:
+    """Panes keep their snapshot until the test swaps them (returns the real swap)."""
+    swap = EnvPane.swap
+
+    async def later(self: EnvPane) -> None:
+        pass
+
+    monkeypatch.setattr(EnvPane, "swap", later)
+    return swap
+
+
+@pytest.mark.parametrize(("state", "size"), CASES, ids=[f"{s}-{w}x{h}" for s, (w, h) in CASES])
+async def test_the_swap_changes_nothing_on_screen(
+    state: str, size: tuple[int, int], held: Callable[[EnvPane], Any]
+) -> None:
+    app = app_for(state)
+    async with app.run_test(size=size) as pilot:
+        main = await settled(pilot)
+        assert len(main.query(PaneSnapshot)) == 2, "the first frame shows the snapshots"
+        first = await pane_cells(pilot)
+        for name in ("dev", "prod"):
+            await held(main.pane(name))
+        assert app.focused is main.pane(main.current).services, "the real table has the focus"
+        app.set_focus(None)  # compared unfocused, as the first frame showed them
+        await pilot.pause()
+        assert not main.query(PaneSnapshot), "the real widgets took their place"
+        swapped = await pane_cells(pilot)
+        for y, (before, after) in enumerate(zip(first, swapped, strict=True)):
+            assert after == before, f"line {y} changed"
+
+
+async def test_a_key_pressed_before_the_swap_acts_on_the_real_table(
+    held: Callable[[EnvPane], Any],
+) -> None:
+    app = app_for("healthy")
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = await settled(pilot)
+        assert main.query(PaneSnapshot)
+        await pilot.press("l")
+        await screen_is(pilot, LogsScreen)
+        screen = app.screen
+        assert isinstance(screen, LogsScreen) and screen.services == ["agent"]
