@@ -7,6 +7,11 @@ waits on a lock (`pg_blocking_pids`) and, if so, yields a `Waiting` event
 naming the blockers, again each second. The bound itself is PostgreSQL's
 (`lock_timeout`, pg_dump's `--lock-wait-timeout`): this module only speaks.
 
+The question itself goes to the engine too, in a thread of its own: when the network to a
+remote engine is gone, the read and the question both hang until the connection is given
+up (core.endpoints.DEAD_AFTER). Then the operation says, once, that neither answers and when
+it will give up, instead of going silent for that long.
+
 Because the operation's generator keeps control while it waits, Ctrl-C, a
 cancel from the TUI (which closes the generator at a yield) and SIGTERM reach
 its cleanup within a second, even while PostgreSQL still queues our request.
@@ -20,9 +25,9 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TypeVar
 
-from stack_tui.core import pg
+from stack_tui.core import endpoints, pg
 from stack_tui.core.errors import StackError
-from stack_tui.ops.events import Event, Waiting
+from stack_tui.ops.events import Event, OutputLine, Waiting
 
 T = TypeVar("T")
 
@@ -64,18 +69,29 @@ def watched(
     reader = threading.Thread(target=read, name=f"stack-tui {what}", daemon=True)
     reader.start()
     started = time.monotonic()
+    asking: _Question | None = None
+    said_silent = False
     try:
         while True:
             try:
                 item = buffer.get(timeout=QUIET)
             except queue.Empty:
-                yield from _who_blocks(db, env, what, time.monotonic() - started)
+                fresh = asking is None
+                asking = asking or _Question(db)
+                blockers = asking.answer(QUIET if fresh else 0.0)
+                if blockers is not None:
+                    asking = None
+                    yield from _waiting(db, env, what, time.monotonic() - started, blockers)
+                elif not said_silent and asking.pending() >= unanswered():
+                    said_silent = True
+                    yield _silent(env, what, time.monotonic() - started)
                 continue
             if item is _END:
                 return
             if isinstance(item, _Failure):
                 raise item.error
             started = time.monotonic()
+            said_silent = False
             yield item  # type: ignore[misc]
     finally:
         stop.set()
@@ -93,11 +109,57 @@ def _once(fn: Callable[[], T]) -> Iterator[T]:
     yield fn()
 
 
-def _who_blocks(db: pg.Session, env: str, what: str, waited: float) -> Iterator[Event]:
-    try:
-        blockers = pg.blockers_of(db, db.name)
-    except StackError:  # asking is best effort: the wait itself is bounded by PostgreSQL
-        return
+def unanswered() -> float:
+    """Seconds the question may go unanswered before the operation says so."""
+    return max(QUIET, endpoints.DEAD_AFTER / 6)
+
+
+class _Question:
+    """Who blocks ours, asked in a thread: over a dead link the answer never comes, and the
+    operation must go on speaking (and stay stoppable) meanwhile."""
+
+    def __init__(self, db: pg.Session) -> None:
+        self.asked = time.monotonic()
+        self._answer: queue.Queue[list[pg.Backend] | _Failure] = queue.Queue(1)
+        threading.Thread(
+            target=self._ask, args=(db,), name="stack-tui blockers", daemon=True
+        ).start()
+
+    def _ask(self, db: pg.Session) -> None:
+        try:
+            self._answer.put(pg.blockers_of(db, db.name))
+        except StackError:  # asking is best effort: the wait itself is bounded by PostgreSQL
+            self._answer.put([])
+        except BaseException as err:  # a bug: raised in the operation's thread, as before
+            self._answer.put(_Failure(err))
+
+    def answer(self, within: float) -> list[pg.Backend] | None:
+        """The blockers (maybe none); None while the question is still out."""
+        try:
+            got = self._answer.get(timeout=within) if within else self._answer.get_nowait()
+        except queue.Empty:
+            return None
+        if isinstance(got, _Failure):
+            raise got.error
+        return got
+
+    def pending(self) -> float:
+        return time.monotonic() - self.asked
+
+
+def _silent(env: str, what: str, waited: float) -> OutputLine:
+    return OutputLine(
+        env,
+        f"{what} has sent nothing for {waited:.0f} s and the database does not answer either: "
+        f"{env}'s engine may be unreachable; the connection to it is given up after "
+        f"{endpoints.DEAD_AFTER:g} s without an answer",
+        source=what,
+    )
+
+
+def _waiting(
+    db: pg.Session, env: str, what: str, waited: float, blockers: list[pg.Backend]
+) -> Iterator[Event]:
     if blockers:
         yield Waiting(
             env,
