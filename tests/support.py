@@ -22,7 +22,7 @@ import docker
 import pytest
 
 from stack_tui.core import compose, engine
-from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Platform
+from stack_tui.core.environments import DEV_PROJECT_NAME, PROD_PROJECT_NAME, Environment, Platform
 from stack_tui.core.errors import StackError
 from stack_tui.ops import driver
 from stack_tui.ops.events import ConfirmationNeeded, Event, Result
@@ -206,27 +206,38 @@ def engine_or_skip() -> docker.DockerClient:
 
 
 def destroy(platform: Platform) -> None:
-    """Remove every container, volume and network of the platform's two test projects."""
+    """Remove every container, volume and network of the platform's two test projects; one
+    that fails (prod's remote engine gone) does not keep the other's from being removed."""
     client = docker.from_env(timeout=120)
+    failed: list[Exception] = []
     # prod first: its Traefik may be attached to the dev network, which blocks removing it.
     for env in (platform.prod, platform.dev):
         assert env.project.startswith("stt-"), env.project
-        subprocess.run(
-            compose.command(env, "down", "-v", "--remove-orphans", "-t", "1"),
-            env=compose.process_env(env),
-            capture_output=True,
-            check=False,
-            timeout=180,
-        )
-        label = f"{engine.PROJECT_LABEL}={env.project}"
-        for container in client.containers.list(all=True, filters={"label": label}):
-            container.remove(force=True, v=True)
-        for volume in client.volumes.list(filters={"label": label}):
-            volume.remove(force=True)
-        with contextlib.suppress(docker.errors.NotFound):
-            client.volumes.get(env.postgres_volume).remove(force=True)
-        for network in client.networks.list(filters={"label": label}):
-            network.remove()
+        try:
+            _remove_project(client, env)
+        except Exception as err:  # raised below, once both were tried
+            failed.append(err)
+    if failed:
+        raise failed[0]
+
+
+def _remove_project(client: docker.DockerClient, env: Environment) -> None:
+    subprocess.run(
+        compose.command(env, "down", "-v", "--remove-orphans", "-t", "1"),
+        env=compose.process_env(env),
+        capture_output=True,
+        check=False,
+        timeout=180,
+    )
+    label = f"{engine.PROJECT_LABEL}={env.project}"
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True, v=True)
+    for volume in client.volumes.list(filters={"label": label}):
+        volume.remove(force=True)
+    with contextlib.suppress(docker.errors.NotFound):
+        client.volumes.get(env.postgres_volume).remove(force=True)
+    for network in client.networks.list(filters={"label": label}):
+        network.remove()
 
 
 def postgres_container(platform: Platform, env: str = "dev") -> docker.models.containers.Container:
