@@ -232,7 +232,8 @@ def _service(name: str, container: Any | None) -> ServiceStatus:
         return ServiceStatus(name, "missing", "", "", None)
     attrs = container.attrs
     state = attrs.get("State", {})
-    health = (state.get("Health") or {}).get("Status", "")
+    # A stopped container keeps its last health result ("healthy"): it says nothing now.
+    health = (state.get("Health") or {}).get("Status", "") if state.get("Running") else ""
     image = attrs.get("Config", {}).get("Image", "")
     pinned_from = (attrs.get("Config", {}).get("Labels") or {}).get(engine.PINNED_FROM_LABEL)
     if pinned_from:  # a rollback pinned the image ID: show the reference it stands for
