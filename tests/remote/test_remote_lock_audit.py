@@ -28,6 +28,9 @@ from stack_tui.ops.events import Caution, OutputLine
 from support import drive, result_of
 
 pytestmark = pytest.mark.engine
+#: Holders are live processes (a lock of this machine whose pid is gone is stale): this
+#: one, its holds standing for other operators'.
+PID = os.getpid()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def held_elsewhere(split: Platform) -> Iterator[Held]:
     seconds; test_remote_engine.py has another process, SIGKILLed). One for the module: the
     test of the wait releases it."""
     held = Held(
-        locks.Holder("carol", "10.0.0.7", 4242, "deploy", "prod", time.time()), threading.Event()
+        locks.Holder("carol", "10.0.0.7", PID, "deploy", "prod", time.time()), threading.Event()
     )
     taken: queue.Queue[BaseException | None] = queue.Queue()
 
@@ -90,8 +93,8 @@ def test_the_lock_is_taken_on_an_engine_without_any_of_the_envs_images(
     monkeypatch.setenv("POSTGRES_IMAGE", "stack-tui-test/not-on-this-engine:1")
     prepared = prepare(split.prod)
     project = split.prod_project
-    mine = locks.Holder("ann", "10.0.0.5", 4242, "deploy", "prod", time.time())
-    other = locks.Holder("bob", "", 4343, "backup", "prod", time.time())
+    mine = locks.Holder("ann", "10.0.0.5", PID, "deploy", "prod", time.time())
+    other = locks.Holder("bob", "", PID, "backup", "prod", time.time())
     with engine_lock.hold(prepared, project, mine):
         lock = there.containers.get(engine_lock.container_name(project))
         assert lock.status == "running"
@@ -100,7 +103,7 @@ def test_the_lock_is_taken_on_an_engine_without_any_of_the_envs_images(
             pass
     said = caught.value.message
     assert said.startswith("prod is busy on its engine: held by deploy by ann from 10.0.0.5")
-    assert "(pid 4242) since " in said and f" on host {os.uname().nodename}" in said
+    assert f"(pid {PID}) since " in said and f" on host {os.uname().nodename}" in said
     gone = there.events(
         decode=True,
         since=int(time.time()) - 60,
@@ -123,7 +126,7 @@ def test_a_scheduled_backup_gives_up_past_its_bound_naming_the_holder(
     assert cli.main(["backup", "--scheduled"], platform=split) == cli.EXIT_OK
     said = capsys.readouterr().out
     assert "Skipped the scheduled prod backup: prod is still busy on its engine after 1 s" in said
-    assert "held by deploy by carol from 10.0.0.7 (pid 4242) since " in said
+    assert f"held by deploy by carol from 10.0.0.7 (pid {PID}) since " in said
     assert sorted(split.backups_dir.iterdir()) == before
 
 
@@ -149,7 +152,7 @@ def test_a_scheduled_backup_waits_for_another_machines_engine_lock(
     assert taken.ok, (taken.summary, taken.details)
     waited = [e.line for e in done if isinstance(e, OutputLine) and e.source == "lock"]
     assert (
-        len(waited) == 1 and "for the lock (deploy by carol from 10.0.0.7 (pid 4242)" in waited[0]
+        len(waited) == 1 and f"for the lock (deploy by carol from 10.0.0.7 (pid {PID})" in waited[0]
     )
     assert f"on host {os.uname().nodename} (on prod's engine))" in waited[0], waited
 

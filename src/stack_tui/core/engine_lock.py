@@ -38,6 +38,9 @@ MACHINE_LABEL = "stack-tui.machine"
 BOOT_LABEL = "stack-tui.boot"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
+#: Lock containers this process holds now (their names): one of ours not in it is over.
+_HELD_HERE: set[str] = set()
+
 
 def container_name(project: str) -> str:
     return f"stack-tui-lock-{project}"
@@ -81,9 +84,11 @@ def hold(
             lambda: client.api.attach_socket(made, params={"stdin": 1, "stream": 1})
         )
         engine.call(lambda: client.api.start(made))
+        _HELD_HERE.add(container_name(project))
         try:
             yield
         finally:
+            _HELD_HERE.discard(container_name(project))
             attached.close()  # the program reads EOF and the container removes itself; also:
             # (best effort: an engine gone from the network keeps it until it notices the
             # connection is dead; our next operation on it finds it stale, see _stale_here)
@@ -155,7 +160,7 @@ class _Taker:
         labels_found = (found.get("Config") or {}).get("Labels") or {}
         if labels_found.get(HOLDER_LABEL) == holder:
             return "lent"
-        if not (found.get("State") or {}).get("Running") or _stale_here(labels_found):
+        if not (found.get("State") or {}).get("Running") or _stale_here(labels_found, self.name):
             # Stale (its creator died before starting it, or an operation of this machine
             # that is over), or ending (its holder let go and it is removing itself):
             # remove it if no one is, and wait until it is gone.
@@ -205,11 +210,11 @@ def _who(labels: Mapping[str, str]) -> str:
     return f"{holder.describe()} on host {machine}"
 
 
-def _stale_here(labels: Mapping[str, str]) -> bool:
+def _stale_here(labels: Mapping[str, str], name: str) -> bool:
     """Taken in this boot of this machine by an operation that is over: by a process that is
-    gone, or by this one (which holds the env's flock now, so its operation that took it
-    has ended; the engine never saw that operation's connection close: the network to it
-    was cut, and its host's sshd or dockerd keeps a dead connection until it probes it)."""
+    gone, or by this one when none of its holds has it any more (the engine never saw that
+    operation's connection close: the network to it was cut, and its host's sshd or dockerd
+    keeps a dead connection until it probes it)."""
     if not labels.get(BOOT_LABEL) or labels.get(BOOT_LABEL) != _boot_id():
         return False
     try:
@@ -217,7 +222,7 @@ def _stale_here(labels: Mapping[str, str]) -> bool:
     except (TypeError, ValueError, KeyError):
         return False
     if pid == os.getpid():
-        return True
+        return name not in _HELD_HERE
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
