@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from stack_tui.core.environments import Platform
 from support import destroy, engine_or_skip, make_platform
+
+# A shell's background job (`cmd &` in a script, nohup) starts with SIGINT ignored, and every
+# process the tests spawn would inherit that: the tests that press Ctrl-C on a spawned CLI
+# need it to arrive as at a terminal. Python's own handler here makes children start with
+# the default disposition again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
