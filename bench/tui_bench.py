@@ -348,12 +348,13 @@ def report(
 
     return [
         f"`bench/tui_bench.py --rounds {options.rounds} --idle {options.idle:g} "
-        f"--idle-rounds {options.idle_rounds}`, {datetime.now():%Y-%m-%d}, {about}; "
+        f"--idle-rounds {options.idle_rounds} --today {rev[:7]}`, {datetime.now():%Y-%m-%d}, "
+        f"{about}; "
         f"load average {', '.join(f'{value:.1f}' for value in load)} (before launch, after "
         "launch, after idle). "
         f"Both environments deployed, {UNRELATED} unrelated containers running, 120x40 tmux "
         'terminals read with `capture-pane` (polled every 5 ms). "today" is the TUI at '
-        f"{rev[:7]} (before the live-model restructuring), run by the same interpreter. "
+        f"{rev[:7]} (the baseline given by --today), run by the same interpreter. "
         "Medians; every round in brackets.",
         "",
         "| measure | stack-tui | today | textual floor | lazydocker | ratio | target |",
