@@ -169,7 +169,10 @@ def test_each_machine_reads_the_others_operations_from_the_engines_host(
     assert done.ok, (done.summary, done.details)
     assert cli.main(["audit", "-n", "200"], platform=split) == cli.EXIT_OK
     lines = capsys.readouterr().out.splitlines()
-    entry = lines[lines.index(f"  {done.summary}") - 1]  # an entry's line, then its detail
+    # An entry's line, then its detail; the newest such detail is B's (A's own backup of the
+    # same second, in the test before, has the same file name and summary).
+    detail_at = len(lines) - 1 - lines[::-1].index(f"  {done.summary}")
+    entry = lines[detail_at - 1]
     assert " backup  ok  " in entry and entry.endswith("  host"), entry
     shown = "\n".join(lines)
     assert f"prod's audit trail, here and on its engine's host {remote_engine.address}" in shown
