@@ -33,6 +33,7 @@ import argparse
 import functools
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -221,6 +222,7 @@ def main() -> None:
             destroy(local)
             destroy(split)
             endpoints.close_tunnels()
+            shutil.rmtree(base, ignore_errors=True)
     lines = report(about, options, kills, idle, load, trip)
     print("\n".join(lines))
     if options.write_doc:
