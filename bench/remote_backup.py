@@ -17,6 +17,7 @@ through a real OpenSSH server there), deploys prod's PostgreSQL on it, fills it 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import tempfile
