@@ -151,8 +151,9 @@ def _silent(env: str, what: str, waited: float) -> OutputLine:
     return OutputLine(
         env,
         f"{what} has sent nothing for {waited:.0f} s and the database does not answer either: "
-        f"{env}'s engine may be unreachable; the connection to it is given up after "
-        f"{endpoints.DEAD_AFTER:g} s without an answer",
+        f"{env}'s engine may be unreachable; the connection to it is given up about "
+        f"{endpoints.DEAD_AFTER + endpoints.keepalive_interval():g} s after its last answer "
+        "(the first keepalive, then its unanswered probes)",
         source=what,
     )
 
