@@ -21,6 +21,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from textual.widgets import Static
 
 from faults.common import record_notifications, screen_text
 from stack_tui.core import engine
@@ -159,8 +160,8 @@ async def test_engine_restart_is_shown_and_recovered_without_a_restart(
             return str(table.get_cell("agent", "state")) if "agent" in table.keys else ""
 
         def says_gone() -> bool:
-            problem = str(pane.query_one("#problem").content)  # type: ignore[attr-defined]
-            other = str(main.pane("prod").query_one("#problem").content)  # type: ignore[attr-defined]
+            problem = str(pane.part("problem", Static).content)
+            other = str(main.pane("prod").part("problem", Static).content)
             return "unreachable" in problem and "unreachable" in other
 
         def recovered() -> bool:
@@ -170,7 +171,7 @@ async def test_engine_restart_is_shown_and_recovered_without_a_restart(
                 and len(main.session.statuses) == 2
                 and not any(s.error for s in statuses)
                 and agent_state() == "running"
-                and not str(pane.query_one("#problem").content)  # type: ignore[attr-defined]
+                and not str(pane.part("problem", Static).content)
             )
 
         await until(pilot, recovered, 10, "the dev pane shows the agent running")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from textual.widgets import Static
 
 from faults.common import (
     Tmux,
@@ -39,7 +40,7 @@ from stack_tui.tui.screens.logs import LogsScreen
 from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.screens.operation import OperationScreen
 from stack_tui.tui.screens.restore import RestorePicker
-from stack_tui.tui.widgets.tables import BackupFilesTable
+from stack_tui.tui.widgets.tables import BackupFilesTable, BackupsTable
 from support import REPO, TEST_IMAGES, TEST_SECRETS, psql, skip_or_fail, until, wait_for
 
 pytestmark = pytest.mark.engine
@@ -108,7 +109,7 @@ async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_
         main = await both_panes(pilot, app)
         await until(
             pilot,
-            lambda: told in str(main.pane("dev").query_one("#operation").content),  # type: ignore[attr-defined]
+            lambda: told in str(main.pane("dev").part("operation", Static).content),
             10,
             "the pilot TUI's dev pane names the holder",
         )
@@ -133,7 +134,9 @@ async def test_two_tuis_and_a_cli_on_one_environment_run_one_operation_and_name_
         assert rc_file.read_text() == "0", tmux.screen("cli")
         await until(
             pilot,
-            lambda: "No operation running" in str(main.pane("dev").query_one("#operation").content),  # type: ignore[attr-defined]
+            lambda: (
+                "No operation running" in str(main.pane("dev").part("operation", Static).content)
+            ),
             10,
         )
     wait_for(lambda: "No operation running" in tmux.screen("tui"), 10)
@@ -250,10 +253,10 @@ async def test_restore_picker_with_hostile_files_restores_nothing(
     app = StackApp(LiveBackend(big))
     async with app.run_test(size=SIZE) as pilot:
         main = await both_panes(pilot, app)
-        backups_table = main.pane("dev").query_one("#backups")
+        backups_table = main.pane("dev").part("backups", BackupsTable)
 
         def keys() -> set[str]:
-            return {Path(k).name for k in backups_table.keys}  # type: ignore[attr-defined]
+            return {Path(k).name for k in backups_table.keys}
 
         await until(pilot, lambda: keys() == listed, 10, f"the pane lists {sorted(listed)}")
         await until(pilot, lambda: "FAILED" in widget_texts(app), 10, "bad ones shown FAILED")

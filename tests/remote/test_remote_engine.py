@@ -10,6 +10,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from textual.widgets import Static
 
 from remote.conftest import RemoteEngine
 from stack_tui.core import endpoints, engine
@@ -180,7 +181,7 @@ async def test_the_tui_shows_each_engine_and_one_gone_never_stalls_the_other(
             return state(env, "agent") != "running"
 
         def banner(env: str) -> str:
-            return str(main.pane(env).query_one("#banner").render())
+            return str(main.pane(env).part("banner", Static).render())
 
         await until(pilot, lambda: state("prod", "agent") == "running", 30, "prod agent shown")
         assert f"on {remote_engine.address} (" in banner("prod") and " ms)" in banner("prod")

@@ -78,9 +78,9 @@ async def test_the_pane_shows_a_failed_copy_and_no_timer_ticks_for_it() -> None:
     app = StackApp(fakes.FixedBackend(platform, statuses))
     async with app.run_test(size=(120, 40)) as pilot:
         main = await settled(pilot)
-        line = main.pane("dev").query_one("#offsite", Static)
+        line = main.pane("dev").part("offsite", Static)
         assert line.display and "OFF-HOST COPY FAILED" in str(line.render())
-        assert not main.pane("prod").query_one("#offsite", Static).display, "off: no line"
+        assert not main.pane("prod").part("offsite", Static).display, "off: no line"
         running = [
             timer
             for node in (app, main, *main.query("*"))

@@ -247,7 +247,7 @@ async def test_the_status_bar_counts_services_as_the_pane_does() -> None:
     async with app.run_test(size=WIDE) as pilot:
         main = await settled(pilot)
         bar = str(main.query_one(StatusBar).render())
-        pane = str(main.pane("dev").query_one("#services-title", Static).render())
+        pane = str(main.pane("dev").part("services-title", Static).render())
         assert "dev ✗ 3/4 ok" in bar and pane == "Services (3/4 ok)", (bar, pane)
 
 
@@ -269,7 +269,7 @@ async def test_a_died_operation_shows_until_the_next_one() -> None:
     app = StackApp(backend)
     async with app.run_test(size=WIDE) as pilot:
         main = await settled(pilot)
-        operation = main.pane("dev").query_one("#operation", Static)
+        operation = main.pane("dev").part("operation", Static)
         assert "deploy DIED (pid 17275" in str(operation.render())
         assert "deploy DIED" in str(main.query_one(StatusBar).render())
         await pilot.press("b")

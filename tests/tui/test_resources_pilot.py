@@ -24,7 +24,7 @@ def make(read_only: bool = False) -> tuple[StackApp, fakes.FixedBackend]:
 
 
 def shown(main: MainScreen, env: str) -> str:
-    widget = main.pane(env).query_one("#resources", Static)
+    widget = main.pane(env).part("resources", Static)
     return str(widget.render()) if widget.display else ""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # the checks and off-host state arrive after the first paint;
     from stack_tui.core.parity import CheckReport
     from stack_tui.ops.offsite import PaneState
     from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
+
+PartT = TypeVar("PartT", bound=Widget)
 
 
 def activity(
@@ -119,8 +121,17 @@ class EnvPane(VerticalScroll):
     def services(self) -> ServicesTable:
         """The services table (built, filled and mounted on first use if the first frame's
         snapshot still shows: a key pressed before the swap acts on the real table)."""
+        from stack_tui.tui.widgets.tables import ServicesTable
+
+        return self.part("services", ServicesTable)
+
+    def part(self, widget_id: str, kind: type[PartT]) -> PartT:
+        """One of the real widgets by id, built and filled if the snapshot still shows (what
+        it says is current either way: a reader need not wait for the swap)."""
         self._build()
-        return cast("ServicesTable", self._parts["services"])
+        found = self._parts[widget_id]
+        assert isinstance(found, kind), found
+        return found
 
     @property
     def swapped(self) -> bool:
