@@ -294,8 +294,19 @@ def test_retention_keeps_the_newest_five_and_never_touches_other_files(
         home / "prod_20200101_000000.sql.gz",
         home / ".prod_20200102_000000.sql.gz.partial",
     ]
-    stale = home / ".dev_20200103_000000.sql.gz.partial"  # left by a killed backup of dev
-    for path in [*old, *others, stale]:
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    gone = ended.pid  # a writer that is gone
+    stale = [  # left by a killed backup of dev: the dump, its manifest's and a drill's record
+        home / ".dev_20200103_000000.sql.gz.partial",
+        home / f".dev_20200103_000000.sql.gz.rows.json.{gone}.partial",
+        home / f".dev_20200104_000000.sql.gz.drill.json.{gone}.partial",
+    ]
+    others += [  # being written by a live process; another env's
+        home / f".dev_20200105_000000.sql.gz.drill.json.{os.getpid()}.partial",
+        home / f".prod_20200105_000000.sql.gz.rows.json.{gone}.partial",
+    ]
+    for path in [*old, *others, *stale]:
         path.write_bytes(content)
 
     newest = take_backup(platform, "dev")  # 7 backups of dev now

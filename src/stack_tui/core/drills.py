@@ -25,6 +25,11 @@ SIDECAR_SUFFIX = ".drill.json"
 #: The rows each table had when the backup was taken, counted as pg_dump streamed.
 MANIFEST_SUFFIX = ".rows.json"
 
+#: `_write_json`'s temporary file for a backup's sidecar: `.{backup}{suffix}.{pid}.partial`
+_TEMPORARY = re.compile(
+    rf"\.(?P<backup>.+?)(?:{re.escape(SIDECAR_SUFFIX)}|{re.escape(MANIFEST_SUFFIX)})"
+    r"\.(?P<pid>[0-9]+)\.partial"
+)
 #: pg_dump's COPY header line: `COPY public.accounts (aid, bid) FROM stdin;`
 _COPY_HEADER = re.compile(rb"^COPY (.+?) (?:\(.*\) )?FROM stdin;\n", re.MULTILINE)
 #: pg_dump's table of contents, one comment per object:
@@ -194,6 +199,13 @@ def read_manifest(backup: Path) -> dict[str, int] | None:
         return {str(name): int(count) for name, count in rows.items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+def temporary_of(name: str) -> tuple[str, int] | None:
+    """(backup name, writer's pid) for a drill record's or manifest's temporary file (as
+    `_write_json` names it); None for any other name."""
+    match = _TEMPORARY.fullmatch(name)
+    return None if match is None else (match["backup"], int(match["pid"]))
 
 
 def _write_json(target: Path, content: dict[str, Any]) -> Path:

@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from stack_tui.core import endpoints, engine, lock_image, locks
+from stack_tui.core import endpoints, engine, identity, lock_image, locks
 from stack_tui.core.environments import Environment
 from stack_tui.core.errors import LockHeld
 from stack_tui.core.prepared import Prepared
@@ -223,13 +223,7 @@ def _stale_here(labels: Mapping[str, str], name: str) -> bool:
         return False
     if pid == os.getpid():
         return name not in _HELD_HERE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+    return not identity.running(pid)
 
 
 def _boot_id() -> str:

@@ -38,7 +38,7 @@ from typing import Any
 import docker
 import requests
 
-from stack_tui.core import audit, backups, drills, endpoints, engine, pg
+from stack_tui.core import audit, backups, drills, endpoints, engine, identity, pg
 from stack_tui.core.environments import ENV_NAMES, Environment, Platform
 from stack_tui.core.errors import EngineUnreachable, Refused, StackError
 from stack_tui.core.prepared import Prepared
@@ -396,13 +396,20 @@ def _exit_status(client: docker.DockerClient, exec_id: str) -> int | None:
 
 
 def _remove_stale_partials(directory: Path, env: str) -> list[str]:
-    """Delete this env's temporary files left by a killed process (the env lock is ours)."""
+    """Delete this env's temporary files left by a killed process (the env lock is ours):
+    backups', and their manifests' and drill records' whose writer is gone."""
     removed = []
     for entry in directory.iterdir():
         name = entry.name
         if not (name.startswith(".") and name.endswith(".partial")):
             continue
-        parsed = backups.parse_name(name[1 : -len(".partial")])
+        backup = name[1 : -len(".partial")]
+        sidecar = drills.temporary_of(name)
+        if sidecar is not None:
+            backup, writer = sidecar
+            if identity.running(writer):
+                continue
+        parsed = backups.parse_name(backup)
         if parsed is not None and parsed[0] == env:
             entry.unlink(missing_ok=True)
             removed.append(name)
