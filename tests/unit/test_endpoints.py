@@ -5,6 +5,7 @@ reached for real in tests/remote/."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -188,24 +189,29 @@ def test_check_refuses_both_environments_as_one_project_on_one_engine(tmp_path: 
 
 
 def test_tunnel_directories_left_by_killed_processes_are_swept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A socket nobody listens on (its process was SIGKILLed) goes; a live one stays."""
     import socket
     import tempfile
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    home = endpoints._tunnels_home()
-    dead, live = home / "engine-dead", home / "engine-live"
-    for made in (dead, live):
-        made.mkdir()
-    with socket.socket(socket.AF_UNIX) as gone:
-        gone.bind(str(dead / "docker.sock"))  # bound, never listening: refuses, as a dead one
-    with socket.socket(socket.AF_UNIX) as listening:
-        listening.bind(str(live / "docker.sock"))
-        listening.listen()
-        assert endpoints._tunnels_home() == home
-        assert not dead.exists() and live.exists()
+    # Short, as /tmp is: a socket's path has room for 107 bytes (tmp_path may be longer).
+    scratch = Path(tempfile.mkdtemp(prefix="stt-", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    try:
+        home = endpoints._tunnels_home()
+        dead, live = home / "engine-dead", home / "engine-live"
+        for made in (dead, live):
+            made.mkdir()
+        with socket.socket(socket.AF_UNIX) as gone:
+            gone.bind(str(dead / "docker.sock"))  # bound, never listening: refuses, as dead
+        with socket.socket(socket.AF_UNIX) as listening:
+            listening.bind(str(live / "docker.sock"))
+            listening.listen()
+            assert endpoints._tunnels_home() == home
+            assert not dead.exists() and live.exists()
+    finally:
+        shutil.rmtree(scratch)
 
 
 def test_a_tools_words_about_our_tunnel_name_the_engine_instead() -> None:
