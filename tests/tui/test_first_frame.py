@@ -11,11 +11,14 @@ from typing import Any
 import fakes
 import pytest
 from helpers import screen_is, settled
+from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.screens.logs import LogsScreen
+from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.widgets.env_pane import EnvPane
 from stack_tui.tui.widgets.pane_snapshot import PaneSnapshot
 
@@ -109,3 +112,30 @@ async def test_a_key_pressed_before_the_swap_acts_on_the_real_table(
         await screen_is(pilot, LogsScreen)
         screen = app.screen
         assert isinstance(screen, LogsScreen) and screen.services == ["agent"]
+
+
+async def test_the_first_frame_shows_both_panes_and_the_footers_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the launch benchmark waits for is all there in the first frame sent to the
+    terminal: Textual's footer would add its keys frames later, after the first focus."""
+    frames: list[str] = []
+    display = App._display
+
+    def first(self: App[Any], screen: Screen[Any], renderable: Any) -> None:
+        if not frames and isinstance(screen, MainScreen) and renderable is not None:
+            strips = screen._compositor.render_strips()
+            frames.append("\n".join("".join(seg.text for seg in strip) for strip in strips))
+        display(self, screen, renderable)
+
+    monkeypatch.setattr(App, "_display", first)
+    app = app_for("healthy")
+    backend = app.backend
+    assert isinstance(backend, fakes.FixedBackend)
+    # As LiveBackend's: both read while Textual was imported.
+    monkeypatch.setattr(backend, "prefetched", lambda env: backend.statuses[env.name])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(pilot)
+    frame = frames[0]
+    assert "Services (4/4 ok)" in frame and "Services (5/5 ok)" in frame, frame
+    assert "d Deploy" in frame and "q Quit" in frame, frame

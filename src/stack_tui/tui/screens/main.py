@@ -40,6 +40,16 @@ NARROW = 100
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 
 
+class KeysFooter(Footer):
+    """Textual's footer with the keys in the first frame. Footer composes them once the
+    screen announces its bindings, which is at the first focus, a frame or two after the
+    first; the main screen's own bindings are known when it is composed."""
+
+    def __init__(self, *, compact: bool, show_command_palette: bool) -> None:
+        super().__init__(compact=compact, show_command_palette=show_command_palette)
+        self.set_reactive(Footer._bindings_ready, True)
+
+
 class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("d", "deploy", "Deploy", tooltip="Deploy the focused environment (confirm first)"),
@@ -149,7 +159,8 @@ class MainScreen(Screen[None]):
                 pane.set_class(env.name == self.current, "-current", update=False)
                 yield pane
         yield Static(id="too-small")
-        yield Footer()
+        narrow = self.app.size.width < NARROW
+        yield KeysFooter(compact=narrow, show_command_palette=not narrow)
 
     def on_mount(self) -> None:
         self._fit(self.size.width, self.size.height)
