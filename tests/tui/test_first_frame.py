@@ -14,12 +14,14 @@ from helpers import screen_is, settled
 from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import Footer
 
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.app import StackApp
 from stack_tui.tui.screens.logs import LogsScreen
 from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.widgets.env_pane import EnvPane
+from stack_tui.tui.widgets.footer_snapshot import FooterSnapshot
 from stack_tui.tui.widgets.pane_snapshot import PaneSnapshot
 
 State = Callable[[Any, str], EnvStatus]
@@ -139,3 +141,56 @@ async def test_the_first_frame_shows_both_panes_and_the_footers_keys(
     frame = frames[0]
     assert "Services (4/4 ok)" in frame and "Services (5/5 ok)" in frame, frame
     assert "d Deploy" in frame and "q Quit" in frame, frame
+
+
+async def footer_cells(pilot: Pilot[int]) -> list[tuple[str, str]]:
+    """The footer's line, character and style, once two reads agree."""
+    app = pilot.app
+    y = app.screen.size.height - 1
+
+    def read() -> list[tuple[str, str]]:
+        strip = app.screen._compositor.render_strips()[y]
+        return [(char, str(seg.style)) for seg in strip for char in seg.text]
+
+    cells = read()
+    for _ in range(50):
+        await pilot.pause()
+        again = read()
+        if again == cells:
+            return cells
+        cells = again
+    raise AssertionError("the footer did not settle")
+
+
+FOOTER_CASES = [((80, 24), False), ((120, 40), False), ((200, 50), False), ((120, 40), True)]
+
+
+@pytest.mark.parametrize(
+    ("size", "read_only"),
+    FOOTER_CASES,
+    ids=[f"{w}x{h}{'-read-only' if r else ''}" for (w, h), r in FOOTER_CASES],
+)
+async def test_the_footer_swap_changes_nothing_on_screen(
+    size: tuple[int, int], read_only: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swap = MainScreen._swap_footer
+
+    async def later(self: MainScreen) -> None:
+        pass
+
+    monkeypatch.setattr(MainScreen, "_swap_footer", later)
+    platform = fakes.make_platform()
+    backend = fakes.FixedBackend(
+        platform, {"dev": fakes.healthy(platform, "dev"), "prod": fakes.healthy(platform, "prod")}
+    )
+    app = StackApp(backend, read_only=read_only)
+    async with app.run_test(size=size) as pilot:
+        main = await settled(pilot)
+        assert main.query(FooterSnapshot), "the first frame shows the stand-in"
+        first = await footer_cells(pilot)
+        await swap(main)
+        assert not main.query(FooterSnapshot) and main.query(Footer)
+        swapped = await footer_cells(pilot)
+    text = "".join(char for char, _ in first)
+    assert ("d Deploy" in text) is not read_only, text
+    assert swapped == first, f"{text!r} became {''.join(char for char, _ in swapped)!r}"

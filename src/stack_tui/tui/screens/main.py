@@ -29,6 +29,7 @@ from stack_tui.tui import plans
 from stack_tui.tui.messages import session_changes
 from stack_tui.tui.widgets.cells import next_redraw
 from stack_tui.tui.widgets.env_pane import EnvPane, activity, resources_text, restores_text
+from stack_tui.tui.widgets.footer_snapshot import FooterSnapshot
 from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part, env_summary
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ MIN_WIDTH, MIN_HEIGHT = 60, 16
 
 
 class KeysFooter(Footer):
-    """Textual's footer with the keys in the first frame. Footer composes them once the
-    screen announces its bindings, which is at the first focus, a frame or two after the
-    first; the main screen's own bindings are known when it is composed."""
+    """Textual's footer with its keys when it is mounted. Footer composes them once the
+    screen announces its bindings, at the next focus change; the main screen's own
+    bindings are known already."""
 
     def __init__(self, *, compact: bool, show_command_palette: bool) -> None:
         super().__init__(compact=compact, show_command_palette=show_command_palette)
@@ -159,8 +160,7 @@ class MainScreen(Screen[None]):
                 pane.set_class(env.name == self.current, "-current", update=False)
                 yield pane
         yield Static(id="too-small")
-        narrow = self.app.size.width < NARROW
-        yield KeysFooter(compact=narrow, show_command_palette=not narrow)
+        yield FooterSnapshot(compact=self.app.size.width < NARROW)
 
     def on_mount(self) -> None:
         self._fit(self.size.width, self.size.height)
@@ -171,6 +171,15 @@ class MainScreen(Screen[None]):
         self.app.app_resume_signal.subscribe(self, lambda _: self._set_covered(False), True)
         self.session.start()
         self._show_all()
+        self.call_after_refresh(self._swap_footer)
+
+    async def _swap_footer(self) -> None:
+        """Put the real footer in the first frame's stand-in's place, in one screen update."""
+        stand_in = self.query_one(FooterSnapshot)
+        footer = KeysFooter(compact=stand_in.compact, show_command_palette=not stand_in.compact)
+        with self.app.batch_update():
+            await self.mount(footer, before=stand_in)
+            await stand_in.remove()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
@@ -179,9 +188,12 @@ class MainScreen(Screen[None]):
         narrow = width < NARROW
         self.set_class(narrow, "-narrow")
         self._watch_resources()
-        footer = self.query_one(Footer)
-        footer.compact = narrow
-        footer.show_command_palette = not narrow  # still ctrl+p, and listed by ?
+        for footer in self.query(Footer):  # none yet in the first frame
+            footer.compact = narrow
+            footer.show_command_palette = not narrow  # still ctrl+p, and listed by ?
+        for stand_in in self.query(FooterSnapshot):
+            stand_in.compact = narrow
+            stand_in.refresh()
         tiny = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(tiny, "-tiny")
         if tiny:
