@@ -216,7 +216,8 @@ def counted(runs: dict[str, tuple[str, Path]], rev: str) -> list[str]:
         "compositor has rendered the first whole screen (the first frame: both panes "
         "populated); and where the CPU probe reads its clock (an after-refresh callback "
         "from the app's mount, which also runs what the app does right after its first "
-        "frame: the footer composing its keys, a second screen update). Deterministic: one "
+        "frame: the real footer replacing the first frame's, a second screen update). "
+        "Deterministic: one "
         "run each; ratios to the floor at the same point.",
         "",
         "| launch | imports | first frame | to the first frame | to the CPU probe's clock |",
