@@ -216,6 +216,9 @@ def stopped_holding_its_lock(repo: Repo) -> subprocess.Popen[bytes]:
     """A `restic check` SIGSTOPped while it holds its exclusive lock (on a small repository
     it may finish between the lock appearing and the signal: then another one)."""
     locks = repo.path / "locks"
+    # A lock seen below must be this check's: none left from an earlier copy's restic (on a
+    # busy host it can still be on its way out when our own process has returned).
+    wait_for(lambda: not any(locks.iterdir()), 30, interval=0.01)
     for _ in range(10):
         holder = subprocess.Popen(
             [*restic_command(repo), "check", "--read-data"],

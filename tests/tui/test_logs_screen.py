@@ -102,9 +102,8 @@ async def test_scrolling_back_pauses_follow_and_says_so() -> None:
     async with app.run_test(size=(80, 8)) as pilot:
         view = await opened(pilot, "L")
         assert view.following
-        # Lines arrive in the background: scrolling back means something once there is more
-        # than a screenful (before, the view is at its top and its end at once).
-        await until(pilot, lambda: view.max_scroll_y > 0, what="more than a screenful")
+        # The view follows: at its end once laid out (it once stayed at the top).
+        await until(pilot, lambda: 0 < view.scroll_y == view.max_scroll_y, what="at its end")
         view.scroll_to(y=0, animate=False)
         await until(pilot, lambda: "PAUSED" in title(pilot), what="follow paused, said")
         assert not view.following

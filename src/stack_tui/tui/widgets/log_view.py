@@ -89,6 +89,15 @@ class LogView(ScrollView, can_focus=True):
         self._set_following(True)
         self.scroll_end(animate=False)
 
+    def on_resize(self) -> None:
+        """A view that follows stays at the end when its size changes."""
+        if self.following:
+            self.scroll_end(animate=False)
+
+    def _keep_at_end(self) -> None:
+        if self.following and self.scroll_y < self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True)
+
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
         if new < old and new < self.max_scroll_y:
@@ -133,6 +142,10 @@ class LogView(ScrollView, can_focus=True):
     # --- drawing -------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
+        if y == 0 and self.following and self.scroll_y < self.max_scroll_y:
+            # Drawn short of the end while following: a scroll to the end ran before the
+            # new lines were laid out (seen with the logs screen's first lines). Once more.
+            self.call_later(self._keep_at_end)
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.size.width
