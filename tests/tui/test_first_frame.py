@@ -41,10 +41,22 @@ CASES = [
 ]
 
 
+async def once_settled(pilot: Pilot[int], read: Callable[[], Any], what: str) -> Any:
+    """What `read()` returns once two reads agree (a read between a content change and its
+    layout would compare a half-done screen)."""
+    cells = read()
+    for _ in range(50):
+        await pilot.pause()
+        again = read()
+        if again == cells:
+            return cells
+        cells = again
+    raise AssertionError(f"{what} did not settle")
+
+
 async def pane_cells(pilot: Pilot[int]) -> list[list[tuple[str, str]]]:
     """Every cell of the panes' area (what the swap touches; the footer composes its keys
-    meanwhile): character and style, as the terminal gets them, once two reads agree (a
-    read between a content change and its layout would compare a half-done screen)."""
+    meanwhile): character and style, as the terminal gets them."""
     app = pilot.app
     assert isinstance(app, StackApp)
     region = app.main.query_one("#panes").region
@@ -53,14 +65,8 @@ async def pane_cells(pilot: Pilot[int]) -> list[list[tuple[str, str]]]:
         strips = app.screen._compositor.render_strips()[region.y : region.bottom]
         return [[(char, str(seg.style)) for seg in strip for char in seg.text] for strip in strips]
 
-    cells = read()
-    for _ in range(50):
-        await pilot.pause()
-        again = read()
-        if again == cells:
-            return cells
-        cells = again
-    raise AssertionError("the screen did not settle")
+    cells: list[list[tuple[str, str]]] = await once_settled(pilot, read, "the screen")
+    return cells
 
 
 def app_for(state: str) -> StackApp:
@@ -144,7 +150,7 @@ async def test_the_first_frame_shows_both_panes_and_the_footers_keys(
 
 
 async def footer_cells(pilot: Pilot[int]) -> list[tuple[str, str]]:
-    """The footer's line, character and style, once two reads agree."""
+    """The footer's line, character and style."""
     app = pilot.app
     y = app.screen.size.height - 1
 
@@ -152,14 +158,8 @@ async def footer_cells(pilot: Pilot[int]) -> list[tuple[str, str]]:
         strip = app.screen._compositor.render_strips()[y]
         return [(char, str(seg.style)) for seg in strip for char in seg.text]
 
-    cells = read()
-    for _ in range(50):
-        await pilot.pause()
-        again = read()
-        if again == cells:
-            return cells
-        cells = again
-    raise AssertionError("the footer did not settle")
+    cells: list[tuple[str, str]] = await once_settled(pilot, read, "the footer")
+    return cells
 
 
 FOOTER_CASES = [((80, 24), False), ((120, 40), False), ((200, 50), False), ((120, 40), True)]
