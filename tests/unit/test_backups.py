@@ -160,6 +160,9 @@ def damaged(data: bytes) -> bytes:
         (gzip.compress(DUMP) + b"garbage" * 3, "damaged"),
         (damaged(gzip.compress(DUMP * 50)), "damaged"),
     ],
+    # Named: the bytes carry gzip's time stamp, and pytest-xdist's workers must collect
+    # the same ids.
+    ids=["empty", "plain", "truncated", "no-trailer", "stray-bytes", "garbage", "damaged"],
 )
 def test_verify_rejects_crafted_files(tmp_path: Path, content: bytes, reason: str) -> None:
     check = backups.verify(write(tmp_path / "bad.sql.gz", content))
