@@ -89,11 +89,6 @@ class LogView(ScrollView, can_focus=True):
         self._set_following(True)
         self.scroll_end(animate=False)
 
-    def on_resize(self) -> None:
-        """A view that follows stays at the end when its size changes."""
-        if self.following:
-            self.scroll_end(animate=False)
-
     def _keep_at_end(self) -> None:
         if self.following and self.scroll_y < self.max_scroll_y:
             self.scroll_end(animate=False, immediate=True)
