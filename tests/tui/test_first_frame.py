@@ -5,16 +5,20 @@ And a key pressed before the swap acts as it does after."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import fakes
 import pytest
 from helpers import screen_is, settled
-from textual.app import App
+from rich.style import Style as RichStyle
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widget import Widget
+from textual.widgets import Footer, Header
 
 from stack_tui.ops.status import EnvStatus
 from stack_tui.tui.app import StackApp
@@ -23,7 +27,9 @@ from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.widgets.env_pane import EnvPane
 from stack_tui.tui.widgets.footer_snapshot import FooterSnapshot
 from stack_tui.tui.widgets.pane_snapshot import PaneSnapshot
+from stack_tui.tui.widgets.title_bar import TitleBar
 
+APP_CSS = Path(inspect.getfile(StackApp)).with_name("app.tcss")
 State = Callable[[Any, str], EnvStatus]
 STATES: dict[str, tuple[State, State]] = {
     "healthy": (fakes.healthy, fakes.healthy),
@@ -194,3 +200,50 @@ async def test_the_footer_swap_changes_nothing_on_screen(
     text = "".join(char for char, _ in first)
     assert ("d Deploy" in text) is not read_only, text
     assert swapped == first, f"{text!r} became {''.join(char for char, _ in swapped)!r}"
+
+
+class HeaderLine(App[None]):
+    """Textual's Header as the main screen had it (no clock, no icon), or the TitleBar that
+    took its place, with the main screen's read-only rule for either."""
+
+    TITLE = StackApp.TITLE
+    READ_ONLY = APP_CSS.read_text().split("TitleBar.-read-only", 1)[1].split("}", 1)[0]
+    CSS = f"Header.-read-only, TitleBar.-read-only {READ_ONLY}}}"
+
+    def __init__(self, widget: Widget, sub_title: str, read_only: bool) -> None:
+        super().__init__()
+        self.widget = widget
+        self.sub_title = sub_title
+        widget.set_class(read_only, "-read-only")
+
+    def compose(self) -> ComposeResult:
+        yield self.widget
+
+
+def shown(char: str, style: RichStyle | None) -> tuple[str, str]:
+    """A cell as it looks: a blank's foreground colour shows nowhere (Header's icon draws
+    its blanks in the text colour, the TitleBar in none), its background does."""
+    style = style or RichStyle()
+    if char == " ":
+        background = style.color if style.reverse else style.bgcolor
+        return char, str(RichStyle(bgcolor=background))
+    return char, str(style)
+
+
+HEADER_CASES = [(80, False), (120, True), (200, True), (40, True), (12, False)]
+
+
+@pytest.mark.parametrize(("width", "read_only"), HEADER_CASES)
+async def test_the_title_bar_draws_textuals_header_line(width: int, read_only: bool) -> None:
+    sub_title = "READ-ONLY: no deploy, backup or restore" if read_only else ""
+    lines = []
+    for widget in (Header(show_clock=False, icon=""), TitleBar()):
+        app = HeaderLine(widget, sub_title, read_only)
+        async with app.run_test(size=(width, 3)) as pilot:
+            await pilot.pause()
+            strip = app.screen._compositor.render_strips()[0]
+            lines.append([shown(char, seg.style) for seg in strip for char in seg.text])
+    header, title_bar = lines
+    text = "".join(char for char, _ in header)
+    assert ("stack-tui" in text) is (width >= 40), text  # 12 columns: cut, with an ellipsis
+    assert title_bar == header, f"{text!r} became {''.join(c for c, _ in title_bar)!r}"

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment
@@ -31,6 +31,7 @@ from stack_tui.tui.widgets.cells import next_redraw
 from stack_tui.tui.widgets.env_pane import EnvPane, activity, resources_text, restores_text
 from stack_tui.tui.widgets.footer_snapshot import FooterSnapshot
 from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part, env_summary
+from stack_tui.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from stack_tui.ops.events import Event
@@ -150,9 +151,7 @@ class MainScreen(Screen[None]):
     # --- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        header = Header(show_clock=False, icon="")
-        header.set_class(self.read_only, "-read-only")
-        yield header
+        yield TitleBar(classes="-read-only" if self.read_only else "")
         yield StatusBar(id="status-bar")
         with Horizontal(id="panes"):
             for env in self.envs.values():
