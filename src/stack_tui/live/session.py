@@ -136,39 +136,44 @@ class Session:
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """First snapshots (the prefetched ones when ready), then the data-file watcher."""
+        """First snapshots (the prefetched ones when ready); the watchers start once both
+        panes are on screen (`_started`)."""
         for name, env in self.envs.items():
             early = self.backend.prefetched(env)
             if early is None:
                 self._fetch(name)
             else:  # read while Textual was being imported: no thread round trip, one paint
                 self._apply(early)
-        if self.backend.live:
-            from stack_tui.core import endpoints, engine
-            from stack_tui.live.datawatch import DataWatcher
-            from stack_tui.live.watcher import EngineWatcher
 
-            to_ui = self.host.to_ui
-            groups: dict[str, list[Environment]] = {}
-            for env in self.envs.values():
-                groups.setdefault(endpoints.setting(env), []).append(env)
-            for envs in groups.values():
-                names = tuple(env.name for env in envs)
-                self._engine_watchers.append(
-                    EngineWatcher(
-                        tuple(envs),
-                        on_change=lambda env: to_ui(partial(self.request_refresh, env)),
-                        on_down=partial(self._watcher_says_gone, names),
-                        on_up=partial(to_ui, partial(self._engine_back, names)),
-                        connect=partial(engine.for_env, envs[0]),
-                        unreachable=partial(engine.unreachable_for, envs[0]),
-                    )
+    def _watch(self) -> None:
+        """The engines' events and the data files' changes (each watcher in its thread)."""
+        from stack_tui.core import endpoints, engine
+        from stack_tui.live.datawatch import DataWatcher
+        from stack_tui.live.watcher import EngineWatcher
+
+        to_ui = self.host.to_ui
+        groups: dict[str, list[Environment]] = {}
+        for env in self.envs.values():
+            groups.setdefault(endpoints.setting(env), []).append(env)
+        for envs in groups.values():
+            names = tuple(env.name for env in envs)
+            self._engine_watchers.append(
+                EngineWatcher(
+                    tuple(envs),
+                    on_change=lambda env: to_ui(partial(self.request_refresh, env)),
+                    on_down=partial(self._watcher_says_gone, names),
+                    on_up=partial(to_ui, partial(self._engine_back, names)),
+                    connect=partial(engine.for_env, envs[0]),
+                    unreachable=partial(engine.unreachable_for, envs[0]),
                 )
-            self._data_watcher = DataWatcher(
-                self.backend.platform,
-                on_change=lambda env: to_ui(partial(self.request_refresh, env)),
             )
-            self.host.in_thread(self._data_watcher.run, "data-files")
+        self._data_watcher = DataWatcher(
+            self.backend.platform,
+            on_change=lambda env: to_ui(partial(self.request_refresh, env)),
+        )
+        self.host.in_thread(self._data_watcher.run, "data-files")
+        for index, watcher in enumerate(self._engine_watchers):
+            self.host.in_thread(partial(watcher.run, since=self._since), f"engine-events-{index}")
 
     @property
     def closing(self) -> bool:
@@ -249,9 +254,11 @@ class Session:
         if not gc.isenabled():  # run() paused the collector for startup
             gc.enable()
             gc.freeze()  # what startup built lives as long as the app: never scan it again
-        for index, watcher in enumerate(self._engine_watchers):
-            self.host.in_thread(partial(watcher.run, since=self._since), f"engine-events-{index}")
-        if self.backend.live:  # the first snapshots skipped the compose config: add it now
+        if self.closing:
+            return
+        if self.backend.live:  # and the first snapshots skipped the compose config: read
+            # both again, after the watchers start (a change meanwhile is in that read)
+            self._watch()
             for env in self.envs:
                 self.request_refresh(env)
         self.run_checks()
