@@ -41,7 +41,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from stack_tui.core import backups, compose, diagnostics, schedule, staleness
-from stack_tui.core.environments import Environment, Platform
+from stack_tui.core.environments import Environment, Platform, label
 from stack_tui.core.errors import Refused, StackError
 from stack_tui.ops import driver
 from stack_tui.ops.events import (
@@ -1143,8 +1143,7 @@ def show_status(platform: Platform, env: Environment) -> int:
 
     prepared = compose.ready(env)  # no .env, a forbidden variable: refused (exit 3)
     snapshot = status(platform, env, prepared=prepared)
-    label = "PROD" if env.is_prod else "dev"
-    out.print(f"[bold]{label}[/]  project {snapshot.project}  domain {snapshot.domain or '-'}")
+    out.print(f"[bold]{label(env)}[/]  project {snapshot.project}  domain {snapshot.domain or '-'}")
     if snapshot.error:
         out.print(f"[bold red]{escape(snapshot.error)}[/]")
         if snapshot.hint:

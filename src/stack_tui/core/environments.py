@@ -77,6 +77,12 @@ class Environment:
         return tuple(self.data_dir / mount for mount in self.bind_mounts)
 
 
+def label(env: Environment | str) -> str:
+    """How an environment is named on screen: prod always in capitals."""
+    name = env if isinstance(env, str) else env.name
+    return "PROD" if name == "prod" else name
+
+
 @dataclass(frozen=True)
 class Platform:
     """Both environments, rooted at one checkout and one data directory."""

@@ -15,10 +15,10 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.timer import Timer
 
+from stack_tui.core.environments import label
 from stack_tui.live.backend import Backend
 from stack_tui.live.runs import Run
 from stack_tui.live.session import Change, Session
-from stack_tui.tui import plans
 from stack_tui.tui.screens.main import MainScreen
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class StackApp(App[int]):
         return answer
 
     async def _ask(self, run: Run, question: ConfirmationNeeded) -> bool:
+        from stack_tui.tui import plans
         from stack_tui.tui.screens.confirm import ConfirmScreen
 
         dialog = ConfirmScreen(plans.operation_question(run.operation, question))
@@ -112,11 +113,11 @@ class StackApp(App[int]):
             self.push_screen(HelpScreen(key_rows(self.screen), self.read_only))
 
     async def action_quit(self) -> None:
+        from stack_tui.tui import plans
         from stack_tui.tui.screens.confirm import ConfirmScreen
 
         running = [
-            f"{run.operation} on {plans.label(run.env)}"
-            for run in self.session.running_operations()
+            f"{run.operation} on {label(run.env)}" for run in self.session.running_operations()
         ]
         if not running:
             self._quit()

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from textual.app import App, SuspendNotSupported
 
 from stack_tui.core.console import Session
+from stack_tui.core.environments import label
 from stack_tui.core.errors import StackError
 from stack_tui.live.backend import Backend
-from stack_tui.tui.plans import label
 
 
 def attach(app: App[int], backend: Backend, prepare: Callable[[], Session], what: str) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from stack_tui.core import backups
-from stack_tui.core.environments import Environment
+from stack_tui.core.environments import Environment, label
 from stack_tui.ops.status import EnvStatus
 
 if TYPE_CHECKING:
@@ -28,12 +28,6 @@ class Plan:
     confirm_label: str = "Confirm"
     #: The environment it acts on ("prod" colours the dialog like the prod pane).
     env: str = ""
-
-
-def label(env: Environment | str) -> str:
-    """How an environment is named on screen: prod always in capitals."""
-    name = env if isinstance(env, str) else env.name
-    return "PROD" if name == "prod" else name
 
 
 def _postgres_running(status: EnvStatus | None) -> bool:

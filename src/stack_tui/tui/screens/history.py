@@ -17,9 +17,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
-from stack_tui.core.environments import Environment
+from stack_tui.core.environments import Environment, label
 from stack_tui.core.records import Record
-from stack_tui.tui.plans import label
 
 
 @dataclass(frozen=True)

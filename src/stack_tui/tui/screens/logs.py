@@ -18,11 +18,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from stack_tui.core import logs
-from stack_tui.core.environments import Environment
+from stack_tui.core.environments import Environment, label
 from stack_tui.core.errors import StackError
 from stack_tui.core.logs import LogFilter, LogLine, LogSession, SearchResult
 from stack_tui.live.backend import Backend
-from stack_tui.tui.plans import label
 from stack_tui.tui.widgets.log_view import LogView
 
 LEVEL_CYCLE = (None, *logs.LEVELS)

@@ -20,12 +20,11 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from stack_tui.core import backups
-from stack_tui.core.environments import Environment
+from stack_tui.core.environments import Environment, label
 from stack_tui.core.errors import StackError
 from stack_tui.live.runs import clock, describe_holder
 from stack_tui.live.session import Aspect, Change, Session
 from stack_tui.ops.status import next_change
-from stack_tui.tui import plans
 from stack_tui.tui.messages import session_changes
 from stack_tui.tui.widgets.cells import next_redraw
 from stack_tui.tui.widgets.env_pane import EnvPane, activity, resources_text, restores_text
@@ -35,6 +34,7 @@ from stack_tui.tui.widgets.title_bar import TitleBar
 
 if TYPE_CHECKING:
     from stack_tui.ops.events import Event
+    from stack_tui.tui import plans
     from stack_tui.tui.screens.restore import Pick
 
 #: Below this width the panes are switchable (1, 2, tab) instead of side by side.
@@ -158,7 +158,6 @@ class MainScreen(Screen[None]):
                 pane = EnvPane(env)  # styled once, as current or not, when it is mounted
                 pane.set_class(env.name == self.current, "-current", update=False)
                 yield pane
-        yield Static(id="too-small")
         yield FooterSnapshot(compact=self.app.size.width < NARROW)
 
     def on_mount(self) -> None:
@@ -196,7 +195,11 @@ class MainScreen(Screen[None]):
         tiny = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(tiny, "-tiny")
         if tiny:
-            self.query_one("#too-small", Static).update(
+            notice = next(iter(self.query("#too-small").results(Static)), None)
+            if notice is None:  # made when first needed: one widget less in the first frame
+                notice = Static(id="too-small")
+                self.mount(notice)
+            notice.update(
                 f"Terminal too small ({width}x{height}).\n"
                 f"stack-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}: enlarge the window.\n"
                 "q quits."
@@ -275,7 +278,7 @@ class MainScreen(Screen[None]):
             if not watching:
                 self.notify(
                     event.summary,
-                    title=f"{plans.label(run.env)} {run.operation}",
+                    title=f"{label(run.env)} {run.operation}",
                     severity="information" if event.ok else "error",
                     timeout=8,
                 )
@@ -414,6 +417,8 @@ class MainScreen(Screen[None]):
         self.notify("Re-reading both environments and running the checks again.", timeout=2)
 
     def action_deploy(self) -> None:
+        from stack_tui.tui import plans  # the questions' wording: not on the first frame's path
+
         env = self.env
         plan = plans.deploy(env, self.session.statuses.get(env.name))
         self._confirm_then(env, "deploy", plan, partial(self.backend.deploy, env))
@@ -425,6 +430,8 @@ class MainScreen(Screen[None]):
         except StackError as err:
             self.notify(f"{err.message} {err.hint}", title="Refused", severity="error")
             return
+        from stack_tui.tui import plans
+
         plan = plans.backup(env, self.session.statuses.get(env.name), keep)
         self._confirm_then(env, "backup", plan, partial(self.backend.backup, env, keep=keep))
 
@@ -481,7 +488,7 @@ class MainScreen(Screen[None]):
         service = self.pane(self.current).services.cursor_key
         if service is None:
             self.notify(
-                f"{plans.label(self.current)} has no service to show logs of.", severity="warning"
+                f"{label(self.current)} has no service to show logs of.", severity="warning"
             )
             return
         self.app.push_screen(LogsScreen(self.backend, self.env, [service]))
@@ -492,7 +499,7 @@ class MainScreen(Screen[None]):
         services = [str(key) for key in self.pane(self.current).services.keys]
         if not services:
             self.notify(
-                f"{plans.label(self.current)} has no service to show logs of.", severity="warning"
+                f"{label(self.current)} has no service to show logs of.", severity="warning"
             )
             return
         self.app.push_screen(LogsScreen(self.backend, self.env, services))
@@ -502,18 +509,16 @@ class MainScreen(Screen[None]):
 
         service = self.pane(self.current).services.cursor_key
         if service is None:
-            self.notify(f"{plans.label(self.current)} has no service to open a shell in.")
+            self.notify(f"{label(self.current)} has no service to open a shell in.")
             return
-        where = f"a shell in {service} ({plans.label(self.env)})"
+        where = f"a shell in {service} ({label(self.env)})"
         attach(self.app, self.backend, partial(self.backend.shell, self.env, service), where)
 
     def action_psql(self) -> None:
         from stack_tui.tui.attach import attach
 
         env, read_only = self.env, self.read_only
-        where = f"psql on {env.db_name} ({plans.label(env)}" + (
-            ", read-only)" if read_only else ")"
-        )
+        where = f"psql on {env.db_name} ({label(env)}" + (", read-only)" if read_only else ")")
         attach(self.app, self.backend, partial(self.backend.psql, env, read_only=read_only), where)
 
     def action_operation(self) -> None:
@@ -522,7 +527,7 @@ class MainScreen(Screen[None]):
         env = self.env
         run = self.session.follow(env) or self.session.runs.get(env.name)
         if run is None:
-            self.notify(f"No operation has run on {plans.label(env)} since stack-tui started.")
+            self.notify(f"No operation has run on {label(env)} since stack-tui started.")
         else:
             self.app.push_screen(OperationScreen(run))
 
@@ -560,7 +565,7 @@ class MainScreen(Screen[None]):
                 return False
             who = describe_holder(holder, self.backend.now())
         self.notify(
-            f"{plans.label(env)} is busy: {who}. Wait for it to finish (o shows it).",
+            f"{label(env)} is busy: {who}. Wait for it to finish (o shows it).",
             title="Refused",
             severity="warning",
             timeout=8,

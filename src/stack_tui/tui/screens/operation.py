@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
+from stack_tui.core.environments import label
 from stack_tui.live.runs import Run, clock
 from stack_tui.live.session import Change
 from stack_tui.ops.events import (
@@ -30,7 +31,6 @@ from stack_tui.ops.events import (
     Waiting,
 )
 from stack_tui.tui.messages import session_changes
-from stack_tui.tui.plans import label
 from stack_tui.tui.widgets.cells import Cell
 from stack_tui.tui.widgets.tables import SyncTable
 

@@ -13,11 +13,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
-from stack_tui.core.environments import Environment
+from stack_tui.core.environments import Environment, label
 from stack_tui.core.stats import HISTORY, History, describe, human_bytes
 from stack_tui.live.session import Aspect, Change, Session
 from stack_tui.tui.messages import session_changes
-from stack_tui.tui.plans import label
 
 VIEWER = "history"
 

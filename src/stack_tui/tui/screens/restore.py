@@ -25,9 +25,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from stack_tui.core.backups import BackupInfo
-from stack_tui.core.environments import Environment
+from stack_tui.core.environments import Environment, label
 from stack_tui.core.errors import StackError
-from stack_tui.tui.plans import label
 from stack_tui.tui.widgets.cells import Cell
 from stack_tui.tui.widgets.tables import BackupFilesTable
 

@@ -18,12 +18,10 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from stack_tui.core.environments import Environment
+from stack_tui.core.environments import Environment, label
 from stack_tui.core.locks import Holder
-from stack_tui.core.stats import History, describe
 from stack_tui.live.runs import DiedRecord, Run, clock, describe_holder
 from stack_tui.ops.status import EnvStatus
-from stack_tui.tui.plans import label
 from stack_tui.tui.widgets.cells import (
     BACKUP_COLUMNS,
     SERVICE_COLUMNS,
@@ -33,9 +31,10 @@ from stack_tui.tui.widgets.cells import (
 )
 from stack_tui.tui.widgets.pane_snapshot import PaneContent, PaneSnapshot, Table
 
-if TYPE_CHECKING:  # the checks and off-host state arrive after the first paint; the
-    # tables' widgets (DataTable) right after it
+if TYPE_CHECKING:  # the checks, off-host state and resource use arrive after the first
+    # paint; the tables' widgets (DataTable) right after it
     from stack_tui.core.parity import CheckReport
+    from stack_tui.core.stats import History
     from stack_tui.ops.offsite import PaneState
     from stack_tui.tui.widgets.tables import BackupsTable, ServicesTable
 
@@ -331,6 +330,8 @@ def resources_text(
     status: EnvStatus | None, histories: Mapping[str, History], problem: str
 ) -> Text:
     """CPU and memory per service, the newest sample ("…" until the first arrives)."""
+    from stack_tui.core.stats import describe
+
     text = Text.assemble(("Resource use ", "bold"), ("(t: off, T: last minute)", "dim"))
     if problem:
         text.append(f"\n✗ {problem}", style="bold red")

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from rich.text import Text
 from textual.widgets import Static
 
+from stack_tui.core.environments import label
 from stack_tui.ops.status import EnvStatus
-from stack_tui.tui.plans import label
 
 
 def env_summary(name: str, status: EnvStatus | None, down: bool, busy: str, died: str = "") -> Text:
