@@ -87,7 +87,9 @@ def parse_name(name: str) -> tuple[str, datetime] | None:
     if not match:
         return None
     try:
-        return match.group(1), datetime.strptime(match.group(2), TIMESTAMP_FORMAT)
+        # TIMESTAMP_FORMAT is ISO 8601's basic form with "_" for "T": fromisoformat reads
+        # it without importing _strptime (a launch reads every backup's name)
+        return match.group(1), datetime.fromisoformat(match.group(2).replace("_", "T"))
     except ValueError:
         return None
 
