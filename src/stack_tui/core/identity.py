@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import dataclass
 
@@ -25,6 +24,8 @@ def current() -> Actor:
 
 
 def _login() -> str:
+    import getpass  # and termios: only a writer of records asks who it is
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

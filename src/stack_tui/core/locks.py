@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from stack_tui.core import identity
 from stack_tui.core.errors import LockHeld
 
 
@@ -83,6 +82,8 @@ def hold(
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _take(fd, path, env, wait, waiting)
+        from stack_tui.core import identity  # only a lock's taker says who it is
+
         actor = identity.current()
         holder = Holder(
             user=actor.user,
