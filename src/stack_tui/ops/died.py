@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack_tui.core import audit, locks
+from stack_tui.core import locks
 from stack_tui.core.environments import Environment, Platform
 
 #: How much of a log's end is read to find its last event.
@@ -90,6 +90,8 @@ def _record(platform: Platform, env: Environment, log: Path) -> Died | None:
             f"pid {pid} ended without a result{f' during {step!r}' if step else ''}: killed "
             "(SIGKILL, out of memory) or the machine stopped. Check './stack status'."
         )
+        from stack_tui.core import audit  # only the first reader of a death records it
+
         audit.record(
             platform.audit_log,
             operation=operation,

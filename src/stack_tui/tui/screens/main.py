@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from stack_tui.core import backups
 from stack_tui.core.environments import Environment, label
@@ -36,20 +36,11 @@ if TYPE_CHECKING:
     from stack_tui.ops.events import Event
     from stack_tui.tui import plans
     from stack_tui.tui.screens.restore import Pick
+    from stack_tui.tui.widgets.keys_footer import KeysFooter
 
 #: Below this width the panes are switchable (1, 2, tab) instead of side by side.
 NARROW = 100
 MIN_WIDTH, MIN_HEIGHT = 60, 16
-
-
-class KeysFooter(Footer):
-    """Textual's footer with its keys when it is mounted. Footer composes them once the
-    screen announces its bindings, at the next focus change; the main screen's own
-    bindings are known already."""
-
-    def __init__(self, *, compact: bool, show_command_palette: bool) -> None:
-        super().__init__(compact=compact, show_command_palette=show_command_palette)
-        self.set_reactive(Footer._bindings_ready, True)
 
 
 class MainScreen(Screen[None]):
@@ -147,6 +138,8 @@ class MainScreen(Screen[None]):
         self.resources_on = False
         #: Another screen is on top, or the terminal is handed to a shell: nothing visible.
         self._covered = False
+        #: Textual's footer, once it has taken the first frame's stand-in's place.
+        self._footer: KeysFooter | None = None
 
     # --- layout -----------------------------------------------------------------------------
 
@@ -173,8 +166,12 @@ class MainScreen(Screen[None]):
 
     async def _swap_footer(self) -> None:
         """Put the real footer in the first frame's stand-in's place, in one screen update."""
+        from stack_tui.tui.widgets.keys_footer import KeysFooter
+
         stand_in = self.query_one(FooterSnapshot)
-        footer = KeysFooter(compact=stand_in.compact, show_command_palette=not stand_in.compact)
+        footer = self._footer = KeysFooter(
+            compact=stand_in.compact, show_command_palette=not stand_in.compact
+        )
         with self.app.batch_update():
             await self.mount(footer, before=stand_in)
             await stand_in.remove()
@@ -186,7 +183,8 @@ class MainScreen(Screen[None]):
         narrow = width < NARROW
         self.set_class(narrow, "-narrow")
         self._watch_resources()
-        for footer in self.query(Footer):  # none yet in the first frame
+        footer = self._footer
+        if footer is not None:  # none yet in the first frame
             footer.compact = narrow
             footer.show_command_palette = not narrow  # still ctrl+p, and listed by ?
         for stand_in in self.query(FooterSnapshot):
