@@ -1,4 +1,4 @@
-"""The first frame draws each pane as one PaneSnapshot; the real widgets that take its
+"""The first frame draws both panes as one PanesSnapshot; the real panes that take its
 place right after must show the very same screen, every cell and every style (compared
 unfocused: the focus comes with the real table, as it came after the first frame before).
 And a key pressed before the swap acts as it does after."""
@@ -26,7 +26,7 @@ from stack_tui.tui.screens.logs import LogsScreen
 from stack_tui.tui.screens.main import MainScreen
 from stack_tui.tui.widgets.env_pane import EnvPane
 from stack_tui.tui.widgets.footer_snapshot import FooterSnapshot
-from stack_tui.tui.widgets.pane_snapshot import PaneSnapshot
+from stack_tui.tui.widgets.pane_snapshot import PanesSnapshot
 from stack_tui.tui.widgets.title_bar import TitleBar
 
 APP_CSS = Path(inspect.getfile(StackApp)).with_name("app.tcss")
@@ -40,6 +40,7 @@ STATES: dict[str, tuple[State, State]] = {
 #: At 80x24 one pane shows (and the backups table scrolls); at 200x50 the backups fill it.
 CASES = [
     ("healthy", (80, 24)),
+    ("healthy", (121, 40)),
     ("many-backups", (80, 24)),
     ("many-backups", (200, 50)),
     ("missing-volume", (120, 40)),
@@ -65,7 +66,8 @@ async def pane_cells(pilot: Pilot[int]) -> list[list[tuple[str, str]]]:
     meanwhile): character and style, as the terminal gets them."""
     app = pilot.app
     assert isinstance(app, StackApp)
-    region = app.main.query_one("#panes").region
+    main = app.main
+    region = next(iter(main.query("#panes-snapshot, #panes"))).region
 
     def read() -> list[list[tuple[str, str]]]:
         strips = app.screen._compositor.render_strips()[region.y : region.bottom]
@@ -84,44 +86,46 @@ def app_for(state: str) -> StackApp:
 
 
 @pytest.fixture
-def held(monkeypatch: pytest.MonkeyPatch) -> Callable[[EnvPane], Any]:
-    """Panes keep their snapshot until the test swaps them (returns the real swap)."""
-    swap = EnvPane.swap
+def held(monkeypatch: pytest.MonkeyPatch) -> Callable[[MainScreen], Any]:
+    """The first frame's snapshot stays until the test swaps the panes in (returns the
+    real swap)."""
+    swap = MainScreen._swap_panes
 
-    async def later(self: EnvPane) -> None:
+    async def later(self: MainScreen) -> None:
         pass
 
-    monkeypatch.setattr(EnvPane, "swap", later)
+    monkeypatch.setattr(MainScreen, "_swap_panes", later)
     return swap
 
 
 @pytest.mark.parametrize(("state", "size"), CASES, ids=[f"{s}-{w}x{h}" for s, (w, h) in CASES])
 async def test_the_swap_changes_nothing_on_screen(
-    state: str, size: tuple[int, int], held: Callable[[EnvPane], Any]
+    state: str, size: tuple[int, int], held: Callable[[MainScreen], Any]
 ) -> None:
     app = app_for(state)
     async with app.run_test(size=size) as pilot:
         main = await settled(pilot)
-        assert len(main.query(PaneSnapshot)) == 2, "the first frame shows the snapshots"
+        assert main.query(PanesSnapshot), "the first frame shows the snapshot"
+        assert not main.query(EnvPane)
         first = await pane_cells(pilot)
-        for name in ("dev", "prod"):
-            await held(main.pane(name))
+        await held(main)
+        await pilot.pause()
         assert app.focused is main.pane(main.current).services, "the real table has the focus"
         app.set_focus(None)  # compared unfocused, as the first frame showed them
         await pilot.pause()
-        assert not main.query(PaneSnapshot), "the real widgets took their place"
+        assert not main.query(PanesSnapshot), "the real panes took its place"
         swapped = await pane_cells(pilot)
         for y, (before, after) in enumerate(zip(first, swapped, strict=True)):
             assert after == before, f"line {y} changed"
 
 
 async def test_a_key_pressed_before_the_swap_acts_on_the_real_table(
-    held: Callable[[EnvPane], Any],
+    held: Callable[[MainScreen], Any],
 ) -> None:
     app = app_for("healthy")
     async with app.run_test(size=(120, 40)) as pilot:
         main = await settled(pilot)
-        assert main.query(PaneSnapshot)
+        assert main.query(PanesSnapshot)
         await pilot.press("l")
         await screen_is(pilot, LogsScreen)
         screen = app.screen

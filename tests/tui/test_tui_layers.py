@@ -46,8 +46,13 @@ def test_the_first_frame_does_not_import_docker_py() -> None:
 
 
 #: Imported when first used, never by the first frame: the checks, deploy records, the
-#: operation driver and event types, the dump scanner, notifications, the switch-over.
+#: operation driver and event types, the dump scanner, notifications, the switch-over, the
+#: confirmations' wording, resource use, the lock taker's identity, Textual's footer.
 NOT_AT_LAUNCH = [
+    "stack_tui.tui.plans",
+    "stack_tui.core.stats",
+    "stack_tui.core.identity",
+    "stack_tui.tui.widgets.keys_footer",
     "stack_tui.ops.events",
     "stack_tui.core.parity",
     "stack_tui.core.records",
@@ -66,8 +71,17 @@ def test_the_first_frame_imports_nothing_only_operations_and_checks_need() -> No
 
 
 def test_the_first_frame_does_not_import_datatable() -> None:
-    """The panes' first frame is drawn by PaneSnapshot; DataTable (and our tables built on
+    """The panes' first frame is drawn by PanesSnapshot; DataTable (and our tables built on
     it) are imported right after it, when the real widgets take its place."""
     loaded = loaded_after(FIRST_FRAME, ("textual", "stack_tui"))
     assert "'textual.widgets._data_table'" not in loaded
     assert "'stack_tui.tui.widgets.tables'" not in loaded
+
+
+def test_the_first_frame_imports_neither_header_nor_footer_nor_strptime() -> None:
+    """TitleBar and FooterSnapshot draw those lines; backup names are read without
+    strptime, whose module imports calendar and locale data."""
+    loaded = loaded_after(FIRST_FRAME, ("textual", "_strptime"))
+    assert "'textual.widgets._header'" not in loaded
+    assert "'textual.widgets._footer'" not in loaded
+    assert "'_strptime'" not in loaded

@@ -29,6 +29,7 @@ from stack_tui.tui.messages import session_changes
 from stack_tui.tui.widgets.cells import next_redraw
 from stack_tui.tui.widgets.env_pane import EnvPane, activity, resources_text, restores_text
 from stack_tui.tui.widgets.footer_snapshot import FooterSnapshot
+from stack_tui.tui.widgets.pane_snapshot import PanesSnapshot
 from stack_tui.tui.widgets.status_bar import StatusBar, checks_part, engine_part, env_summary
 from stack_tui.tui.widgets.title_bar import TitleBar
 
@@ -140,17 +141,19 @@ class MainScreen(Screen[None]):
         self._covered = False
         #: Textual's footer, once it has taken the first frame's stand-in's place.
         self._footer: KeysFooter | None = None
+        self._panes = {name: EnvPane(env) for name, env in self.envs.items()}
+        #: Both panes in the first frame, until the real ones take its place.
+        self._snapshot: PanesSnapshot | None = None
 
     # --- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield TitleBar(classes="-read-only" if self.read_only else "")
         yield StatusBar(id="status-bar")
-        with Horizontal(id="panes"):
-            for env in self.envs.values():
-                pane = EnvPane(env)  # styled once, as current or not, when it is mounted
-                pane.set_class(env.name == self.current, "-current", update=False)
-                yield pane
+        for name, pane in self._panes.items():  # styled once, when mounted
+            pane.set_class(name == self.current, "-current", update=False)
+        self._snapshot = PanesSnapshot(list(self._panes.values()), self._swap_panes_now)
+        yield self._snapshot
         yield FooterSnapshot(compact=self.app.size.width < NARROW)
 
     def on_mount(self) -> None:
@@ -162,19 +165,37 @@ class MainScreen(Screen[None]):
         self.app.app_resume_signal.subscribe(self, lambda _: self._set_covered(False), True)
         self.session.start()
         self._show_all()
-        self.call_after_refresh(self._swap_footer)
+        self.call_after_refresh(self._after_first_frame)
+
+    async def _after_first_frame(self) -> None:
+        """The real panes and footer in the first frame's stand-ins' places, in one screen
+        update."""
+        with self.app.batch_update():
+            await self._swap_panes()
+            await self._swap_footer()
+
+    def _swap_panes_now(self) -> None:
+        """The snapshot cannot draw what a pane shows: the real panes, before the next frame."""
+        self.call_later(self._swap_panes)
+
+    async def _swap_panes(self) -> None:
+        snapshot = self._snapshot
+        if snapshot is None:
+            return
+        self._snapshot = None
+        with self.app.batch_update():
+            await snapshot.remove()
+            await self.mount(Horizontal(*self._panes.values(), id="panes"), after="#status-bar")
 
     async def _swap_footer(self) -> None:
-        """Put the real footer in the first frame's stand-in's place, in one screen update."""
         from stack_tui.tui.widgets.keys_footer import KeysFooter
 
         stand_in = self.query_one(FooterSnapshot)
         footer = self._footer = KeysFooter(
             compact=stand_in.compact, show_command_palette=not stand_in.compact
         )
-        with self.app.batch_update():
-            await self.mount(footer, before=stand_in)
-            await stand_in.remove()
+        await self.mount(footer, before=stand_in)
+        await stand_in.remove()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
@@ -190,6 +211,8 @@ class MainScreen(Screen[None]):
         for stand_in in self.query(FooterSnapshot):
             stand_in.compact = narrow
             stand_in.refresh()
+        if self._snapshot is not None:
+            self._snapshot.refresh()
         tiny = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(tiny, "-tiny")
         if tiny:
@@ -210,7 +233,8 @@ class MainScreen(Screen[None]):
     # --- focus ------------------------------------------------------------------------------
 
     def pane(self, name: str) -> EnvPane:
-        return self.query_one(f"#pane-{name}", EnvPane)
+        """The pane, mounted or not yet (the first frame's snapshot draws it meanwhile)."""
+        return self._panes[name]
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         for node in event.widget.ancestors_with_self:
@@ -220,8 +244,10 @@ class MainScreen(Screen[None]):
 
     def _set_current(self, name: str, focus: bool = True) -> None:
         self.current = name
-        for env_name in self.envs:
-            self.pane(env_name).set_class(env_name == name, "-current")
+        for env_name, pane in self._panes.items():
+            pane.set_class(env_name == name, "-current", update=pane.is_mounted)
+        if self._snapshot is not None:  # narrow: it shows the current pane
+            self._snapshot.refresh()
         if focus:
             self.call_after_refresh(self._focus_current)
         self._show_bar()
@@ -237,7 +263,7 @@ class MainScreen(Screen[None]):
             if pane.env.name == self.current and (table.display or self.focused is None):
                 table.focus()
 
-        pane.when_swapped(focus)  # the first frame's snapshot has nothing to focus
+        pane.when_mounted(focus)  # the first frame's snapshot has nothing to focus
 
     def action_switch_pane(self) -> None:
         self._set_current("prod" if self.current == "dev" else "dev")
@@ -299,6 +325,17 @@ class MainScreen(Screen[None]):
         )
         self._show_bar()
         self._schedule_age_redraw(now)
+        self._follow_snapshot()
+
+    def _follow_snapshot(self) -> None:
+        """Redraw the first frame's snapshot, or put the real panes in its place if it cannot
+        draw what they show."""
+        if self._snapshot is None:
+            return
+        if all(pane.content.drawable for pane in self._panes.values()):
+            self._snapshot.refresh()
+        else:
+            self._swap_panes_now()
 
     def _schedule_age_redraw(self, now: float) -> None:
         """Redraw when a shown time would read differently (a backup's age turning "3h", an
@@ -392,6 +429,7 @@ class MainScreen(Screen[None]):
                 if self.resources_on
                 else None
             )
+        self._follow_snapshot()
 
     def action_resources(self) -> None:
         self.resources_on = not self.resources_on

@@ -29,7 +29,7 @@ from stack_tui.tui.widgets.cells import (
     coarse_age,
     service_rows,
 )
-from stack_tui.tui.widgets.pane_snapshot import PaneContent, PaneSnapshot, Table
+from stack_tui.tui.widgets.pane_snapshot import PaneContent, Table
 
 if TYPE_CHECKING:  # the checks, off-host state and resource use arrive after the first
     # paint; the tables' widgets (DataTable) right after it
@@ -92,8 +92,9 @@ def activity(
 class EnvPane(VerticalScroll):
     """Everything shown about one environment; `show()` touches only what changed.
 
-    The first frame draws the pane as one PaneSnapshot; right after it, the real widgets
-    (the services table takes the focus and the cursor) take its place, showing the same.
+    The first frame draws both panes as one PanesSnapshot (from each pane's `content`);
+    right after it, the main screen mounts the panes with their real widgets (the services
+    table takes the focus and the cursor), showing the same.
     """
 
     can_focus = False
@@ -103,23 +104,24 @@ class EnvPane(VerticalScroll):
         self.env = env
         self.border_title = f"{'2' if env.is_prod else '1'} {label(env)}"
         self._shown: dict[str, str] = {}
-        self._content = self._compute(None, 0.0, None, activity(None, None, 0.0))
-        self._snapshot: PaneSnapshot | None = PaneSnapshot(self._content, prod=env.is_prod)
+        self.content = self._compute(None, 0.0, None, activity(None, None, 0.0))
         self._parts: dict[str, Widget] = {}
         #: Called once the real widgets are mounted (MainScreen focuses the table then).
-        self._on_swapped: list[Callable[[], None]] = []
+        self._on_mounted: list[Callable[[], None]] = []
 
     def compose(self) -> ComposeResult:
-        assert self._snapshot is not None
-        yield self._snapshot
+        self._build()
+        yield from self._parts.values()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.swap)
+        for callback in self._on_mounted:
+            callback()
+        self._on_mounted.clear()
 
     @property
     def services(self) -> ServicesTable:
-        """The services table (built, filled and mounted on first use if the first frame's
-        snapshot still shows: a key pressed before the swap acts on the real table)."""
+        """The services table (built and filled on first use if the first frame's snapshot
+        still shows: a key pressed before the swap acts on the real table)."""
         from stack_tui.tui.widgets.tables import ServicesTable
 
         return self.part("services", ServicesTable)
@@ -132,29 +134,12 @@ class EnvPane(VerticalScroll):
         assert isinstance(found, kind), found
         return found
 
-    @property
-    def swapped(self) -> bool:
-        return self._snapshot is None
-
-    def when_swapped(self, callback: Callable[[], None]) -> None:
-        if self.swapped:
+    def when_mounted(self, callback: Callable[[], None]) -> None:
+        """Now if the pane is on screen, else once it is (after the first frame's snapshot)."""
+        if self.is_mounted:
             callback()
         else:
-            self._on_swapped.append(callback)
-
-    async def swap(self) -> None:
-        """Put the real widgets in the snapshot's place, in one screen update."""
-        snapshot = self._snapshot
-        if snapshot is None:
-            return
-        self._build()
-        self._snapshot = None
-        with self.app.batch_update():
-            await self.mount_all(self._parts.values(), before=snapshot)
-            await snapshot.remove()
-        for callback in self._on_swapped:
-            callback()
-        self._on_swapped.clear()
+            self._on_mounted.append(callback)
 
     def _build(self) -> None:
         """The real widgets, filled with what the pane shows (not yet mounted)."""
@@ -182,7 +167,7 @@ class EnvPane(VerticalScroll):
             Static(id="operation"),
         ]
         self._parts = {part.id or f"section-{index}": part for index, part in enumerate(parts)}
-        self._fill(self._content)
+        self._fill(self.content)
 
     def show(
         self,
@@ -193,25 +178,20 @@ class EnvPane(VerticalScroll):
         restores: Text | None = None,
     ) -> None:
         self._show(
-            self._compute(status, now, engine_down, activity, restores, self._content.resources)
+            self._compute(status, now, engine_down, activity, restores, self.content.resources)
         )
 
     def show_resources(self, text: Text | None) -> None:
         """Resource use under the services (None: off, hidden)."""
-        self._show(replace(self._content, resources=text))
+        self._show(replace(self.content, resources=text))
 
     def _show(self, content: PaneContent) -> None:
-        self._content = content
-        self.set_class(content.problem is not None, "-problem")
-        self.set_class(content.stale_services, "-stale")
+        """Into the real widgets if built; the main screen redraws the snapshot meanwhile."""
+        self.content = content
+        self.set_class(content.problem is not None, "-problem", update=self.is_mounted)
+        self.set_class(content.stale_services, "-stale", update=self.is_mounted)
         if self._parts:
             self._fill(content)
-        elif content.drawable:
-            assert self._snapshot is not None
-            self._snapshot.show(content)
-        else:  # only the real widgets can show it
-            self.call_later(self.swap)
-            self._build()
 
     def _compute(
         self,

@@ -1,31 +1,32 @@
-"""A pane's first frame in one widget.
+"""The panes' first frame in one widget.
 
-A pane is a dozen Statics and two DataTables; mounting, styling and laying out those
-widgets was most of the launch's first frame (DataTable alone costs more to import and
-mount than the whole smallest Textual app paints). This widget draws the same pane,
-cell for cell and style for style, with the Line API: the same texts through the same
-visuals, the tables' cells, cursor, header and scrollbar as DataTable renders them, the
-styles from component classes declared like the real widgets' CSS. EnvPane shows it for the first
-frame and puts the real widgets in its place right after (tests/tui/test_first_frame.py
-compares the two screens).
+A pane is a scrolling container with a border, a dozen Statics and two DataTables;
+mounting, styling, laying out and drawing those widgets layer over layer, line by line,
+was most of the launch's first frame (DataTable alone costs more to import and mount
+than the whole smallest Textual app paints). This widget draws both panes, cell for cell
+and style for style, with the Line API: their borders and titles, the same texts through
+the same visuals, the tables' cells, cursor, header and scrollbar as DataTable renders
+them, the styles from component classes declared like the real widgets' CSS. The main
+screen shows it for the first frame and puts the real panes in its place right after
+(tests/tui/test_first_frame.py compares the two screens).
 
-It draws what a pane shows at launch; what it cannot draw (a problem box, a dimmed
-stale table, resource use, a services table taller than its box) makes EnvPane mount
-the real widgets at once.
+It draws what the panes show at launch; what it cannot draw (a problem box, a dimmed
+stale table, resource use, a services table taller than its box, a pane taller than the
+terminal) makes the main screen mount the real panes at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import ceil
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from rich.text import Text
 from textual.color import Color
-from textual.geometry import Size
 from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
 from textual.style import Style
@@ -34,12 +35,18 @@ from textual.widget import Widget
 
 from stack_tui.tui.widgets.cells import Row
 
+if TYPE_CHECKING:
+    from stack_tui.tui.widgets.env_pane import EnvPane
+
 #: At most this many lines tall (app.tcss: `EnvPane DataTable { max-height: 12 }`).
 TABLE_MAX_HEIGHT = 12
 #: The backups table's least height (app.tcss: `EnvPane #backups { min-height: 4 }`).
 BACKUPS_MIN_HEIGHT = 4
 #: DataTable's vertical scrollbar (Textual's default `scrollbar-size-vertical`).
 TABLE_SCROLLBAR = 2
+#: A pane's border (app.tcss: dev `round`, prod `heavy`) as Textual draws it: corners,
+#: the top and bottom line, the sides.
+BORDERS = {False: ("╭", "─", "╮", "│", "╰", "╯"), True: ("┏", "━", "┓", "┃", "┗", "┛")}
 
 
 @dataclass
@@ -82,70 +89,119 @@ class PaneContent:
         )
 
 
-class PaneSnapshot(Widget):
-    """The pane's content, drawn line by line (see the module's docstring)."""
+class PanesSnapshot(Widget):
+    """Both panes (one on a narrow terminal), drawn line by line (see the module's
+    docstring). It reads each pane's content, title and classes from the EnvPane objects,
+    which are not mounted yet; `refresh()` after a change."""
 
     COMPONENT_CLASSES = {
-        "pane-snapshot--banner",
-        "pane-snapshot--section",
-        "pane-snapshot--table",
-        "pane-snapshot--header",
-        "pane-snapshot--cursor",
+        "panes-snapshot--dev-border",
+        "panes-snapshot--prod-border",
+        "panes-snapshot--banner",
+        "panes-snapshot--prod-banner",
+        "panes-snapshot--section",
+        "panes-snapshot--table",
+        "panes-snapshot--header",
+        "panes-snapshot--cursor",
     }
-    # The same declarations as app.tcss's rules for the pane's widgets and DataTable's
-    # DEFAULT_CSS (the header, the unfocused cursor): the same styles, resolved the same way.
+    # The same declarations as app.tcss's rules for the panes and their widgets and
+    # DataTable's DEFAULT_CSS (the header, the unfocused cursor): the same styles, resolved
+    # the same way.
     DEFAULT_CSS = """
-    PaneSnapshot {
-        height: auto;
-        & > .pane-snapshot--banner { background: $primary-muted; }
-        & > .pane-snapshot--section { color: $text-muted; text-style: bold; }
-        & > .pane-snapshot--table { background: $surface; color: $foreground; }
-        & > .pane-snapshot--header { text-style: bold; background: $panel; color: $foreground; }
-        &:ansi > .pane-snapshot--header { background: ansi_bright_blue; color: ansi_default; }
-        & > .pane-snapshot--cursor {
-            background: $block-cursor-blurred-background;
-            color: $block-cursor-blurred-foreground;
-            text-style: $block-cursor-blurred-text-style;
-        }
-        &.-prod > .pane-snapshot--banner {
+    PanesSnapshot {
+        height: 1fr;
+        & > .panes-snapshot--dev-border { color: $primary; }
+        & > .panes-snapshot--prod-border { color: $error; }
+        & > .panes-snapshot--banner { background: $primary-muted; }
+        & > .panes-snapshot--prod-banner {
             background: $error;
             color: $text;
             text-style: bold;
         }
+        & > .panes-snapshot--section { color: $text-muted; text-style: bold; }
+        & > .panes-snapshot--table { background: $surface; color: $foreground; }
+        & > .panes-snapshot--header { text-style: bold; background: $panel; color: $foreground; }
+        &:ansi > .panes-snapshot--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .panes-snapshot--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
     }
     """
 
-    def __init__(self, content: PaneContent, *, prod: bool) -> None:
-        super().__init__(classes="-prod" if prod else "")
-        self.content = content
-        self._lines: tuple[int, int, list[Strip]] | None = None
-
-    def show(self, content: PaneContent) -> None:
-        self.content = content
-        self._lines = None
-        self.refresh(layout=True)
-
-    # --- layout -----------------------------------------------------------------------------
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._pane_lines(width, container.height))
+    def __init__(self, panes: Sequence[EnvPane], on_overflow: Callable[[], None]) -> None:
+        super().__init__(id="panes-snapshot")
+        self.panes = panes
+        #: Called when a pane's lines do not fit its box (only the real pane scrolls).
+        self._on_overflow = on_overflow
+        self._lines: tuple[tuple[object, ...], list[Strip]] | None = None
 
     def render_line(self, y: int) -> Strip:
-        width, _ = self.size
-        lines = self._pane_lines(width, self.container_size.height)
+        width, height = self.size
+        lines = self._screen_lines(width, height)
         return lines[y] if y < len(lines) else Strip.blank(width, self.rich_style)
 
-    def _pane_lines(self, width: int, room: int) -> list[Strip]:
-        """The pane's lines at this width, in a pane `room` lines tall (the backups table
+    def _screen_lines(self, width: int, height: int) -> list[Strip]:
+        """Every line of the panes' area: side by side as a Horizontal of two `1fr` panes
+        lays them out, or only the current one on a narrow terminal."""
+        narrow = self.screen.has_class("-narrow")
+        shown = [pane for pane in self.panes if not narrow or pane.has_class("-current")]
+        key = (width, height, narrow, *((pane.env.name, pane.content) for pane in shown))
+        if self._lines is not None and self._lines[0] == key:
+            return self._lines[1]
+        if len(shown) == 1:
+            boxes = [self._box(shown[0], width, height, narrow)]
+        else:  # 1fr each, as Textual rounds them: the first gets the odd cell's floor
+            boxes = [
+                self._box(shown[0], width // 2, height, narrow),
+                self._box(shown[1], width - width // 2, height, narrow),
+            ]
+        lines = [Strip.join(row) for row in zip(*boxes, strict=True)]
+        self._lines = (key, lines)
+        return lines
+
+    def _box(self, pane: EnvPane, width: int, height: int, narrow: bool) -> list[Strip]:
+        """One pane: its border with the title on the top line, a cell of padding each side
+        (app.tcss: `EnvPane { padding: 0 1 }`), its lines inside."""
+        prod = pane.env.is_prod
+        top_left, across, top_right, side, bottom_left, bottom_right = BORDERS[prod]
+        base, own = self.background_colors
+        background = base + own
+        color = self.get_component_styles(f"panes-snapshot--{pane.env.name}-border").color
+        border = RichStyle.from_color((background + color).rich_color, background.rich_color)
+        pad = Segment(" ", RichStyle.from_color(bgcolor=background.rich_color))
+        title = f" {pane.border_title} "
+        fill = width - 3 - cell_len(title)
+        top = Strip(
+            [
+                Segment(top_left + across, border),
+                Segment(title, border + RichStyle(bold=True)),
+                Segment(across * fill + top_right, border),
+            ]
+        )
+        inner = self._pane_lines(pane.content, prod, width - 4, height - 2, narrow)
+        if len(inner) > height - 2:
+            self.call_later(self._on_overflow)
+        inner += [self._blank(width - 4)] * (height - 2 - len(inner))
+        middle = [
+            Strip([Segment(side, border), pad, *line, pad, Segment(side, border)])
+            for line in inner[: height - 2]
+        ]
+        bottom = Strip([Segment(bottom_left + across * (width - 2) + bottom_right, border)])
+        return [top, *middle, bottom]
+
+    def _pane_lines(
+        self, content: PaneContent, prod: bool, width: int, room: int, narrow: bool
+    ) -> list[Strip]:
+        """A pane's lines at this width, in a pane `room` lines tall (the backups table
         takes what the others leave, as its `height: 1fr` does)."""
-        if self._lines is not None and self._lines[:2] == (width, room):
-            return self._lines[2]
-        content, narrow = self.content, self.screen.has_class("-narrow")
         gap = [] if narrow else [self._blank(width)]
-        blocks: list[list[Strip]] = [self._text(content.banner, width, "pane-snapshot--banner")]
+        banner = "panes-snapshot--prod-banner" if prod else "panes-snapshot--banner"
+        blocks: list[list[Strip]] = [self._text(content.banner, width, banner)]
 
         def section(title: str) -> None:
-            blocks.append(gap + self._text(title, width, "pane-snapshot--section"))
+            blocks.append(gap + self._text(title, width, "panes-snapshot--section"))
 
         section(content.services_title)
         if content.services.rows:
@@ -165,9 +221,7 @@ class PaneSnapshot(Widget):
             others = sum(len(block) for block in blocks)
             height = min(max(BACKUPS_MIN_HEIGHT, room - others), room)
             blocks.insert(backups_at, self._table(content.backups, width, height))
-        lines = [line for block in blocks for line in block]
-        self._lines = (width, room, lines)
-        return lines
+        return [line for block in blocks for line in block]
 
     # --- drawing ----------------------------------------------------------------------------
 
@@ -200,8 +254,8 @@ class PaneSnapshot(Widget):
         inner_width = width - bar
         widths = [max(cell_len(row[index][0]) for row in rows) + 2 for index in range(len(rows[0]))]
         base = self._table_style()
-        header = self._table_style("pane-snapshot--header")
-        cursor = self._table_style("pane-snapshot--cursor")
+        header = self._table_style("panes-snapshot--header")
+        cursor = self._table_style("panes-snapshot--cursor")
         # DataTable's post style: the cursor's colours over the cells' own ("css" priority)
         cursor_post = RichStyle.from_color(cursor.color) + RichStyle.from_color(
             bgcolor=cursor.bgcolor
@@ -238,7 +292,7 @@ class PaneSnapshot(Widget):
         """A DataTable's own style (background $surface over the pane's), with `component`
         over it as DataTable resolves its component classes."""
         base_background = self.background_colors[1]
-        table = self.get_component_styles("pane-snapshot--table")
+        table = self.get_component_styles("panes-snapshot--table")
         background = base_background + table.background
         color = table.color
         style = RichStyle()
