@@ -5,8 +5,9 @@ And a key pressed before the swap acts as it does after."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ APP_CSS = Path(inspect.getfile(StackApp)).with_name("app.tcss")
 State = Callable[[Any, str], EnvStatus]
 STATES: dict[str, tuple[State, State]] = {
     "healthy": (fakes.healthy, fakes.healthy),
+    "unreachable": (fakes.unreachable, fakes.healthy),
     "missing-volume": (fakes.healthy, fakes.missing_volume),
     "many-backups": (fakes.many_backups, fakes.many_backups),
     "drilled-and-stale": (fakes.drilled_and_stale, fakes.died),
@@ -117,6 +119,41 @@ async def test_the_swap_changes_nothing_on_screen(
         swapped = await pane_cells(pilot)
         for y, (before, after) in enumerate(zip(first, swapped, strict=True)):
             assert after == before, f"line {y} changed"
+
+
+#: What the snapshot cannot draw: a pane taller than its box (only the real pane scrolls),
+#: a problem box. The real panes take its place before the usual swap would.
+UNDRAWABLE = [("healthy", (60, 16)), ("unreachable", (120, 40))]
+
+
+@pytest.mark.parametrize(("state", "size"), UNDRAWABLE, ids=["taller-than-its-box", "problem"])
+async def test_what_the_snapshot_cannot_draw_the_real_panes_show_at_once(
+    state: str, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def not_yet(self: MainScreen) -> None:
+        pass
+
+    monkeypatch.setattr(MainScreen, "_after_first_frame", not_yet)
+    dev, prod = STATES[state]
+    platform = fakes.make_platform()
+    backend = fakes.FixedBackend(
+        platform, {"dev": dev(platform, "dev"), "prod": prod(platform, "prod")}
+    )
+    async with app_run(StackApp(backend), size) as main:
+        assert not main.query(PanesSnapshot)
+        assert main.pane("dev").is_mounted and main.pane("prod").is_mounted
+    # The control: what it can draw stays drawn until the usual swap.
+    async with app_run(app_for("healthy"), (120, 40)) as main:
+        assert main.query(PanesSnapshot) and not main.query(EnvPane)
+
+
+@contextlib.asynccontextmanager
+async def app_run(app: StackApp, size: tuple[int, int]) -> AsyncIterator[MainScreen]:
+    """The app's main screen, both panes read, the checks done."""
+    async with app.run_test(size=size) as pilot:
+        main = await settled(pilot)
+        await pilot.pause()
+        yield main
 
 
 async def test_a_key_pressed_before_the_swap_acts_on_the_real_table(
