@@ -179,6 +179,7 @@ class MainScreen(Screen[None]):
         self.call_later(self._swap_panes)
 
     async def _swap_panes(self) -> None:
+        """The real panes, filled with what the snapshot showed, in its place (once)."""
         snapshot = self._snapshot
         if snapshot is None:
             return
