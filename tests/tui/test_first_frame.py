@@ -209,7 +209,13 @@ async def footer_cells(pilot: Pilot[int]) -> list[tuple[str, str]]:
     return cells
 
 
-FOOTER_CASES = [((80, 24), False), ((120, 40), False), ((200, 50), False), ((120, 40), True)]
+FOOTER_CASES = [
+    ((80, 24), False),
+    ((100, 30), False),
+    ((120, 40), False),
+    ((200, 50), False),
+    ((120, 40), True),
+]
 
 
 @pytest.mark.parametrize(
@@ -240,6 +246,7 @@ async def test_the_footer_swap_changes_nothing_on_screen(
         swapped = await footer_cells(pilot)
     text = "".join(char for char, _ in first)
     assert ("d Deploy" in text) is not read_only, text
+    assert "q Quit" in text and "? Help" in text, text  # what fits: quit and help always
     assert swapped == first, f"{text!r} became {''.join(char for char, _ in swapped)!r}"
 
 
@@ -288,3 +295,27 @@ async def test_the_title_bar_draws_textuals_header_line(width: int, read_only: b
     text = "".join(char for char, _ in header)
     assert ("stack-tui" in text) is (width >= 40), text  # 12 columns: cut, with an ellipsis
     assert title_bar == header, f"{text!r} became {''.join(c for c, _ in title_bar)!r}"
+
+
+async def test_the_footer_shows_what_fits_as_the_terminal_is_resized() -> None:
+    """Quit and help stay in sight on a narrow terminal (the keys left out still work); the
+    others come back, with the command palette's key, when it is wide again."""
+    platform = fakes.make_platform()
+    backend = fakes.FixedBackend(
+        platform, {"dev": fakes.healthy(platform, "dev"), "prod": fakes.healthy(platform, "prod")}
+    )
+    app = StackApp(backend)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settled(pilot)
+        wide = "".join(char for char, _ in await footer_cells(pilot))
+        assert "^r Refresh" in wide and "^p palette" in wide, wide
+        for width, height in ((80, 24), (100, 30), (200, 50)):
+            await pilot.resize_terminal(width, height)
+            text = "".join(char for char, _ in await footer_cells(pilot))
+            assert "q Quit" in text and "? Help" in text, (width, text)
+            assert ("^p palette" in text) is (width >= 100), (width, text)
+        assert text == wide
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("ctrl+r")  # left out of the footer, still bound
+        await pilot.pause()
+        assert any("Re-reading" in str(n.message) for n in app._notifications), "ctrl+r did nothing"

@@ -127,6 +127,9 @@ class MainScreen(Screen[None]):
     ]
     #: What read-only mode removes (psql stays, with every transaction read-only).
     MUTATING = frozenset({"deploy", "backup", "restore", "shell"})
+    #: Left out of a footer too narrow for every key, first to last (the keys still work
+    #: and `?` lists them): quit and help stay in sight.
+    FOOTER_DROP_ORDER = ("refresh", "history", "operation", "check", "logs", "restore")
 
     def __init__(self, session: Session, read_only: bool) -> None:
         super().__init__()
@@ -154,7 +157,9 @@ class MainScreen(Screen[None]):
             pane.set_class(name == self.current, "-current", update=False)
         self._snapshot = PanesSnapshot(list(self._panes.values()), self._swap_panes_now)
         yield self._snapshot
-        yield FooterSnapshot(compact=self.app.size.width < NARROW)
+        yield FooterSnapshot(
+            compact=self.app.size.width < NARROW, drop_order=self.FOOTER_DROP_ORDER
+        )
 
     def on_mount(self) -> None:
         self._fit(self.size.width, self.size.height)
@@ -193,7 +198,9 @@ class MainScreen(Screen[None]):
 
         stand_in = self.query_one(FooterSnapshot)
         footer = self._footer = KeysFooter(
-            compact=stand_in.compact, show_command_palette=not stand_in.compact
+            compact=stand_in.compact,
+            show_command_palette=not stand_in.compact,
+            drop_order=self.FOOTER_DROP_ORDER,
         )
         await self.mount(footer, before=stand_in)
         await stand_in.remove()
@@ -209,6 +216,7 @@ class MainScreen(Screen[None]):
         if footer is not None:  # none yet in the first frame
             footer.compact = narrow
             footer.show_command_palette = not narrow  # still ctrl+p, and listed by ?
+            footer.refit()
         for stand_in in self.query(FooterSnapshot):
             stand_in.compact = narrow
             stand_in.refresh()
