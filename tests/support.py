@@ -240,18 +240,28 @@ def _remove_project(client: docker.DockerClient, env: Environment) -> None:
         network.remove()
 
 
-def postgres_container(platform: Platform, env: str = "dev") -> docker.models.containers.Container:
-    """The environment's Postgres container (it must exist)."""
+def postgres_container(
+    platform: Platform, env: str = "dev", client: docker.DockerClient | None = None
+) -> docker.models.containers.Container:
+    """The environment's Postgres container (it must exist), on the local engine unless
+    `client` is another one's."""
     project = platform.env(env).project
-    container = engine.service_container(docker.from_env(), project, "postgres")
+    container = engine.service_container(client or docker.from_env(), project, "postgres")
     assert container is not None, f"no postgres container in {project}"
     return container
 
 
-def psql(platform: Platform, env_name: str, sql: str, database: str = "") -> str:
+def psql(
+    platform: Platform,
+    env_name: str,
+    sql: str,
+    database: str = "",
+    client: docker.DockerClient | None = None,
+) -> str:
     """Run SQL in the environment's Postgres (as the test user) and return psql's output;
-    in its own database unless another one of that cluster is named."""
-    result = postgres_container(platform, env_name).exec_run(
+    in its own database unless another one of that cluster is named, on the local engine
+    unless `client` is another one's."""
+    result = postgres_container(platform, env_name, client).exec_run(
         [
             "psql",
             "-X",

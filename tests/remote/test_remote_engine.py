@@ -21,33 +21,9 @@ from stack_tui.ops.deploy import deploy
 from stack_tui.ops.events import BackupTaken
 from stack_tui.ops.restore import restore
 from stack_tui.ops.status import status
-from support import drive, result_of, ssh_shim
+from support import drive, psql, result_of, ssh_shim
 
 pytestmark = pytest.mark.engine
-
-
-def psql(client: docker.DockerClient, platform: Platform, env: str, sql: str) -> str:
-    container = engine.service_container(client, platform.env(env).project, "postgres")
-    assert container is not None
-    run = container.exec_run(
-        [
-            "psql",
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-U",
-            "agent",
-            "-d",
-            platform.env(env).db_name,
-            "-c",
-            sql,
-        ]
-    )
-    assert run.exit_code == 0, run.output
-    return str(run.output.decode().strip())
 
 
 def test_each_environment_runs_on_its_own_engine(
@@ -72,13 +48,10 @@ def test_each_environment_runs_on_its_own_engine(
 def test_backup_and_restore_across_the_ssh_link(
     split: Platform, remote_engine: RemoteEngine
 ) -> None:
-    there = remote_engine.client()
-    psql(
-        there,
-        split,
-        "prod",
+    on_prod = partial(psql, split, "prod", client=remote_engine.client())
+    on_prod(
         "CREATE TABLE IF NOT EXISTS notes(t text); TRUNCATE notes;"
-        "INSERT INTO notes SELECT 'row ' || g FROM generate_series(1, 5000) g",
+        "INSERT INTO notes SELECT 'row ' || g FROM generate_series(1, 5000) g"
     )
     taken = result_of(drive(backup(split, split.prod)))
     assert taken.ok, (taken.summary, taken.details)
@@ -86,11 +59,11 @@ def test_backup_and_restore_across_the_ssh_link(
     path = Path(taken.payload.path)
     assert path.parent == split.backups_dir and oct(path.stat().st_mode & 0o777) == "0o600"
 
-    psql(there, split, "prod", "DELETE FROM notes WHERE t > 'row 2'")
-    assert psql(there, split, "prod", "SELECT count(*) FROM notes") != "5000"
+    on_prod("DELETE FROM notes WHERE t > 'row 2'")
+    assert on_prod("SELECT count(*) FROM notes") != "5000"
     restored = result_of(drive(restore(split, split.prod, path)))
     assert restored.ok, (restored.summary, restored.details)
-    assert psql(there, split, "prod", "SELECT count(*) FROM notes") == "5000"
+    assert on_prod("SELECT count(*) FROM notes") == "5000"
 
 
 def test_the_same_engine_over_tcp_with_tls(
