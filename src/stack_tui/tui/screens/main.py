@@ -216,7 +216,6 @@ class MainScreen(Screen[None]):
         if footer is not None:  # none yet in the first frame
             footer.compact = narrow
             footer.show_command_palette = not narrow  # still ctrl+p, and listed by ?
-            footer.refit()
         for stand_in in self.query(FooterSnapshot):
             stand_in.compact = narrow
             stand_in.refresh()

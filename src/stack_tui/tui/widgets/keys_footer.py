@@ -38,14 +38,20 @@ class KeysFooter(Footer):
                 continue
             yield widget
 
-    def refit(self) -> None:
+    def _refit(self) -> None:
         """After a change of width or style: compose again if other keys now fit, or the
         palette's key comes or goes."""
         if self._shown is not None and self._fitting() != self._shown:
             self.refresh(recompose=True)
 
     def on_resize(self) -> None:
-        self.refit()
+        self._refit()
+
+    def watch_compact(self) -> None:
+        self._refit()
+
+    def watch_show_command_palette(self) -> None:
+        self._refit()
 
     def _fitting(self) -> tuple[list[str], bool]:
         palette = self.show_command_palette
